@@ -1,0 +1,24 @@
+// JSON event codec: dmon's original datagram format, with every Riemann field optional.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "error.hpp"
+#include "event.hpp"
+
+namespace dmon::json_codec {
+
+/// Decodes one JSON object: {"host","service","state","description": string,
+/// "time": unix seconds (number) or ISO-8601 string, "ttl","metric": number,
+/// "tags": [string], "attributes": {string: string|number|bool}}. Unknown
+/// top-level keys become attributes. Missing time becomes `now_us`.
+/// Returns malformed_input for bad JSON or a non-object, wrong_type naming the
+/// field for a value of the wrong type.
+result<event> decode(std::string_view text, int64_t now_us);
+
+/// Encodes an event as a JSON object; `time` as an ISO-8601 UTC string when
+/// `iso_time`, else unix seconds; attributes as top-level keys when `flat_attributes`.
+std::string encode(const event& e, bool iso_time = false, bool flat_attributes = false);
+
+}  // namespace dmon::json_codec
