@@ -41,22 +41,24 @@ struct error {
   std::string message;
 };
 
+using error_type = error;
+
 /// A value or an error; the return type at module boundaries.
 template <class T>
 class result {
  public:
   result(T value) : v_(std::move(value)) {}
-  result(error err) : v_(std::move(err)) {}
+  result(error_type err) : v_(std::move(err)) {}
 
   explicit operator bool() const { return v_.index() == 0; }
   T& operator*() { return std::get<0>(v_); }
   const T& operator*() const { return std::get<0>(v_); }
   T* operator->() { return &std::get<0>(v_); }
   const T* operator->() const { return &std::get<0>(v_); }
-  const dmon::error& error() const { return std::get<1>(v_); }
+  const error_type& error() const { return std::get<1>(v_); }
 
  private:
-  std::variant<T, dmon::error> v_;
+  std::variant<T, error_type> v_;
 };
 
 }  // namespace dmon

@@ -39,15 +39,18 @@ struct event {
 
   /// Returns the metric as a double, or nullopt when absent.
   std::optional<double> metric_as_double() const {
-    if (auto* i = std::get_if<int64_t>(&metric)) return static_cast<double>(*i);
-    if (auto* d = std::get_if<double>(&metric)) return *d;
+    if (auto* i = std::get_if<int64_t>(&metric))
+      return static_cast<double>(*i);
+    if (auto* d = std::get_if<double>(&metric))
+      return *d;
     return std::nullopt;
   }
 
   /// Returns the value of attribute `key`, or nullptr.
   const std::string* find_attribute(std::string_view key) const {
     for (auto& a : attributes)
-      if (a.key == key) return &a.value;
+      if (a.key == key)
+        return &a.value;
     return nullptr;
   }
 
