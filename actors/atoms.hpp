@@ -1,0 +1,19 @@
+// Every CAF atom dmon's actors exchange (CAF 0.17: at most 10 characters each).
+#pragma once
+
+#include <caf/atom.hpp>
+
+namespace dmon {
+
+/// Events to run through the streams (router, stream actors).
+using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
+/// Raw TCP frames from a connection to its parser.
+using frames_atom = caf::atom_constant<caf::atom("frames")>;
+/// Raw datagrams from a UDP listener to its parser.
+using datagrams_atom = caf::atom_constant<caf::atom("datagrams")>;
+/// Periodic timer tick into the streams.
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+/// Periodic expiry sweep of the index.
+using reap_atom = caf::atom_constant<caf::atom("reap")>;
+
+}  // namespace dmon

@@ -1,0 +1,75 @@
+// Flags, DMON_* variables and the config file, mapped onto dmon::config with CLI11.
+#include "config.hpp"
+
+#include <CLI/CLI.hpp>
+
+namespace dmon {
+
+std::map<std::string, std::string> config::python_settings() const {
+  return {{"smtp_host", smtp_host},
+          {"smtp_port", std::to_string(smtp_port)},
+          {"smtp_from", smtp_from},
+          {"default_ttl", std::to_string(default_ttl)}};
+}
+
+result<config> parse_config(int argc, char** argv, std::string& help) {
+  config c;
+  CLI::App app{"dmond: a Riemann-compatible event stream processor running Python streams",
+               "dmond"};
+  app.set_config("--config", "", "read settings from a file (see deploy/dmon.conf)");
+  app.set_version_flag("--version", "dmond 0.1.0");
+  // Each flag is also read from DMON_<FLAG>, upper-cased with '-' as '_'.
+  auto opt = [&](const std::string& name, auto& field, const std::string& desc) {
+    std::string env = "DMON_" + name;
+    for (auto& ch : env) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+    return app.add_option("--" + name, field, desc)->envname(env)->capture_default_str();
+  };
+  opt("bind", c.bind, "address every listener binds");
+  opt("tcp-port", c.tcp_port, "Riemann protobuf over TCP (0: any free port)");
+  opt("udp-port", c.udp_port, "Riemann protobuf over UDP (0: any free port)");
+  opt("json-udp-port", c.json_udp_port, "JSON event datagrams (0: any free port)");
+  opt("max-frame-bytes", c.max_frame_bytes, "largest TCP frame accepted")
+      ->check(CLI::Range(size_t{16}, size_t{1} << 31));
+  opt("max-datagram-bytes", c.max_datagram_bytes, "largest UDP datagram accepted")
+      ->check(CLI::Range(size_t{64}, size_t{65507}));
+  opt("max-inflight-frames", c.max_inflight_frames,
+      "unanswered frames per TCP connection before reading pauses")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  opt("udp-queue-events", c.udp_queue_events, "UDP events queued before datagrams are dropped")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 26));
+  opt("io-threads", c.io_threads, "threads for sockets and decoding")->check(CLI::Range(1, 64));
+  opt("data-dir", c.data_dir, "data directory");
+  opt("streams", c.streams, "Python module holding the root streams")
+      ->envname("DMON_STREAM_MODULE");
+  opt("python-path", c.python_path, "extra ':'-separated sys.path entries for stream modules");
+  opt("shards", c.shards, "stream actors on this node")->check(CLI::Range(1, 256));
+  opt("tick-interval", c.tick_interval, "seconds between timer ticks to the streams")
+      ->check(CLI::Range(0.01, 3600.0));
+  opt("default-ttl", c.default_ttl, "TTL of indexed events that have none, seconds")
+      ->check(CLI::PositiveNumber);
+  opt("reap-interval", c.reap_interval, "seconds between index expiry sweeps")
+      ->check(CLI::Range(0.01, 86400.0));
+  opt("stats-interval", c.stats_interval, "seconds between counter summaries in the log (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  opt("drain-timeout", c.drain_timeout, "seconds to drain accepted work on SIGTERM")
+      ->check(CLI::NonNegativeNumber);
+  opt("log-level", c.log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  opt("smtp-host", c.smtp_host, "SMTP server for email()");
+  opt("smtp-port", c.smtp_port, "SMTP port for email()");
+  opt("smtp-from", c.smtp_from, "sender address for email() (default dmon@<hostname>)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    help = app.help();
+    return c;
+  } catch (const CLI::CallForVersion&) {
+    help = "dmond 0.1.0\n";
+    return c;
+  } catch (const CLI::ParseError& e) {
+    return error{ec::bad_config, std::string{e.what()} + "; run dmond --help for every setting"};
+  }
+  return c;
+}
+
+}  // namespace dmon

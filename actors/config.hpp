@@ -1,0 +1,70 @@
+// dmon::config: every setting of a node, its default, and how flags and DMON_* variables map onto it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "error.hpp"
+
+namespace dmon {
+
+/// One node's settings. Every field has a flag (--tcp-port) and an environment
+/// variable (DMON_TCP_PORT); deploy/dmon.conf documents them all.
+struct config {
+  /// Address every listener binds. Default: 127.0.0.1 (a pod sets 0.0.0.0).
+  std::string bind = "127.0.0.1";
+  /// Riemann protobuf over TCP; 0 picks a free port. Default: 5555.
+  uint16_t tcp_port = 5555;
+  /// Riemann protobuf over UDP, one Msg per datagram; 0 picks a free port. Default: 5555.
+  uint16_t udp_port = 5555;
+  /// JSON event datagrams (the original dmon protocol); 0 picks a free port. Default: 7689.
+  uint16_t json_udp_port = 7689;
+  /// Largest TCP frame accepted, bytes. Default: 64 MiB.
+  size_t max_frame_bytes = 64u << 20;
+  /// Largest UDP datagram accepted, bytes. Default: 16 KiB (Riemann's).
+  size_t max_datagram_bytes = 16384;
+  /// Unanswered frames per TCP connection before the server stops reading it. Default: 1024.
+  size_t max_inflight_frames = 1024;
+  /// Events accepted from UDP and not yet through the streams; past it datagrams are dropped
+  /// and counted. Default: 100000.
+  size_t udp_queue_events = 100000;
+  /// Threads running sockets and decoding. Default: 1.
+  int io_threads = 1;
+  /// Data directory. Default: ./data.
+  std::string data_dir = "./data";
+  /// Python module holding the root streams. Default: `streams`, the example module in pystreams/examples.
+  std::string streams = "streams";
+  /// Extra sys.path entries for stream modules, ':'-separated.
+  std::string python_path;
+  /// Stream actors (shards) on this node. Default: 1 (one GIL; more shards isolate, not speed up).
+  int shards = 1;
+  /// Seconds between timer ticks delivered to the streams. Default: 1.
+  double tick_interval = 1.0;
+  /// TTL given to indexed events that have none, seconds. Default: 60.
+  double default_ttl = 60.0;
+  /// Seconds between expiry sweeps of the index. Default: 5.
+  double reap_interval = 5.0;
+  /// Seconds between counter summaries in the log; 0 turns them off. Default: 10.
+  double stats_interval = 10.0;
+  /// Seconds to drain accepted work on SIGTERM before giving up. Default: 20.
+  double drain_timeout = 20.0;
+  /// trace, debug, info, warn, error. Default: info.
+  std::string log_level = "info";
+  /// SMTP settings for the email() stream.
+  std::string smtp_host = "localhost";
+  uint16_t smtp_port = 25;
+  std::string smtp_from;
+
+  /// Settings handed to the Python runtime (`dmon.runtime.current().config`).
+  std::map<std::string, std::string> python_settings() const;
+};
+
+/// Parses flags, then DMON_* environment variables for flags not given, then an
+/// optional --config file. Returns bad_config with the offending flag and the fix;
+/// `help` is filled instead when --help or --version was asked for.
+result<config> parse_config(int argc, char** argv, std::string& help);
+
+}  // namespace dmon

@@ -1,0 +1,44 @@
+// Every typed actor interface of dmon, one line per message.
+#pragma once
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "atoms.hpp"
+#include "event.hpp"
+
+// Event batches only travel between actors of one process; crossing nodes they are
+// encoded as Riemann protobuf, so CAF never needs to serialize them.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dmon::event>)
+
+namespace dmon {
+
+/// One shard: runs its private instance of the user's streams.
+using stream_actor = caf::typed_actor<
+    // Run a batch through every root stream; replies with the number of events processed.
+    caf::replies_to<ingest_atom, std::vector<event>>::with<uint64_t>,
+    // Drive the streams' timers.
+    caf::reacts_to<tick_atom>>;
+
+/// Picks the owner (shard) of each event's key and delivers events there, in order per key.
+using router_actor = caf::typed_actor<
+    // Deliver a batch; replies once every owner processed its share.
+    caf::replies_to<ingest_atom, std::vector<event>>::with<uint64_t>>;
+
+/// Decodes what one TCP connection read and answers each frame, in order.
+using tcp_parser_actor = caf::typed_actor<
+    // Frames read in one go; a non-empty string is a fatal framing error to answer last.
+    caf::reacts_to<frames_atom, std::vector<std::string>, std::string>>;
+
+/// Decodes what a UDP listener received (protobuf Msgs or JSON events).
+using udp_parser_actor =
+    caf::typed_actor<caf::reacts_to<datagrams_atom, std::vector<std::string>>>;
+
+/// Expires index entries and re-injects them as "expired" events.
+using reaper_actor = caf::typed_actor<caf::reacts_to<reap_atom>>;
+
+}  // namespace dmon

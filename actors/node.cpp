@@ -1,0 +1,244 @@
+// The composition root: spawn order, listener start-up, periodic stats, and shutdown.
+#include "node.hpp"
+
+#include <boost/asio.hpp>
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "counters.hpp"
+#include "index.hpp"
+#include "parser_actor.hpp"
+#include "python_host.hpp"
+#include "reaper_actor.hpp"
+#include "router_actor.hpp"
+#include "stream_actor.hpp"
+#include "stream_host.hpp"
+#include "tcp_listener.hpp"
+#include "udp_listener.hpp"
+
+namespace dmon {
+
+namespace {
+
+using namespace std::chrono;
+
+milliseconds millis(double seconds) {
+  return milliseconds{static_cast<int64_t>(seconds * 1000)};
+}
+
+std::vector<std::string> python_paths(const config& cfg) {
+  std::vector<std::string> paths;
+  std::string rest = cfg.python_path;
+  while (!rest.empty()) {
+    auto colon = rest.find(':');
+    auto part = rest.substr(0, colon);
+    if (!part.empty()) paths.push_back(part);
+    rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
+  }
+  paths.push_back(DMON_PYTHON_DIR);
+  paths.push_back(std::string{DMON_PYTHON_DIR} + "/examples");
+  return paths;
+}
+
+// Waits for SIGINT/SIGTERM, waking every `period` to run `on_wake`.
+int wait_for_signal(milliseconds period, const std::function<void()>& on_wake) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  for (;;) {
+    timespec ts{static_cast<time_t>(period.count() / 1000),
+                static_cast<long>((period.count() % 1000) * 1'000'000)};
+    int sig = sigtimedwait(&set, nullptr, &ts);
+    if (sig == SIGINT || sig == SIGTERM) return sig;
+    on_wake();
+  }
+}
+
+void log_stats(const std::vector<listener_counters*>& listeners,
+               const std::vector<std::unique_ptr<shard_counters>>& shards, const index& idx) {
+  for (auto* l : listeners)
+    spdlog::info(
+        "stats {}: messages={} bytes={} events_accepted={} rejected={} too_large={} "
+        "dropped_events={} dropped_datagrams={} connections={}",
+        l->name, l->messages.load(), l->bytes.load(), l->events_accepted.load(),
+        l->messages_rejected.load(), l->too_large.load(), l->dropped_events.load(),
+        l->dropped_datagrams.load(), l->connections.load());
+  for (size_t i = 0; i < shards.size(); ++i) {
+    auto& s = *shards[i];
+    spdlog::info(
+        "stats shard {}: events_in={} stream_exceptions={} child_exceptions={} skipped={} "
+        "rebuilds={}",
+        i, s.events_in.load(), s.root_exceptions.load(), s.child_exceptions.load(),
+        s.skipped.load(), s.rebuilds.load());
+  }
+  spdlog::info("stats index: size={}", idx.size());
+}
+
+}  // namespace
+
+void block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int run_node(const config& cfg) {
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  std::error_code fs_err;
+  std::filesystem::create_directories(cfg.data_dir, fs_err);
+  if (fs_err) {
+    spdlog::error("node: cannot create data directory '{}': {}; set --data-dir to a writable path",
+                  cfg.data_dir, fs_err.message());
+    return 2;
+  }
+
+  python_host python{python_paths(cfg)};
+  index idx{cfg.default_ttl};
+
+  // The router does not exist yet when the streams load; sinks reach it through this slot.
+  auto router_slot = std::make_shared<router_actor>();
+  std::vector<std::unique_ptr<shard_counters>> shard_stats;
+  std::vector<std::unique_ptr<stream_host>> hosts;
+  for (int shard = 0; shard < cfg.shards; ++shard) {
+    auto* counters = shard_stats.emplace_back(std::make_unique<shard_counters>()).get();
+    stream_sinks sinks{
+        [&idx, counters](event e) {
+          idx.insert(std::move(e));
+          counters->indexed.fetch_add(1, std::memory_order_relaxed);
+        },
+        [router_slot, counters](event e) {
+          counters->reinjected.fetch_add(1, std::memory_order_relaxed);
+          caf::anon_send(*router_slot, ingest_atom::value, std::vector<event>{std::move(e)});
+        }};
+    auto host = stream_host::load({cfg.streams, shard, cfg.python_settings()}, std::move(sinks));
+    if (!host) {
+      spdlog::error("node: {}", host.error().message);
+      return 2;
+    }
+    if (shard == 0)
+      spdlog::info("node: stream module '{}' loaded with root streams: {}", cfg.streams,
+                   fmt::join((*host)->stream_names(), ", "));
+    hosts.push_back(std::move(*host));
+  }
+
+  caf::actor_system_config sys_cfg;
+  sys_cfg.load<caf::io::middleman>();
+  caf::actor_system sys{sys_cfg};
+
+  std::vector<stream_actor> shards;
+  for (int shard = 0; shard < cfg.shards; ++shard)
+    shards.push_back(sys.spawn<caf::detached>(stream, std::move(hosts[shard]),
+                                              shard_stats[shard].get(), millis(cfg.tick_interval)));
+  *router_slot = sys.spawn(router, shards);
+  auto reaper_handle = sys.spawn(reaper, &idx, *router_slot, millis(cfg.reap_interval));
+
+  query_function query = [](const std::string&) -> result<std::vector<event>> {
+    return error{ec::unsupported,
+                 "queries are not available yet on this dmond; the index query language "
+                 "arrives with the storage layer"};
+  };
+
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  auto endpoint = [&](const char* proto, uint16_t port) {
+    return std::string{proto} + " " + cfg.bind + ":" + std::to_string(port);
+  };
+  listener_counters tcp_stats, udp_stats, json_stats;
+  // Optional so that they (and their parser actors) go away before the actor system waits.
+  std::optional<tcp_listener> tcp;
+  std::optional<udp_listener> udp, json;
+  tcp.emplace(io, sys, *router_slot, query,
+              tcp_listener::options{cfg.max_frame_bytes, cfg.max_inflight_frames}, tcp_stats);
+  udp.emplace(io, sys, *router_slot,
+              udp_listener::options{datagram_format::protobuf, cfg.max_datagram_bytes,
+                                    cfg.udp_queue_events},
+              udp_stats);
+  json.emplace(
+      io, sys, *router_slot,
+      udp_listener::options{datagram_format::json, cfg.max_datagram_bytes, cfg.udp_queue_events},
+      json_stats);
+  auto tcp_port = tcp->listen(cfg.bind, cfg.tcp_port);
+  auto udp_port = udp->listen(cfg.bind, cfg.udp_port);
+  auto json_port = json->listen(cfg.bind, cfg.json_udp_port);
+  for (auto* r : {&tcp_port, &udp_port, &json_port}) {
+    if (!*r) {
+      spdlog::error("node: {}", r->error().message);
+      tcp.reset();
+      udp.reset();
+      json.reset();
+      caf::anon_send_exit(reaper_handle, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
+      for (auto& s : shards) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+      return 2;
+    }
+  }
+  tcp_stats.name = endpoint("tcp", *tcp_port);
+  udp_stats.name = endpoint("udp", *udp_port);
+  json_stats.name = endpoint("json-udp", *json_port);
+
+  std::vector<std::thread> io_threads;
+  for (int i = 0; i < cfg.io_threads; ++i) io_threads.emplace_back([&io] { io.run(); });
+
+  // Tests and scripts wait for this line; it names the real ports (useful with port 0).
+  std::cout << "dmond ready: tcp=" << cfg.bind << ":" << *tcp_port << " udp=" << cfg.bind << ":"
+            << *udp_port << " json-udp=" << cfg.bind << ":" << *json_port
+            << " streams=" << cfg.streams << " shards=" << cfg.shards << std::endl;
+  spdlog::info("node: serving {}, {}, {} with {} shard(s); data in {}", tcp_stats.name,
+               udp_stats.name, json_stats.name, cfg.shards, cfg.data_dir);
+
+  std::vector<listener_counters*> listeners{&tcp_stats, &udp_stats, &json_stats};
+  auto next_stats = steady_clock::now() + millis(cfg.stats_interval);
+  int sig = wait_for_signal(milliseconds{500}, [&] {
+    if (cfg.stats_interval > 0 && steady_clock::now() >= next_stats) {
+      log_stats(listeners, shard_stats, idx);
+      next_stats = steady_clock::now() + millis(cfg.stats_interval);
+    }
+  });
+
+  spdlog::info("node: {} received; draining (up to {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               cfg.drain_timeout);
+  tcp->drain();
+  udp->stop();
+  json->stop();
+  auto deadline = steady_clock::now() + millis(cfg.drain_timeout);
+  auto drained = [&] {
+    return tcp->open_connections() == 0 && udp_stats.queued.load() == 0 &&
+           json_stats.queued.load() == 0;
+  };
+  while (!drained() && steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  bool clean = drained();
+  if (!clean)
+    spdlog::error("node: drain timed out with {} connection(s) open; exiting anyway",
+                  tcp->open_connections());
+  work.reset();
+  io.stop();
+  for (auto& t : io_threads) t.join();
+  tcp.reset();
+  udp.reset();
+  json.reset();
+
+  // The streams finish what reached them before the exit message (mailboxes are FIFO).
+  caf::anon_send_exit(reaper_handle, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
+  for (auto& s : shards) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  shards.clear();
+  *router_slot = nullptr;
+  reaper_handle = nullptr;
+  sys.await_all_actors_done();
+  log_stats(listeners, shard_stats, idx);
+  spdlog::info("node: stopped");
+  return clean ? 0 : 1;
+}
+
+}  // namespace dmon

@@ -1,0 +1,20 @@
+// dmon::node: the one composition root; builds, starts and stops every component of a node.
+#pragma once
+
+#include "config.hpp"
+
+namespace dmon {
+
+/// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts
+/// later; node::run() waits for them. Call first thing in main.
+void block_shutdown_signals();
+
+/// Starts the interpreter, loads the stream module once per shard (a failure
+/// ends startup with the traceback), spawns the stream, router and reaper actors,
+/// opens the listeners, then serves until SIGINT/SIGTERM. On a signal it stops
+/// accepting, drains what was accepted (up to drain_timeout) and shuts down in
+/// reverse order. Returns the process exit code: 0 after a clean drain, 1 when
+/// draining timed out, 2 for a bad setup (config, ports, stream module).
+int run_node(const config& cfg);
+
+}  // namespace dmon

@@ -1,0 +1,190 @@
+// Parser actors: the decode step between sockets and the router.
+#include "parser_actor.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "frame_decoder.hpp"
+#include "json_codec.hpp"
+#include "protobuf_codec.hpp"
+
+namespace dmon {
+
+namespace {
+
+constexpr int64_t log_interval_us = 1'000'000;
+
+const std::string& ok_reply() {
+  static const std::string bytes = frame_decoder::frame(protobuf_codec::encode_reply(true));
+  return bytes;
+}
+
+std::string error_reply(std::string_view reason) {
+  return frame_decoder::frame(protobuf_codec::encode_reply(false, reason));
+}
+
+// Builds the framed replies of one batch; queries run now, after the batch's events went through.
+std::string render(const tcp_parser_state::batch& b, const std::string& stream_error,
+                   const query_function& query) {
+  std::string out;
+  for (size_t i = 0; i < b.errors.size(); ++i) {
+    if (!b.errors[i].empty()) {
+      out += error_reply(b.errors[i]);
+    } else if (!stream_error.empty()) {
+      out += error_reply(stream_error);
+    } else if (b.queries[i]) {
+      auto found = query(*b.queries[i]);
+      if (found)
+        out += frame_decoder::frame(protobuf_codec::encode_reply(true, {}, *found));
+      else
+        out += error_reply(found.error().message);
+    } else {
+      out += ok_reply();
+    }
+  }
+  if (!b.fatal.empty()) out += error_reply(b.fatal);
+  return out;
+}
+
+void flush_in_order(tcp_parser_actor::stateful_pointer<tcp_parser_state> self) {
+  auto& st = self->state;
+  for (auto i = st.finished.begin(); i != st.finished.end() && i->first == st.next_write;
+       i = st.finished.erase(i)) {
+    st.sink->deliver(std::move(i->second.bytes), i->second.frames, i->second.close);
+    ++st.next_write;
+  }
+}
+
+}  // namespace
+
+tcp_parser_actor::behavior_type tcp_parser(tcp_parser_actor::stateful_pointer<tcp_parser_state> self,
+                                           std::shared_ptr<reply_sink> sink, router_actor router,
+                                           query_function query, listener_counters* counters) {
+  self->state.sink = std::move(sink);
+  self->state.router = std::move(router);
+  self->state.query = std::move(query);
+  self->state.counters = counters;
+  return {
+      [=](frames_atom, std::vector<std::string>& frames, std::string& fatal) {
+        auto& st = self->state;
+        auto seq = st.next_seq++;
+        auto b = std::make_shared<tcp_parser_state::batch>();
+        b->errors.resize(frames.size());
+        b->queries.resize(frames.size());
+        b->fatal = std::move(fatal);
+        std::vector<event> events;
+        auto now = now_micros();
+        for (size_t i = 0; i < frames.size(); ++i) {
+          auto req = protobuf_codec::decode_request(frames[i], now);
+          if (!req) {
+            st.counters->messages_rejected.fetch_add(1, std::memory_order_relaxed);
+            b->errors[i] = req.error().message;
+            if (now - st.last_log_us >= log_interval_us) {
+              st.last_log_us = now;
+              spdlog::warn("parser {}: rejected a frame: {}", st.counters->name,
+                           req.error().message);
+            }
+            continue;
+          }
+          b->queries[i] = std::move(req->query);
+          if (events.empty())
+            events = std::move(req->events);
+          else
+            std::move(req->events.begin(), req->events.end(), std::back_inserter(events));
+        }
+        auto frame_count = frames.size() + (b->fatal.empty() ? 0 : 1);
+        auto finish = [=](const std::string& stream_error) {
+          self->state.finished.emplace(
+              seq, tcp_parser_state::answer{render(*b, stream_error, self->state.query),
+                                            frame_count, !b->fatal.empty()});
+          flush_in_order(self);
+        };
+        if (events.empty()) {
+          finish({});
+          return;
+        }
+        auto n = events.size();
+        self->request(st.router, caf::infinite, ingest_atom::value, std::move(events))
+            .then(
+                [=](uint64_t) {
+                  self->state.counters->events_accepted.fetch_add(n, std::memory_order_relaxed);
+                  finish({});
+                },
+                [=](caf::error& err) {
+                  finish("events were not processed: " + self->system().render(err) +
+                         "; retry, and check the dmond log");
+                });
+      },
+  };
+}
+
+udp_parser_actor::behavior_type udp_parser(udp_parser_actor::stateful_pointer<udp_parser_state> self,
+                                           router_actor router, datagram_format format,
+                                           listener_counters* counters, size_t capacity) {
+  self->state.router = std::move(router);
+  self->state.format = format;
+  self->state.counters = counters;
+  self->state.capacity = capacity;
+  return {
+      [=](datagrams_atom, std::vector<std::string>& datagrams) {
+        auto& st = self->state;
+        auto& c = *st.counters;
+        c.queued.fetch_sub(datagrams.size(), std::memory_order_relaxed);
+        std::vector<event> events;
+        auto now = now_micros();
+        auto reject = [&](const error& err) {
+          c.messages_rejected.fetch_add(1, std::memory_order_relaxed);
+          if (now - st.last_log_us >= log_interval_us) {
+            spdlog::warn("parser {}: rejected a datagram ({} more since the last report): {}",
+                         c.name, st.unlogged, err.message);
+            st.last_log_us = now;
+            st.unlogged = 0;
+          } else {
+            ++st.unlogged;
+          }
+        };
+        for (auto& d : datagrams) {
+          if (st.format == datagram_format::protobuf) {
+            auto req = protobuf_codec::decode_request(d, now);
+            if (!req) {
+              reject(req.error());
+              continue;
+            }
+            if (req->query)
+              reject(error{ec::unsupported,
+                           "a query over UDP gets no answer; send queries over TCP"});
+            std::move(req->events.begin(), req->events.end(), std::back_inserter(events));
+          } else {
+            auto e = json_codec::decode(d, now);
+            if (!e) {
+              reject(e.error());
+              continue;
+            }
+            events.push_back(std::move(*e));
+          }
+        }
+        if (events.empty()) return;
+        auto n = events.size();
+        // The in-flight bound: past it, drop and count rather than queue without limit.
+        if (st.inflight_events + n > st.capacity) {
+          c.dropped_events.fetch_add(n, std::memory_order_relaxed);
+          return;
+        }
+        st.inflight_events += n;
+        self->request(st.router, caf::infinite, ingest_atom::value, std::move(events))
+            .then(
+                [=](uint64_t) {
+                  self->state.inflight_events -= n;
+                  self->state.counters->events_accepted.fetch_add(n, std::memory_order_relaxed);
+                },
+                [=](caf::error& err) {
+                  self->state.inflight_events -= n;
+                  self->state.counters->dropped_events.fetch_add(n, std::memory_order_relaxed);
+                  spdlog::error("parser {}: {} events lost: {}", self->state.counters->name, n,
+                                self->system().render(err));
+                });
+      },
+  };
+}
+
+}  // namespace dmon

@@ -1,0 +1,235 @@
+// The boundary where user Python code runs: every call into it is wrapped, counted and recovered.
+#include "stream_host.hpp"
+
+#include <pybind11/embed.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "event_convert.hpp"
+#include "json_codec.hpp"
+
+namespace py = pybind11;
+
+namespace dmon {
+
+namespace {
+
+constexpr int64_t first_backoff_us = 100'000;
+constexpr int64_t max_backoff_us = 30'000'000;
+// A failing stream on a busy node would log once per event; keep one traceback a second.
+constexpr int64_t log_interval_us = 1'000'000;
+
+std::string describe(const event& e) { return json_codec::encode(e); }
+
+std::string describe(py::handle ev) {
+  if (!ev || ev.is_none()) return "(no event)";
+  auto converted = event_convert::from_dict(ev);
+  if (converted) return describe(*converted);
+  return py::repr(ev).cast<std::string>();
+}
+
+// Formats the Python exception currently held by `err` as a full traceback.
+std::string traceback_of(py::error_already_set& err) {
+  try {
+    auto tb = py::module_::import("traceback");
+    auto lines = tb.attr("format_exception")(err.type(), err.value(), err.trace());
+    return py::str("").attr("join")(lines).cast<std::string>();
+  } catch (const std::exception&) {
+    return err.what();
+  }
+}
+
+std::string traceback_of(py::handle exc) {
+  try {
+    auto tb = py::module_::import("traceback");
+    auto lines = tb.attr("format_exception")(py::type::handle_of(exc), exc, exc.attr("__traceback__"));
+    return py::str("").attr("join")(lines).cast<std::string>();
+  } catch (const std::exception&) {
+    return py::repr(exc).cast<std::string>();
+  }
+}
+
+struct root_stream {
+  std::string name;
+  py::object send;  // the bound `send` method; empty while waiting to be rebuilt
+  int failures = 0;
+  bool failed_this_batch = false;
+  int64_t rebuild_at_us = 0;
+  int64_t last_log_us = 0;
+  uint64_t unlogged = 0;
+};
+
+}  // namespace
+
+struct stream_host::impl {
+  stream_host_config cfg;
+  stream_sinks sinks;
+  stream_counters counters;
+  py::object runtime;
+  py::object activate;
+  py::object rebuild;
+  std::vector<root_stream> roots;
+  int64_t last_child_log_us = 0;
+
+  ~impl() {
+    py::gil_scoped_acquire gil;
+    roots.clear();
+    runtime = activate = rebuild = py::object{};
+  }
+
+  py::dict settings_dict() const {
+    py::dict d;
+    for (auto& [k, v] : cfg.settings) d[py::str(k)] = v;
+    return d;
+  }
+
+  py::cpp_function sink(std::function<void(event)> target, const char* what) {
+    return py::cpp_function([target = std::move(target), what](py::handle ev) {
+      auto converted = event_convert::from_dict(ev);
+      if (!converted)
+        throw py::type_error(std::string{what} + ": " + converted.error().message);
+      target(std::move(*converted));
+    });
+  }
+
+  py::cpp_function exception_reporter() {
+    return py::cpp_function([this](py::str where, py::handle ev, py::handle exc) {
+      ++counters.child_exceptions;
+      auto now = now_micros();
+      if (now - last_child_log_us < log_interval_us) return;
+      last_child_log_us = now;
+      spdlog::error("stream shard {}: {} raised on event {} (stream goes on):\n{}", cfg.shard,
+                    where.cast<std::string>(), describe(ev), traceback_of(exc));
+    });
+  }
+
+  void on_root_failure(root_stream& r, const event& e, py::error_already_set& err) {
+    ++counters.root_exceptions;
+    ++r.failures;
+    r.failed_this_batch = true;
+    r.send = py::object{};
+    auto now = now_micros();
+    int64_t backoff = r.failures <= 1 ? 0
+                                      : std::min(max_backoff_us,
+                                                 first_backoff_us << std::min(r.failures - 2, 20));
+    r.rebuild_at_us = now + backoff;
+    if (now - r.last_log_us >= log_interval_us) {
+      spdlog::error(
+          "stream shard {}: stream '{}' raised on event {}; rebuilding it{} ({} more failures "
+          "since the last report):\n{}",
+          cfg.shard, r.name, describe(e),
+          backoff ? fmt::format(" in {:.1f} s", backoff / 1e6) : std::string{}, r.unlogged,
+          traceback_of(err));
+      r.last_log_us = now;
+      r.unlogged = 0;
+    } else {
+      ++r.unlogged;
+    }
+  }
+
+  bool ensure_built(root_stream& r, int64_t now) {
+    if (r.send) return true;
+    if (now < r.rebuild_at_us) return false;
+    try {
+      py::object s = rebuild(cfg.module, r.name, runtime);
+      r.send = s.attr("send");
+      ++counters.rebuilds;
+      return true;
+    } catch (py::error_already_set& err) {
+      ++r.failures;
+      r.rebuild_at_us = now + std::min(max_backoff_us, first_backoff_us << std::min(r.failures, 20));
+      spdlog::error("stream shard {}: rebuilding stream '{}' failed; next try in {:.1f} s:\n{}",
+                    cfg.shard, r.name, (r.rebuild_at_us - now) / 1e6, traceback_of(err));
+      return false;
+    }
+  }
+};
+
+stream_host::stream_host(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+stream_host::~stream_host() = default;
+
+result<std::unique_ptr<stream_host>> stream_host::load(const stream_host_config& cfg,
+                                                       stream_sinks sinks) {
+  auto p = std::make_unique<impl>();
+  p->cfg = cfg;
+  p->sinks = std::move(sinks);
+  py::gil_scoped_acquire gil;
+  try {
+    auto runtime_mod = py::module_::import("dmon.runtime");
+    auto loader = py::module_::import("dmon.loader");
+    p->runtime = runtime_mod.attr("Runtime")(
+        py::arg("index") = p->sink(p->sinks.index, "index()"),
+        py::arg("reinject") = p->sink(p->sinks.reinject, "reinject()"),
+        py::arg("config") = p->settings_dict(),
+        py::arg("on_exception") = p->exception_reporter());
+    p->activate = runtime_mod.attr("activate");
+    p->rebuild = loader.attr("rebuild");
+    auto streams = loader.attr("load")(cfg.module, p->runtime);
+    for (auto item : streams) {
+      auto pair = item.cast<py::tuple>();
+      root_stream r;
+      r.name = pair[0].cast<std::string>();
+      r.send = pair[1].attr("send");
+      p->roots.push_back(std::move(r));
+    }
+  } catch (py::error_already_set& err) {
+    return error{ec::stream_failure, "stream module '" + cfg.module +
+                                         "' failed to load; fix it and restart dmond:\n" +
+                                         traceback_of(err)};
+  }
+  return std::unique_ptr<stream_host>(new stream_host(std::move(p)));
+}
+
+void stream_host::process(std::span<const event> batch) {
+  auto& s = *impl_;
+  py::gil_scoped_acquire gil;
+  s.activate(s.runtime);
+  auto now = now_micros();
+  for (auto& r : s.roots) {
+    r.failed_this_batch = false;
+    s.ensure_built(r, now);
+  }
+  for (auto& e : batch) {
+    ++s.counters.events_in;
+    py::dict d = event_convert::to_dict(e);
+    for (auto& r : s.roots) {
+      if (!r.send && !s.ensure_built(r, now)) {
+        ++s.counters.skipped;
+        continue;
+      }
+      PyObject* res = PyObject_CallOneArg(r.send.ptr(), d.ptr());
+      if (res) {
+        Py_DECREF(res);
+        continue;
+      }
+      py::error_already_set err;
+      s.on_root_failure(r, e, err);
+    }
+  }
+  for (auto& r : s.roots)
+    if (!r.failed_this_batch && r.send) r.failures = 0;
+}
+
+void stream_host::tick(int64_t now_us) {
+  auto& s = *impl_;
+  py::gil_scoped_acquire gil;
+  try {
+    s.activate(s.runtime);
+    s.runtime.attr("tick")(static_cast<double>(now_us) / 1e6);
+  } catch (py::error_already_set& err) {
+    ++s.counters.child_exceptions;
+    spdlog::error("stream shard {}: a timer raised:\n{}", s.cfg.shard, traceback_of(err));
+  }
+}
+
+std::vector<std::string> stream_host::stream_names() const {
+  std::vector<std::string> out;
+  for (auto& r : impl_->roots) out.push_back(r.name);
+  return out;
+}
+
+const stream_counters& stream_host::counters() const { return impl_->counters; }
+
+}  // namespace dmon

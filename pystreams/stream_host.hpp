@@ -1,0 +1,76 @@
+// dmon::stream_host: one shard's private instance of the user's stream module, and its batch loop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "error.hpp"
+#include "event.hpp"
+
+namespace dmon {
+
+/// What a stream_host loads and how it reports.
+struct stream_host_config {
+  /// Module name, found on sys.path (DMON_STREAM_MODULE / --streams).
+  std::string module;
+  /// Which shard this host serves; appears in log lines.
+  int shard = 0;
+  /// Passed to the Python runtime as `config` (smtp_host, smtp_port, ...).
+  std::map<std::string, std::string> settings;
+};
+
+/// Where the streams' side effects go. Called with the GIL held, from process() or tick();
+/// implementations must not block (hand the event to an actor and return).
+struct stream_sinks {
+  std::function<void(event)> index;
+  std::function<void(event)> reinject;
+};
+
+/// Counters a stream_host keeps; read by its owner between batches.
+struct stream_counters {
+  uint64_t events_in = 0;
+  /// Exceptions raised by root streams (each one rebuilds that stream).
+  uint64_t root_exceptions = 0;
+  /// Exceptions caught and reported by combinators inside a stream.
+  uint64_t child_exceptions = 0;
+  /// Deliveries skipped because a stream was waiting out its rebuild backoff.
+  uint64_t skipped = 0;
+  uint64_t rebuilds = 0;
+};
+
+/// Owns a private instance of the user's module (so per-key state never crosses
+/// shards) and its root streams. Used by exactly one stream actor; every method
+/// takes the GIL itself, once per call, and never holds it while waiting on
+/// anything else. A root stream that raises is logged with its name, the event
+/// and the traceback, counted, and rebuilt from a fresh module instance; repeated
+/// failures wait a capped backoff (0.1 s doubling to 30 s) while the other
+/// streams go on.
+class stream_host {
+ public:
+  /// Imports the module and collects its root streams. Returns stream_failure
+  /// with the Python traceback when the import fails or defines no stream.
+  static result<std::unique_ptr<stream_host>> load(const stream_host_config& cfg,
+                                                   stream_sinks sinks);
+  ~stream_host();
+
+  /// Sends every event of the batch to every root stream, in order.
+  void process(std::span<const event> batch);
+
+  /// Drives the streams' timers (interval streams flush even when events stop).
+  void tick(int64_t now_us);
+
+  std::vector<std::string> stream_names() const;
+  const stream_counters& counters() const;
+
+ private:
+  struct impl;
+  explicit stream_host(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace dmon
