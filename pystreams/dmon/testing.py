@@ -55,9 +55,10 @@ class Harness:
     """
 
     def __init__(self, start: float = 0.0, *, config: Mapping[str, Any] | None = None,
-                 capture_outputs: bool = True) -> None:
+                 capture_outputs: bool = True,
+                 on_exception: Callable[[str, Event | None, BaseException], Any] | None = None) -> None:
         self.clock = FakeClock(start)
-        self.rt = Runtime(clock=self.clock, config=config)
+        self.rt = Runtime(clock=self.clock, config=config, on_exception=on_exception)
         self.rt.captured = [] if capture_outputs else None
         self.rt.taps = {}
         self._prev: Runtime | None = None
