@@ -1442,12 +1442,13 @@ class _Rate(Stream):
         m = event.get("metric")
         if m is not None:
             ttl = event.get("ttl")
+            last = event
             if ttl is not None:
                 # Emitted ttls decay by one interval per tick, so add one up front: under
                 # a steady flow the ttl out equals the ttl in.
-                event = dict(event)
-                event["ttl"] = ttl + self.interval
-            self.last = event
+                last = dict(event)
+                last["ttl"] = ttl + self.interval
+            self.last = last
             self.sum += m
         self.periodic.update(event)
 
