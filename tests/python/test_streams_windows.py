@@ -95,9 +95,9 @@ def test_rate_even_flow():
     out = []
     r = h.build(lambda: rate(1, out.append))
     for i in range(50):
-        h.advance(0.1)
+        h.advance_to(round(0.1 * (i + 1), 6))
         r.send({"metric": 1, "time": h.now})
-    h.advance(0.5)  # past the last tick, whatever float rounding did to 0.1 * 51
+    h.advance_to(5.5)
     total = sum(e["metric"] for e in out)
     assert abs(total - 50) < 1e-9
     assert all(abs(e["metric"] - 10) < 1e-9 for e in out[1:-1])
