@@ -72,6 +72,9 @@ class Stream:
         self.children: tuple = tuple(prime(c) for c in children)
         self._sends: tuple = tuple(child_send(c) for c in self.children)
         self._timers: list = []
+        if len(self._sends) == 1:
+            # The common chain has one child: skip the loop (emit runs on every event).
+            self.emit = self._emit_one  # type: ignore[method-assign]
 
     # -- the coroutine protocol --------------------------------------------------------
 
@@ -106,6 +109,12 @@ class Stream:
                 send(event)
             except Exception as exc:
                 self.fail(exc, event)
+
+    def _emit_one(self, event: Any) -> None:
+        try:
+            self._sends[0](event)
+        except Exception as exc:
+            self.fail(exc, event)
 
     def emit_to(self, sends: tuple, event: Any) -> None:
         """Like :meth:`emit`, to a chosen subset of children (else branches, split clauses)."""

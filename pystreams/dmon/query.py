@@ -288,5 +288,5 @@ def compile_query(query: str) -> Predicate:
     >>> compile_query('host =~ "web-%" and not tagged "maintenance"')({"host": "web-1"})
     True
     """
-    pred = _compile(parse(query))
-    return lambda e: bool(pred(e))
+    # Every node already yields a bool, so no wrapper (one call less per event).
+    return _compile(parse(query))

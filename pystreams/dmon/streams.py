@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import folds
 from .core import Child, Stream, builtin, child_send, describe, fresh, prime
-from .events import (CORE_KEYS, Event, expire, flatten, getter, is_expired, is_number,
+from .events import (CORE_KEYS, DEFAULT_TTL, Event, expire, flatten, getter, is_expired, is_number,
                      setter)
 from .query import compile_query
 
@@ -1326,9 +1326,15 @@ class _Periodic:
 
     def update(self, event: Any) -> None:
         if isinstance(event, dict):
+            # is_expired inlined: this runs on every event of every interval stream.
             t, ttl = event.get("time"), event.get("ttl")
-            self.expires_at = t + ttl if (t is not None and ttl is not None) else math.inf
-            dead = is_expired(event, self.stream.rt.now())
+            if t is None:
+                self.expires_at = math.inf
+                dead = event.get("state") == "expired"
+            else:
+                self.expires_at = t + ttl if ttl is not None else math.inf
+                dead = event.get("state") == "expired" or \
+                    self.stream.rt.now() - t > (ttl if is_number(ttl) else DEFAULT_TTL)
         else:
             self.expires_at, dead = math.inf, False
         if dead:
