@@ -87,9 +87,17 @@ std::string format_float(double d) {
   char buf[64];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
   std::string s(buf, end);
-  // The grammar's exponent is `[eE]-?[0-9]+`: no '+' allowed.
-  if (auto plus = s.find('+'); plus != std::string::npos)
-    s.erase(plus, 1);
+  // The grammar's exponent is `[eE]-?[0-9]+`: no '+' allowed. Leading zeros
+  // (to_chars writes 1e+05) are legal but noise.
+  if (auto e = s.find('e'); e != std::string::npos) {
+    size_t digits = e + 1;
+    if (s[digits] == '+')
+      s.erase(digits, 1);
+    else if (s[digits] == '-')
+      ++digits;
+    while (digits + 1 < s.size() && s[digits] == '0')
+      s.erase(digits, 1);
+  }
   // Without '.' or an exponent the lexer would read an integer.
   if (s.find_first_of(".e") == std::string::npos)
     s += ".0";

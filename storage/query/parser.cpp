@@ -67,9 +67,13 @@ class parser {
     return nullptr;
   }
 
+  // The hint looks at the previous token too: in `host="a"` the name
+  // `host=` parses, and the string after it is what fails.
   node_ptr expected(const token& at, std::string_view what) {
-    return fail(
-        at, "expected " + std::string(what) + " but found " + describe_found(at) + glue_hint(at));
+    auto hint = glue_hint(at);
+    if (hint.empty() && pos_ > 0 && &at == &peek())
+      hint = glue_hint(tokens_[pos_ - 1]);
+    return fail(at, "expected " + std::string(what) + " but found " + describe_found(at) + hint);
   }
 
   static node_ptr make(auto&& alternative) {
