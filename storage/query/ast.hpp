@@ -79,8 +79,12 @@ struct like_node {
 /// `subject ~= "pattern"`: unanchored regex search.
 struct regex_node {
   operand subject;
+  /// The pattern as written, for printing.
   std::string pattern;
-  /// Compiled once by the parser; const use is safe from many threads.
+  /// Compiled once by the parser as `[\s\S]*(?:pattern)` for libstdc++'s
+  /// linear-time executor; match it with `std::regex_constants::
+  /// match_continuous` to get an unanchored search. Const use is safe from
+  /// many threads.
   std::regex re;
 };
 

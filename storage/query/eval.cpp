@@ -188,10 +188,11 @@ bool regex_search(const regex_node& r, const event& e) {
   auto* s = std::get_if<std::string_view>(&d);
   if (!s)
     return false;
-  // libstdc++ may still throw error_complexity or error_stack on
-  // pathological input; a query must not take the caller down.
+  // The pattern starts with [\s\S]*, so a match anchored at the start is an
+  // unanchored search (see regex_node). std::regex may still throw
+  // error_complexity or error_stack; a query must not take the caller down.
   try {
-    return std::regex_search(s->begin(), s->end(), r.re);
+    return std::regex_search(s->begin(), s->end(), r.re, std::regex_constants::match_continuous);
   } catch (const std::regex_error&) {
     return false;
   }

@@ -281,6 +281,14 @@ class parser {
   // Compiles once here so evaluation never throws for syntax. A leading (?i)
   // is Java's inline case-insensitive flag, common in Riemann queries and
   // unknown to ECMAScript, so it becomes std::regex::icase.
+  //
+  // libstdc++'s default (backtracking) executor recurses once per character
+  // and segfaults on subjects of some 20 KB, and regex_search restarts at
+  // every offset, which is quadratic. So the pattern is compiled a second
+  // time as `[\s\S]*(?:pattern)` for the polynomial (Thompson NFA) executor
+  // and matched anchored at the start: one linear pass, bounded stack. The
+  // plain compile comes first so that syntax errors are judged on the user's
+  // pattern alone (`)(` must not become valid once wrapped).
   node_ptr make_regex(const token& at, operand subject, std::string pattern) {
     auto flags = std::regex::ECMAScript;
     std::string_view body = pattern;
@@ -289,11 +297,22 @@ class parser {
       body.remove_prefix(4);
     }
     try {
-      std::regex re(body.begin(), body.end(), flags);
-      return make(regex_node{std::move(subject), std::move(pattern), std::move(re)});
+      std::regex check(body.begin(), body.end(), flags);
     } catch (const std::regex_error& e) {
       return fail(at, "invalid regular expression " + quote(pattern) + " (" + e.what() +
                           "); patterns use ECMAScript syntax");
+    }
+    std::string wrapped = "[\\s\\S]*(?:" + std::string(body) + ")";
+#if defined(__GLIBCXX__)
+    flags |= std::regex_constants::__polynomial;
+#endif
+    try {
+      std::regex re(wrapped, flags);
+      return make(regex_node{std::move(subject), std::move(pattern), std::move(re)});
+    } catch (const std::regex_error&) {
+      return fail(at, "regular expression " + quote(pattern) +
+                          " uses back-references, which need backtracking; dmon does not "
+                          "support them");
     }
   }
 

@@ -286,6 +286,17 @@ TEST(query_parser, java_only_regex_syntax_is_rejected_not_misread) {
   EXPECT_NE(error_of("x ~= \"(?s)a\"").find("invalid regular expression"), std::string::npos);
 }
 
+TEST(query_parser, back_references_are_refused_because_they_need_backtracking) {
+  EXPECT_EQ(error_of("x ~= \"(a)\\\\1\""),
+            "parse error at column 6: regular expression \"(a)\\\\1\" uses back-references, "
+            "which need backtracking; dmon does not support them in 'x ~= \"(a)\\\\1\"'");
+}
+
+TEST(query_parser, a_pattern_is_judged_before_it_is_wrapped) {
+  // Wrapped as [\s\S]*(?:)() this would compile; alone it must not.
+  EXPECT_NE(error_of("x ~= \")(\"").find("invalid regular expression"), std::string::npos);
+}
+
 TEST(query_parser, a_leading_case_insensitive_flag_is_accepted) {
   EXPECT_EQ(sexpr("x ~= \"(?i)web\""), "(:regex \"(?i)web\" :x)");
 }
