@@ -316,9 +316,15 @@ class lexer {
     if (char_len > 0 && char_len >= name_len)
       return fail(i, "character literals such as '" + std::string(text_.substr(i, char_len)) +
                          "' are not values; write a string in double quotes");
-    if (name_len == 0)
+    if (name_len == 0) {
+      // `host=~"a"` lexes `host=` as a name and then stops at the '~'.
+      if (c == '~' && i > 0 && is_name_rest(text_[i - 1]))
+        return fail(i,
+                    "unexpected character '~'; operators need spaces around them: write "
+                    "'a =~ \"x\"', not 'a=~\"x\"'");
       return fail(i, "unexpected character '" + std::string(1, c) +
                          "'; field names cannot contain ^ ` ' # ~ @ : / % [ ] { }");
+    }
     auto word = text_.substr(i, name_len);
     t.kind = keyword_kind(word);
     if (t.kind == token_kind::name)

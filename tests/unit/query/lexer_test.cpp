@@ -138,7 +138,9 @@ TEST(query_lexer, an_operator_followed_by_name_characters_is_a_name) {
 
 TEST(query_lexer, tilde_cannot_continue_a_name_so_glued_like_and_regex_fail) {
   // 'a=' is a name, then '~' can neither continue it nor start a token.
-  EXPECT_NE(error_of("a=~\"x\"").find("column 3: unexpected character '~'"), std::string::npos);
+  EXPECT_EQ(error_of("a=~\"x\""),
+            "parse error at column 3: unexpected character '~'; operators need spaces around "
+            "them: write 'a =~ \"x\"', not 'a=~\"x\"' in 'a=~\"x\"'");
   EXPECT_NE(error_of("a~\"x\"").find("column 2: unexpected character '~'"), std::string::npos);
   EXPECT_EQ(kinds_of("a =~\"x\""),
             (std::vector<token_kind>{k::name, k::op_like, k::string, k::end}));
