@@ -37,6 +37,37 @@ std::string glue_hint(const token& t) {
   return " (operators need spaces around them: '" + t.str + "' reads as one field name)";
 }
 
+// Java regex syntax that libstdc++ accepts but reads differently: escapes of
+// letters ECMAScript does not define (\A, \z, \Q, \h, \p...) silently become
+// the plain letter, and possessive quantifiers (a++) quietly backtrack.
+// Returns what was found, for the error message, or nullopt.
+std::optional<std::string> java_only(std::string_view p) {
+  static constexpr std::string_view ecmascript_escapes = "dDwWsSbBfnrtvcxu";
+  bool in_class = false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      char e = p[++i];
+      bool letter = (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z');
+      if (letter && ecmascript_escapes.find(e) == std::string_view::npos)
+        return "\\" + std::string(1, e) + ", which std::regex would read as a plain '" +
+               std::string(1, e) + "'";
+      continue;
+    }
+    if (in_class) {
+      in_class = c != ']';
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+    } else if ((c == '*' || c == '+' || c == '?' || c == '}') && i + 1 < p.size() &&
+               p[i + 1] == '+') {
+      return "the possessive quantifier '" + std::string(1, c) + "+', which ECMAScript lacks";
+    }
+  }
+  return std::nullopt;
+}
+
 class parser {
  public:
   parser(std::string_view text, std::vector<token> tokens)
@@ -296,6 +327,9 @@ class parser {
       flags |= std::regex::icase;
       body.remove_prefix(4);
     }
+    if (auto why = java_only(body))
+      return fail(at, "regular expression " + quote(pattern) + " uses " + *why +
+                          "; dmon's patterns use ECMAScript syntax");
     try {
       std::regex check(body.begin(), body.end(), flags);
     } catch (const std::regex_error& e) {

@@ -284,6 +284,34 @@ TEST(query_parser, java_only_regex_syntax_is_rejected_not_misread) {
   EXPECT_NE(error_of("x ~= \"(?<name>a)\"").find("invalid regular expression"), std::string::npos);
   EXPECT_NE(error_of("x ~= \"(?<=a)b\"").find("invalid regular expression"), std::string::npos);
   EXPECT_NE(error_of("x ~= \"(?s)a\"").find("invalid regular expression"), std::string::npos);
+  EXPECT_NE(error_of("x ~= \"(?>a)\"").find("invalid regular expression"), std::string::npos);
+}
+
+TEST(query_parser, java_escapes_that_ecmascript_would_misread_are_refused) {
+  EXPECT_EQ(error_of("host ~= \"\\\\Aweb\""),
+            "parse error at column 9: regular expression \"\\\\Aweb\" uses \\A, which std::regex "
+            "would read as a plain 'A'; dmon's patterns use ECMAScript syntax in 'host ~= "
+            "\"\\\\Aweb\"'");
+  for (auto p : {"a\\\\z", "a\\\\Z", "\\\\Qa.b\\\\E", "\\\\h", "[\\\\p]", "\\\\G", "\\\\R"})
+    EXPECT_NE(error_of(std::string("x ~= \"") + p + "\"").find("would read as a plain"),
+              std::string::npos)
+        << p;
+}
+
+TEST(query_parser, ecmascript_escapes_and_escaped_punctuation_are_accepted) {
+  for (auto p :
+       {"\\\\d\\\\D\\\\w\\\\W\\\\s\\\\S\\\\b\\\\B", "\\\\f\\\\n\\\\r\\\\t\\\\v", "\\\\x41\\\\u0041",
+        "\\\\cJ", "\\\\.\\\\*\\\\+\\\\?\\\\(\\\\)\\\\[\\\\]\\\\{\\\\}\\\\|\\\\^\\\\$\\\\\\\\",
+        "a\\\\++"})
+    EXPECT_EQ(sexpr(std::string("x ~= \"") + p + "\"").rfind("(:regex", 0), 0u) << p;
+}
+
+TEST(query_parser, possessive_quantifiers_are_refused) {
+  for (auto p : {"a++", "a*+", "a?+", "a{2}+"})
+    EXPECT_NE(error_of(std::string("x ~= \"") + p + "\"").find("possessive quantifier"),
+              std::string::npos)
+        << p;
+  EXPECT_EQ(sexpr("x ~= \"[*+]+\""), "(:regex \"[*+]+\" :x)") << "inside a class, + is literal";
 }
 
 TEST(query_parser, back_references_are_refused_because_they_need_backtracking) {
