@@ -1,4 +1,4 @@
-// Query parser: precedence climbing by hand, parens > not > and > or, left-associative.
+// Query parser: recursive descent, parens > not > and > or, and/or left-associative.
 #include "query/parser.hpp"
 
 #include <optional>
