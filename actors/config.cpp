@@ -21,7 +21,8 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   // Each flag is also read from DMON_<FLAG>, upper-cased with '-' as '_'.
   auto opt = [&](const std::string& name, auto& field, const std::string& desc) {
     std::string env = "DMON_" + name;
-    for (auto& ch : env) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+    for (auto& ch : env)
+      ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
     return app.add_option("--" + name, field, desc)->envname(env)->capture_default_str();
   };
   opt("bind", c.bind, "address every listener binds");

@@ -1,4 +1,5 @@
-// dmon::config: every setting of a node, its default, and how flags and DMON_* variables map onto it.
+// dmon::config: every setting of a node, its default, and how flags and DMON_* variables map onto
+// it.
 #pragma once
 
 #include <cstddef>
@@ -35,7 +36,8 @@ struct config {
   int io_threads = 1;
   /// Data directory. Default: ./data.
   std::string data_dir = "./data";
-  /// Python module holding the root streams. Default: `streams`, the example module in pystreams/examples.
+  /// Python module holding the root streams. Default: `streams`, the example module in
+  /// pystreams/examples.
   std::string streams = "streams";
   /// Extra sys.path entries for stream modules, ':'-separated.
   std::string python_path;

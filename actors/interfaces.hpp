@@ -35,8 +35,7 @@ using tcp_parser_actor = caf::typed_actor<
     caf::reacts_to<frames_atom, std::vector<std::string>, std::string>>;
 
 /// Decodes what a UDP listener received (protobuf Msgs or JSON events).
-using udp_parser_actor =
-    caf::typed_actor<caf::reacts_to<datagrams_atom, std::vector<std::string>>>;
+using udp_parser_actor = caf::typed_actor<caf::reacts_to<datagrams_atom, std::vector<std::string>>>;
 
 /// Expires index entries and re-injects them as "expired" events.
 using reaper_actor = caf::typed_actor<caf::reacts_to<reap_atom>>;

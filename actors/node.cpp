@@ -1,10 +1,10 @@
 // The composition root: spawn order, listener start-up, periodic stats, and shutdown.
 #include "node.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
-#include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <filesystem>
@@ -15,6 +15,7 @@
 #include "index.hpp"
 #include "parser_actor.hpp"
 #include "python_host.hpp"
+#include "query/query.hpp"
 #include "reaper_actor.hpp"
 #include "router_actor.hpp"
 #include "stream_actor.hpp"
@@ -38,7 +39,8 @@ std::vector<std::string> python_paths(const config& cfg) {
   while (!rest.empty()) {
     auto colon = rest.find(':');
     auto part = rest.substr(0, colon);
-    if (!part.empty()) paths.push_back(part);
+    if (!part.empty())
+      paths.push_back(part);
     rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
   }
   paths.push_back(DMON_PYTHON_DIR);
@@ -56,7 +58,8 @@ int wait_for_signal(milliseconds period, const std::function<void()>& on_wake) {
     timespec ts{static_cast<time_t>(period.count() / 1000),
                 static_cast<long>((period.count() % 1000) * 1'000'000)};
     int sig = sigtimedwait(&set, nullptr, &ts);
-    if (sig == SIGINT || sig == SIGTERM) return sig;
+    if (sig == SIGINT || sig == SIGTERM)
+      return sig;
     on_wake();
   }
 }
@@ -82,6 +85,22 @@ void log_stats(const std::vector<listener_counters*>& listeners,
 }
 
 }  // namespace
+
+result<std::vector<event>> query_index(const index& idx, const std::string& text) {
+  // Riemann answers an absent or empty expression with no states.
+  if (text.find_first_not_of(" \t\r\n,") == std::string::npos)
+    return std::vector<event>{};
+  auto pred = query::parse_cached(text);
+  if (!pred)
+    return pred.error();
+  if (auto key = pred->exact_key()) {
+    std::vector<event> out;
+    if (auto e = idx.lookup({key->first, key->second}))
+      out.push_back(std::move(*e));
+    return out;
+  }
+  return idx.select([&](const event& e) { return pred->matches(e); });
+}
 
 void block_shutdown_signals() {
   sigset_t set;
@@ -112,15 +131,15 @@ int run_node(const config& cfg) {
   std::vector<std::unique_ptr<stream_host>> hosts;
   for (int shard = 0; shard < cfg.shards; ++shard) {
     auto* counters = shard_stats.emplace_back(std::make_unique<shard_counters>()).get();
-    stream_sinks sinks{
-        [&idx, counters](event e) {
-          idx.insert(std::move(e));
-          counters->indexed.fetch_add(1, std::memory_order_relaxed);
-        },
-        [router_slot, counters](event e) {
-          counters->reinjected.fetch_add(1, std::memory_order_relaxed);
-          caf::anon_send(*router_slot, ingest_atom::value, std::vector<event>{std::move(e)});
-        }};
+    stream_sinks sinks{[&idx, counters](event e) {
+                         idx.insert(std::move(e));
+                         counters->indexed.fetch_add(1, std::memory_order_relaxed);
+                       },
+                       [router_slot, counters](event e) {
+                         counters->reinjected.fetch_add(1, std::memory_order_relaxed);
+                         caf::anon_send(*router_slot, ingest_atom::value,
+                                        std::vector<event>{std::move(e)});
+                       }};
     auto host = stream_host::load({cfg.streams, shard, cfg.python_settings()}, std::move(sinks));
     if (!host) {
       spdlog::error("node: {}", host.error().message);
@@ -143,11 +162,7 @@ int run_node(const config& cfg) {
   *router_slot = sys.spawn(router, shards);
   auto reaper_handle = sys.spawn(reaper, &idx, *router_slot, millis(cfg.reap_interval));
 
-  query_function query = [](const std::string&) -> result<std::vector<event>> {
-    return error{ec::unsupported,
-                 "queries are not available yet on this dmond; the index query language "
-                 "arrives with the storage layer"};
-  };
+  query_function query = [&idx](const std::string& text) { return query_index(idx, text); };
 
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
@@ -174,12 +189,15 @@ int run_node(const config& cfg) {
   for (auto* r : {&tcp_port, &udp_port, &json_port}) {
     if (!*r) {
       spdlog::error("node: {}", r->error().message);
+      udp->close();
+      json->close();
       tcp.reset();
       udp.reset();
       json.reset();
       caf::anon_send_exit(reaper_handle, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
-      for (auto& s : shards) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+      for (auto& s : shards)
+        caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
       return 2;
     }
   }
@@ -188,7 +206,8 @@ int run_node(const config& cfg) {
   json_stats.name = endpoint("json-udp", *json_port);
 
   std::vector<std::thread> io_threads;
-  for (int i = 0; i < cfg.io_threads; ++i) io_threads.emplace_back([&io] { io.run(); });
+  for (int i = 0; i < cfg.io_threads; ++i)
+    io_threads.emplace_back([&io] { io.run(); });
 
   // Tests and scripts wait for this line; it names the real ports (useful with port 0).
   std::cout << "dmond ready: tcp=" << cfg.bind << ":" << *tcp_port << " udp=" << cfg.bind << ":"
@@ -214,16 +233,21 @@ int run_node(const config& cfg) {
   auto deadline = steady_clock::now() + millis(cfg.drain_timeout);
   auto drained = [&] {
     return tcp->open_connections() == 0 && udp_stats.queued.load() == 0 &&
-           json_stats.queued.load() == 0;
+           json_stats.queued.load() == 0 && udp_stats.inflight_events.load() == 0 &&
+           json_stats.inflight_events.load() == 0;
   };
-  while (!drained() && steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  while (!drained() && steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
   bool clean = drained();
   if (!clean)
     spdlog::error("node: drain timed out with {} connection(s) open; exiting anyway",
                   tcp->open_connections());
   work.reset();
   io.stop();
-  for (auto& t : io_threads) t.join();
+  for (auto& t : io_threads)
+    t.join();
+  udp->close();
+  json->close();
   tcp.reset();
   udp.reset();
   json.reset();
@@ -231,7 +255,8 @@ int run_node(const config& cfg) {
   // The streams finish what reached them before the exit message (mailboxes are FIFO).
   caf::anon_send_exit(reaper_handle, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
-  for (auto& s : shards) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  for (auto& s : shards)
+    caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
   shards.clear();
   *router_slot = nullptr;
   reaper_handle = nullptr;

@@ -1,13 +1,22 @@
 // dmon::node: the one composition root; builds, starts and stops every component of a node.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "config.hpp"
+#include "event.hpp"
+#include "index.hpp"
 
 namespace dmon {
 
 /// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts
 /// later; node::run() waits for them. Call first thing in main.
 void block_shutdown_signals();
+
+/// Answers a Riemann query string from the index: an exact `host = X and
+/// service = Y` is a direct lookup, anything else a scan; an empty one matches nothing.
+result<std::vector<event>> query_index(const index& idx, const std::string& text);
 
 /// Starts the interpreter, loads the stream module once per shard (a failure
 /// ends startup with the traceback), spawns the stream, router and reaper actors,

@@ -8,12 +8,15 @@ namespace {
 constexpr uint64_t fnv_offset = 1469598103934665603ull;
 constexpr uint64_t fnv_prime = 1099511628211ull;
 
-uint64_t mix(uint64_t h, unsigned char c) { return (h ^ c) * fnv_prime; }
+uint64_t mix(uint64_t h, unsigned char c) {
+  return (h ^ c) * fnv_prime;
+}
 
 uint64_t mix_part(uint64_t h, const std::optional<std::string>& part) {
   h = mix(h, part ? 1 : 0);
   if (part)
-    for (unsigned char c : *part) h = mix(h, c);
+    for (unsigned char c : *part)
+      h = mix(h, c);
   return mix(h, 0);
 }
 
@@ -31,7 +34,8 @@ uint64_t ownership::key_hash(const event& e) {
 }
 
 size_t ownership::shard_of(const event& e) const {
-  if (shards_ == 1) return 0;
+  if (shards_ == 1)
+    return 0;
   return static_cast<size_t>(key_hash(e) % shards_);
 }
 

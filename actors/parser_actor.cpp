@@ -1,8 +1,8 @@
 // Parser actors: the decode step between sockets and the router.
 #include "parser_actor.hpp"
 
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+#include <caf/all.hpp>
 
 #include "frame_decoder.hpp"
 #include "json_codec.hpp"
@@ -42,7 +42,8 @@ std::string render(const tcp_parser_state::batch& b, const std::string& stream_e
       out += ok_reply();
     }
   }
-  if (!b.fatal.empty()) out += error_reply(b.fatal);
+  if (!b.fatal.empty())
+    out += error_reply(b.fatal);
   return out;
 }
 
@@ -57,9 +58,9 @@ void flush_in_order(tcp_parser_actor::stateful_pointer<tcp_parser_state> self) {
 
 }  // namespace
 
-tcp_parser_actor::behavior_type tcp_parser(tcp_parser_actor::stateful_pointer<tcp_parser_state> self,
-                                           std::shared_ptr<reply_sink> sink, router_actor router,
-                                           query_function query, listener_counters* counters) {
+tcp_parser_actor::behavior_type tcp_parser(
+    tcp_parser_actor::stateful_pointer<tcp_parser_state> self, std::shared_ptr<reply_sink> sink,
+    router_actor router, query_function query, listener_counters* counters) {
   self->state.sink = std::move(sink);
   self->state.router = std::move(router);
   self->state.query = std::move(query);
@@ -118,9 +119,9 @@ tcp_parser_actor::behavior_type tcp_parser(tcp_parser_actor::stateful_pointer<tc
   };
 }
 
-udp_parser_actor::behavior_type udp_parser(udp_parser_actor::stateful_pointer<udp_parser_state> self,
-                                           router_actor router, datagram_format format,
-                                           listener_counters* counters, size_t capacity) {
+udp_parser_actor::behavior_type udp_parser(
+    udp_parser_actor::stateful_pointer<udp_parser_state> self, router_actor router,
+    datagram_format format, listener_counters* counters, size_t capacity) {
   self->state.router = std::move(router);
   self->state.format = format;
   self->state.counters = counters;
@@ -151,8 +152,8 @@ udp_parser_actor::behavior_type udp_parser(udp_parser_actor::stateful_pointer<ud
               continue;
             }
             if (req->query)
-              reject(error{ec::unsupported,
-                           "a query over UDP gets no answer; send queries over TCP"});
+              reject(
+                  error{ec::unsupported, "a query over UDP gets no answer; send queries over TCP"});
             std::move(req->events.begin(), req->events.end(), std::back_inserter(events));
           } else {
             auto e = json_codec::decode(d, now);
@@ -163,7 +164,8 @@ udp_parser_actor::behavior_type udp_parser(udp_parser_actor::stateful_pointer<ud
             events.push_back(std::move(*e));
           }
         }
-        if (events.empty()) return;
+        if (events.empty())
+          return;
         auto n = events.size();
         // The in-flight bound: past it, drop and count rather than queue without limit.
         if (st.inflight_events + n > st.capacity) {
@@ -171,14 +173,17 @@ udp_parser_actor::behavior_type udp_parser(udp_parser_actor::stateful_pointer<ud
           return;
         }
         st.inflight_events += n;
+        c.inflight_events.fetch_add(n, std::memory_order_relaxed);
         self->request(st.router, caf::infinite, ingest_atom::value, std::move(events))
             .then(
                 [=](uint64_t) {
                   self->state.inflight_events -= n;
+                  self->state.counters->inflight_events.fetch_sub(n, std::memory_order_relaxed);
                   self->state.counters->events_accepted.fetch_add(n, std::memory_order_relaxed);
                 },
                 [=](caf::error& err) {
                   self->state.inflight_events -= n;
+                  self->state.counters->inflight_events.fetch_sub(n, std::memory_order_relaxed);
                   self->state.counters->dropped_events.fetch_add(n, std::memory_order_relaxed);
                   spdlog::error("parser {}: {} events lost: {}", self->state.counters->name, n,
                                 self->system().render(err));

@@ -56,9 +56,9 @@ struct tcp_parser_state {
 /// One per TCP connection: decodes each frame, sends the events of a whole read
 /// to the router in one batch, and answers every frame in order once the streams
 /// processed them (ok=false with the reason for a frame that did not decode).
-tcp_parser_actor::behavior_type tcp_parser(tcp_parser_actor::stateful_pointer<tcp_parser_state> self,
-                                           std::shared_ptr<reply_sink> sink, router_actor router,
-                                           query_function query, listener_counters* counters);
+tcp_parser_actor::behavior_type tcp_parser(
+    tcp_parser_actor::stateful_pointer<tcp_parser_state> self, std::shared_ptr<reply_sink> sink,
+    router_actor router, query_function query, listener_counters* counters);
 
 enum class datagram_format { protobuf, json };
 
@@ -78,8 +78,8 @@ struct udp_parser_state {
 
 /// Decodes datagrams (no replies), drops and counts events past `capacity`
 /// events in flight, and logs rejects at most once a second.
-udp_parser_actor::behavior_type udp_parser(udp_parser_actor::stateful_pointer<udp_parser_state> self,
-                                           router_actor router, datagram_format format,
-                                           listener_counters* counters, size_t capacity);
+udp_parser_actor::behavior_type udp_parser(
+    udp_parser_actor::stateful_pointer<udp_parser_state> self, router_actor router,
+    datagram_format format, listener_counters* counters, size_t capacity);
 
 }  // namespace dmon

@@ -15,19 +15,24 @@ router_actor::behavior_type router(router_actor::stateful_pointer<router_state> 
         if (st.shards.size() == 1)
           return self->delegate(st.shards[0], ingest_atom::value, std::move(batch));
         std::vector<std::vector<event>> parts(st.shards.size());
-        for (auto& e : batch) parts[st.owners.shard_of(e)].push_back(std::move(e));
+        for (auto& e : batch)
+          parts[st.owners.shard_of(e)].push_back(std::move(e));
         auto rp = self->make_response_promise<uint64_t>();
         auto pending = std::make_shared<std::pair<size_t, uint64_t>>(0, 0);
         for (size_t i = 0; i < parts.size(); ++i)
-          if (!parts[i].empty()) ++pending->first;
-        if (pending->first == 0) return uint64_t{0};
+          if (!parts[i].empty())
+            ++pending->first;
+        if (pending->first == 0)
+          return uint64_t{0};
         for (size_t i = 0; i < parts.size(); ++i) {
-          if (parts[i].empty()) continue;
+          if (parts[i].empty())
+            continue;
           self->request(st.shards[i], caf::infinite, ingest_atom::value, std::move(parts[i]))
               .then(
                   [=](uint64_t n) mutable {
                     pending->second += n;
-                    if (--pending->first == 0) rp.deliver(pending->second);
+                    if (--pending->first == 0)
+                      rp.deliver(pending->second);
                   },
                   [=](caf::error& err) mutable {
                     if (pending->first > 0) {

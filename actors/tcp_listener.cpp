@@ -1,9 +1,9 @@
 // TCP listener and connections: bytes in, frames to the parser, ordered replies out.
 #include "tcp_listener.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <caf/all.hpp>
-#include <spdlog/spdlog.h>
 
 #include <array>
 #include <mutex>
@@ -38,9 +38,8 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
 
   void deliver(std::string bytes, size_t frames, bool close_after) override {
     asio::post(socket_.get_executor(),
-               [self = shared_from_this(), bytes = std::move(bytes), frames, close_after]() mutable {
-                 self->on_answer(std::move(bytes), frames, close_after);
-               });
+               [self = shared_from_this(), bytes = std::move(bytes), frames,
+                close_after]() mutable { self->on_answer(std::move(bytes), frames, close_after); });
   }
 
   void drain() {
@@ -97,7 +96,8 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
 
   void on_answer(std::string bytes, size_t frames, bool close_after) {
     inflight_ -= frames;
-    if (close_after) eof_ = true;
+    if (close_after)
+      eof_ = true;
     out_ += bytes;
     write();
     if (paused_ && inflight_ < opts_.max_inflight_frames && !eof_ && !draining_) {
@@ -128,9 +128,12 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
   }
 
   void maybe_close() {
-    if (closed_flag_ || reading_ || writing_ || !out_.empty()) return;
-    if (!(eof_ || draining_)) return;
-    if (inflight_ > 0 && !inflight_written_off_) return;
+    if (closed_flag_ || reading_ || writing_ || !out_.empty())
+      return;
+    if (!(eof_ || draining_))
+      return;
+    if (inflight_ > 0 && !inflight_written_off_)
+      return;
     closed_flag_ = true;
     boost::system::error_code ignored;
     socket_.close(ignored);
@@ -194,7 +197,8 @@ struct tcp_listener::impl : std::enable_shared_from_this<tcp_listener::impl> {
       if (ec) {
         if (ec != asio::error::operation_aborted)
           spdlog::warn("listener {}: accept failed: {}", self->counters.name, ec.message());
-        if (!self->acceptor.is_open()) return;
+        if (!self->acceptor.is_open())
+          return;
       } else {
         self->start(std::move(s));
       }
@@ -208,11 +212,13 @@ struct tcp_listener::impl : std::enable_shared_from_this<tcp_listener::impl> {
     s.set_option(asio::socket_base::keep_alive(true), ignored);
     std::weak_ptr<impl> weak = shared_from_this();
     auto c = std::make_shared<connection>(std::move(s), opts, counters, [weak](connection* gone) {
-      if (auto self = weak.lock()) self->forget(gone);
+      if (auto self = weak.lock())
+        self->forget(gone);
     });
     {
       std::lock_guard lock{mtx};
-      if (draining) return;
+      if (draining)
+        return;
       open.insert(c);
     }
     counters.connections.fetch_add(1, std::memory_order_relaxed);
@@ -240,13 +246,17 @@ tcp_listener::~tcp_listener() = default;
 result<uint16_t> tcp_listener::listen(const std::string& address, uint16_t port) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(address, ec);
-  if (ec) return error{ec::bad_config, "bind address '" + address + "' is not an IP address"};
+  if (ec)
+    return error{ec::bad_config, "bind address '" + address + "' is not an IP address"};
   tcp::endpoint ep{addr, port};
   auto& a = impl_->acceptor;
   a.open(ep.protocol(), ec);
-  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) a.bind(ep, ec);
-  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec)
+    a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec)
+    a.bind(ep, ec);
+  if (!ec)
+    a.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
     return error{ec::bad_config, "cannot listen on TCP " + address + ":" + std::to_string(port) +
                                      ": " + ec.message() +
@@ -266,7 +276,8 @@ void tcp_listener::drain() {
     boost::system::error_code ignored;
     self->acceptor.close(ignored);
   });
-  for (auto& c : conns) c->drain();
+  for (auto& c : conns)
+    c->drain();
 }
 
 size_t tcp_listener::open_connections() const {

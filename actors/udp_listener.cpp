@@ -1,9 +1,9 @@
 // UDP listener: datagrams in batches to the parser, every drop counted.
 #include "udp_listener.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <caf/all.hpp>
-#include <spdlog/spdlog.h>
 
 #include <array>
 
@@ -33,8 +33,6 @@ struct udp_listener::impl : std::enable_shared_from_this<udp_listener::impl> {
     parser = sys.spawn(udp_parser, std::move(router), o.format, &counters, o.queue_capacity);
   }
 
-  ~impl() { caf::anon_send_exit(parser, caf::exit_reason::user_shutdown); }
-
   void receive() {
     socket.async_receive_from(asio::buffer(buf), sender,
                               [self = shared_from_this()](boost::system::error_code ec, size_t n) {
@@ -56,7 +54,8 @@ struct udp_listener::impl : std::enable_shared_from_this<udp_listener::impl> {
 
   void on_receive(boost::system::error_code ec, size_t n) {
     if (ec) {
-      if (ec == asio::error::operation_aborted || !socket.is_open()) return;
+      if (ec == asio::error::operation_aborted || !socket.is_open())
+        return;
       spdlog::warn("listener {}: receive failed: {}", counters.name, ec.message());
       receive();
       return;
@@ -66,9 +65,11 @@ struct udp_listener::impl : std::enable_shared_from_this<udp_listener::impl> {
     // Everything already queued in the kernel goes in the same batch: one message, one wake-up.
     while (batch.size() < max_batch) {
       boost::system::error_code more_ec;
-      if (socket.available(more_ec) == 0 || more_ec) break;
+      if (socket.available(more_ec) == 0 || more_ec)
+        break;
       auto m = socket.receive_from(asio::buffer(buf), sender, 0, more_ec);
-      if (more_ec) break;
+      if (more_ec)
+        break;
       take(m, batch);
     }
     if (!batch.empty()) {
@@ -92,19 +93,26 @@ udp_listener::~udp_listener() = default;
 result<uint16_t> udp_listener::listen(const std::string& address, uint16_t port) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(address, ec);
-  if (ec) return error{ec::bad_config, "bind address '" + address + "' is not an IP address"};
+  if (ec)
+    return error{ec::bad_config, "bind address '" + address + "' is not an IP address"};
   udp::endpoint ep{addr, port};
   auto& s = impl_->socket;
   s.open(ep.protocol(), ec);
-  if (!ec) s.bind(ep, ec);
+  if (!ec)
+    s.bind(ep, ec);
   if (ec)
     return error{ec::bad_config, "cannot listen on UDP " + address + ":" + std::to_string(port) +
-                                     ": " + ec.message() + "; pick another port or stop what uses it"};
+                                     ": " + ec.message() +
+                                     "; pick another port or stop what uses it"};
   boost::system::error_code ignored;
   // A larger kernel buffer absorbs bursts while the parser catches up.
   s.set_option(asio::socket_base::receive_buffer_size(8 << 20), ignored);
   impl_->receive();
   return s.local_endpoint().port();
+}
+
+void udp_listener::close() {
+  caf::anon_send_exit(impl_->parser, caf::exit_reason::user_shutdown);
 }
 
 void udp_listener::stop() {

@@ -36,6 +36,9 @@ class udp_listener {
   /// Stops receiving. Safe from any thread.
   void stop();
 
+  /// Ends the parser actor; call once the counters show nothing queued or in flight.
+  void close();
+
  private:
   struct impl;
   std::shared_ptr<impl> impl_;

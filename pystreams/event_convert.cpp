@@ -31,7 +31,8 @@ const keys& k() {
 }
 
 void set_steal(PyObject* dict, PyObject* key, PyObject* value) {
-  if (!value) throw py::error_already_set();
+  if (!value)
+    throw py::error_already_set();
   PyDict_SetItem(dict, key, value);
   Py_DECREF(value);
 }
@@ -42,15 +43,17 @@ PyObject* str(const std::string& s) {
 
 error wrong_type(const char* field, const char* expected, PyObject* value) {
   std::string got = Py_TYPE(value)->tp_name;
-  return error{ec::wrong_type, std::string{"event field '"} + field + "' must be " + expected +
-                                   ", got " + got};
+  return error{ec::wrong_type,
+               std::string{"event field '"} + field + "' must be " + expected + ", got " + got};
 }
 
 std::optional<error> read_str(PyObject* dict, PyObject* key, const char* name,
                               std::optional<std::string>& out) {
   PyObject* v = PyDict_GetItemWithError(dict, key);
-  if (!v || v == Py_None) return std::nullopt;
-  if (!PyUnicode_Check(v)) return wrong_type(name, "a str", v);
+  if (!v || v == Py_None)
+    return std::nullopt;
+  if (!PyUnicode_Check(v))
+    return wrong_type(name, "a str", v);
   Py_ssize_t n;
   const char* s = PyUnicode_AsUTF8AndSize(v, &n);
   if (!s) {
@@ -65,7 +68,8 @@ std::optional<std::string> to_str(PyObject* v) {
   if (PyUnicode_Check(v)) {
     Py_ssize_t n;
     const char* s = PyUnicode_AsUTF8AndSize(v, &n);
-    if (s) return std::string{s, static_cast<size_t>(n)};
+    if (s)
+      return std::string{s, static_cast<size_t>(n)};
     PyErr_Clear();
     return std::nullopt;
   }
@@ -79,35 +83,46 @@ std::optional<std::string> to_str(PyObject* v) {
   return out;
 }
 
-bool is_number(PyObject* v) { return !PyBool_Check(v) && (PyLong_Check(v) || PyFloat_Check(v)); }
+bool is_number(PyObject* v) {
+  return !PyBool_Check(v) && (PyLong_Check(v) || PyFloat_Check(v));
+}
 
 }  // namespace
 
 py::dict to_dict(const event& e) {
   auto& K = k();
   PyObject* d = PyDict_New();
-  if (!d) throw py::error_already_set();
+  if (!d)
+    throw py::error_already_set();
   auto dict = py::reinterpret_steal<py::dict>(d);
-  if (e.host) set_steal(d, K.host, str(*e.host));
-  if (e.service) set_steal(d, K.service, str(*e.service));
-  if (e.state) set_steal(d, K.state, str(*e.state));
-  if (e.description) set_steal(d, K.description, str(*e.description));
-  if (e.time_us) set_steal(d, K.time, PyFloat_FromDouble(static_cast<double>(*e.time_us) / 1e6));
-  if (e.ttl) set_steal(d, K.ttl, PyFloat_FromDouble(*e.ttl));
+  if (e.host)
+    set_steal(d, K.host, str(*e.host));
+  if (e.service)
+    set_steal(d, K.service, str(*e.service));
+  if (e.state)
+    set_steal(d, K.state, str(*e.state));
+  if (e.description)
+    set_steal(d, K.description, str(*e.description));
+  if (e.time_us)
+    set_steal(d, K.time, PyFloat_FromDouble(static_cast<double>(*e.time_us) / 1e6));
+  if (e.ttl)
+    set_steal(d, K.ttl, PyFloat_FromDouble(*e.ttl));
   if (auto* i = std::get_if<int64_t>(&e.metric))
     set_steal(d, K.metric, PyLong_FromLongLong(*i));
   else if (auto* x = std::get_if<double>(&e.metric))
     set_steal(d, K.metric, PyFloat_FromDouble(*x));
   if (!e.tags.empty()) {
     PyObject* tags = PyList_New(static_cast<Py_ssize_t>(e.tags.size()));
-    if (!tags) throw py::error_already_set();
+    if (!tags)
+      throw py::error_already_set();
     for (size_t i = 0; i < e.tags.size(); ++i)
       PyList_SET_ITEM(tags, static_cast<Py_ssize_t>(i), str(e.tags[i]));
     set_steal(d, K.tags, tags);
   }
   if (!e.attributes.empty()) {
     PyObject* attrs = PyDict_New();
-    if (!attrs) throw py::error_already_set();
+    if (!attrs)
+      throw py::error_already_set();
     for (auto& a : e.attributes) {
       PyObject* key = str(a.key);
       set_steal(attrs, key, str(a.value));
@@ -125,22 +140,30 @@ result<event> from_dict(py::handle h) {
                                      " where an event dict was expected"};
   auto& K = k();
   event e;
-  if (auto err = read_str(d, K.host, "host", e.host)) return *err;
-  if (auto err = read_str(d, K.service, "service", e.service)) return *err;
-  if (auto err = read_str(d, K.state, "state", e.state)) return *err;
-  if (auto err = read_str(d, K.description, "description", e.description)) return *err;
+  if (auto err = read_str(d, K.host, "host", e.host))
+    return *err;
+  if (auto err = read_str(d, K.service, "service", e.service))
+    return *err;
+  if (auto err = read_str(d, K.state, "state", e.state))
+    return *err;
+  if (auto err = read_str(d, K.description, "description", e.description))
+    return *err;
   if (PyObject* v = PyDict_GetItemWithError(d, K.time); v && v != Py_None) {
-    if (!is_number(v)) return wrong_type("time", "a number of unix seconds", v);
+    if (!is_number(v))
+      return wrong_type("time", "a number of unix seconds", v);
     double secs = PyFloat_AsDouble(v);
-    if (!std::isfinite(secs)) return error{ec::wrong_type, "event field 'time' is not finite"};
+    if (!std::isfinite(secs))
+      return error{ec::wrong_type, "event field 'time' is not finite"};
     e.time_us = static_cast<int64_t>(std::llround(secs * 1e6));
   }
   if (PyObject* v = PyDict_GetItemWithError(d, K.ttl); v && v != Py_None) {
-    if (!is_number(v)) return wrong_type("ttl", "a number of seconds", v);
+    if (!is_number(v))
+      return wrong_type("ttl", "a number of seconds", v);
     e.ttl = PyFloat_AsDouble(v);
   }
   if (PyObject* v = PyDict_GetItemWithError(d, K.metric); v && v != Py_None) {
-    if (!is_number(v)) return wrong_type("metric", "an int or float", v);
+    if (!is_number(v))
+      return wrong_type("metric", "an int or float", v);
     if (PyLong_Check(v)) {
       int overflow = 0;
       long long i = PyLong_AsLongLongAndOverflow(v, &overflow);
@@ -153,22 +176,28 @@ result<event> from_dict(py::handle h) {
     }
   }
   if (PyObject* v = PyDict_GetItemWithError(d, K.tags); v && v != Py_None) {
-    if (!PyList_Check(v) && !PyTuple_Check(v)) return wrong_type("tags", "a list of str", v);
+    if (!PyList_Check(v) && !PyTuple_Check(v))
+      return wrong_type("tags", "a list of str", v);
     py::sequence seq = py::reinterpret_borrow<py::sequence>(v);
     for (auto t : seq) {
-      if (!PyUnicode_Check(t.ptr())) return wrong_type("tags", "a list of str", t.ptr());
-      if (auto s = to_str(t.ptr())) e.tags.push_back(std::move(*s));
+      if (!PyUnicode_Check(t.ptr()))
+        return wrong_type("tags", "a list of str", t.ptr());
+      if (auto s = to_str(t.ptr()))
+        e.tags.push_back(std::move(*s));
     }
   }
   if (PyObject* v = PyDict_GetItemWithError(d, K.attributes); v && v != Py_None) {
-    if (!PyDict_Check(v)) return wrong_type("attributes", "a dict", v);
+    if (!PyDict_Check(v))
+      return wrong_type("attributes", "a dict", v);
     PyObject *key, *value;
     Py_ssize_t pos = 0;
     while (PyDict_Next(v, &pos, &key, &value)) {
-      if (value == Py_None) continue;
+      if (value == Py_None)
+        continue;
       auto ks = to_str(key);
       auto vs = to_str(value);
-      if (ks && vs) e.attributes.push_back({std::move(*ks), std::move(*vs)});
+      if (ks && vs)
+        e.attributes.push_back({std::move(*ks), std::move(*vs)});
     }
   }
   // Custom top-level keys are attributes, as Riemann's encoder writes them.
@@ -176,15 +205,17 @@ result<event> from_dict(py::handle h) {
   Py_ssize_t pos = 0;
   while (PyDict_Next(d, &pos, &key, &value)) {
     if (value == Py_None || key == K.host || key == K.service || key == K.state ||
-        key == K.description || key == K.time || key == K.ttl || key == K.metric ||
-        key == K.tags || key == K.attributes)
+        key == K.description || key == K.time || key == K.ttl || key == K.metric || key == K.tags ||
+        key == K.attributes)
       continue;
     auto ks = to_str(key);
     if (!ks || ks == "host" || ks == "service" || ks == "state" || ks == "description" ||
         ks == "time" || ks == "ttl" || ks == "metric" || ks == "tags" || ks == "attributes")
       continue;
-    if (e.find_attribute(*ks)) continue;
-    if (auto vs = to_str(value)) e.attributes.push_back({std::move(*ks), std::move(*vs)});
+    if (e.find_attribute(*ks))
+      continue;
+    if (auto vs = to_str(value))
+      e.attributes.push_back({std::move(*ks), std::move(*vs)});
   }
   return e;
 }

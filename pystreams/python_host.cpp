@@ -15,7 +15,8 @@ struct python_host::impl {
 python_host::python_host(const std::vector<std::string>& paths) : impl_(std::make_unique<impl>()) {
   {
     auto sys_path = py::module_::import("sys").attr("path").cast<py::list>();
-    for (auto it = paths.rbegin(); it != paths.rend(); ++it) sys_path.insert(0, *it);
+    for (auto it = paths.rbegin(); it != paths.rend(); ++it)
+      sys_path.insert(0, *it);
   }
   impl_->released = std::make_unique<py::gil_scoped_release>();
 }

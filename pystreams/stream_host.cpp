@@ -20,12 +20,16 @@ constexpr int64_t max_backoff_us = 30'000'000;
 // A failing stream on a busy node would log once per event; keep one traceback a second.
 constexpr int64_t log_interval_us = 1'000'000;
 
-std::string describe(const event& e) { return json_codec::encode(e); }
+std::string describe(const event& e) {
+  return json_codec::encode(e);
+}
 
 std::string describe(py::handle ev) {
-  if (!ev || ev.is_none()) return "(no event)";
+  if (!ev || ev.is_none())
+    return "(no event)";
   auto converted = event_convert::from_dict(ev);
-  if (converted) return describe(*converted);
+  if (converted)
+    return describe(*converted);
   return py::repr(ev).cast<std::string>();
 }
 
@@ -43,7 +47,8 @@ std::string traceback_of(py::error_already_set& err) {
 std::string traceback_of(py::handle exc) {
   try {
     auto tb = py::module_::import("traceback");
-    auto lines = tb.attr("format_exception")(py::type::handle_of(exc), exc, exc.attr("__traceback__"));
+    auto lines =
+        tb.attr("format_exception")(py::type::handle_of(exc), exc, exc.attr("__traceback__"));
     return py::str("").attr("join")(lines).cast<std::string>();
   } catch (const std::exception&) {
     return py::repr(exc).cast<std::string>();
@@ -80,7 +85,8 @@ struct stream_host::impl {
 
   py::dict settings_dict() const {
     py::dict d;
-    for (auto& [k, v] : cfg.settings) d[py::str(k)] = v;
+    for (auto& [k, v] : cfg.settings)
+      d[py::str(k)] = v;
     return d;
   }
 
@@ -97,7 +103,8 @@ struct stream_host::impl {
     return py::cpp_function([this](py::str where, py::handle ev, py::handle exc) {
       ++counters.child_exceptions;
       auto now = now_micros();
-      if (now - last_child_log_us < log_interval_us) return;
+      if (now - last_child_log_us < log_interval_us)
+        return;
       last_child_log_us = now;
       spdlog::error("stream shard {}: {} raised on event {} (stream goes on):\n{}", cfg.shard,
                     where.cast<std::string>(), describe(ev), traceback_of(exc));
@@ -129,8 +136,10 @@ struct stream_host::impl {
   }
 
   bool ensure_built(root_stream& r, int64_t now) {
-    if (r.send) return true;
-    if (now < r.rebuild_at_us) return false;
+    if (r.send)
+      return true;
+    if (now < r.rebuild_at_us)
+      return false;
     try {
       py::object s = rebuild(cfg.module, r.name, runtime);
       r.send = s.attr("send");
@@ -138,7 +147,8 @@ struct stream_host::impl {
       return true;
     } catch (py::error_already_set& err) {
       ++r.failures;
-      r.rebuild_at_us = now + std::min(max_backoff_us, first_backoff_us << std::min(r.failures, 20));
+      r.rebuild_at_us =
+          now + std::min(max_backoff_us, first_backoff_us << std::min(r.failures, 20));
       spdlog::error("stream shard {}: rebuilding stream '{}' failed; next try in {:.1f} s:\n{}",
                     cfg.shard, r.name, (r.rebuild_at_us - now) / 1e6, traceback_of(err));
       return false;
@@ -162,8 +172,7 @@ result<std::unique_ptr<stream_host>> stream_host::load(const stream_host_config&
     p->runtime = runtime_mod.attr("Runtime")(
         py::arg("index") = p->sink(p->sinks.index, "index()"),
         py::arg("reinject") = p->sink(p->sinks.reinject, "reinject()"),
-        py::arg("config") = p->settings_dict(),
-        py::arg("on_exception") = p->exception_reporter());
+        py::arg("config") = p->settings_dict(), py::arg("on_exception") = p->exception_reporter());
     p->activate = runtime_mod.attr("activate");
     p->rebuild = loader.attr("rebuild");
     auto streams = loader.attr("load")(cfg.module, p->runtime);
@@ -209,7 +218,8 @@ void stream_host::process(std::span<const event> batch) {
     }
   }
   for (auto& r : s.roots)
-    if (!r.failed_this_batch && r.send) r.failures = 0;
+    if (!r.failed_this_batch && r.send)
+      r.failures = 0;
 }
 
 void stream_host::tick(int64_t now_us) {
@@ -226,10 +236,13 @@ void stream_host::tick(int64_t now_us) {
 
 std::vector<std::string> stream_host::stream_names() const {
   std::vector<std::string> out;
-  for (auto& r : impl_->roots) out.push_back(r.name);
+  for (auto& r : impl_->roots)
+    out.push_back(r.name);
   return out;
 }
 
-const stream_counters& stream_host::counters() const { return impl_->counters; }
+const stream_counters& stream_host::counters() const {
+  return impl_->counters;
+}
 
 }  // namespace dmon

@@ -32,8 +32,10 @@ std::optional<event> index::insert(event e) {
     entries_.erase(key);
     return std::nullopt;
   }
-  if (!e.ttl) e.ttl = default_ttl_;
-  if (!e.time_us) e.time_us = now_micros();
+  if (!e.ttl)
+    e.ttl = default_ttl_;
+  if (!e.time_us)
+    e.time_us = now_micros();
   std::unique_lock lock{mtx_};
   auto& slot = entries_[std::move(key)];
   slot = std::move(e);
@@ -48,7 +50,8 @@ bool index::remove(const index_key& key) {
 std::optional<event> index::lookup(const index_key& key) const {
   std::shared_lock lock{mtx_};
   auto i = entries_.find(key.encode());
-  if (i == entries_.end()) return std::nullopt;
+  if (i == entries_.end())
+    return std::nullopt;
   return i->second;
 }
 
@@ -56,7 +59,8 @@ std::vector<event> index::select(const std::function<bool(const event&)>& pred) 
   std::vector<event> out;
   std::shared_lock lock{mtx_};
   for (auto& [k, e] : entries_)
-    if (pred(e)) out.push_back(e);
+    if (pred(e))
+      out.push_back(e);
   return out;
 }
 
