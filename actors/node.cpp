@@ -1,6 +1,7 @@
 // The composition root: spawn order, listener start-up, periodic stats, and shutdown.
 #include "node.hpp"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <caf/all.hpp>
@@ -111,6 +112,8 @@ void block_shutdown_signals() {
 }
 
 int run_node(const config& cfg) {
+  // Logs go to stderr; stdout carries only the "dmond ready" line that scripts wait for.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("dmond"));
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
