@@ -1,6 +1,6 @@
 """dmon: Riemann's stream vocabulary for Python; write root streams in a module, test them with dmon.testing."""
 
-from . import folds
+from . import folds, state
 from .core import Stream, describe, prime
 from .events import event, expire, field, is_expired, normalize
 from .outputs import (email, email_body, email_subject, graphite, graphite_path,

@@ -134,6 +134,9 @@ class _Where(Stream):
             if isinstance(c, Stream):
                 c.close()
 
+    def branches(self) -> list[tuple[str, Any]]:
+        return super().branches() + [(f"else.{i}", c) for i, c in enumerate(self.else_children)]
+
 
 def where(pred: str | Mapping[str, Any] | Callable[[Event], Any], *children: Child,
           else_: Child | Sequence[Child] | None = None) -> Stream:
@@ -2629,6 +2632,9 @@ class _ExceptionStream(Stream):
         d = super().describe()
         d["handler"] = describe(self.handler)
         return d
+
+    def branches(self) -> list[tuple[str, Any]]:
+        return super().branches() + [("handler", self.handler)]
 
 
 def exception_stream(handler: Child, *children: Child) -> Stream:
