@@ -13,6 +13,7 @@ these helpers (``shell_help()`` lists them)::
     taps(), published("topic"), history('host = "a"', start, end)
     roots()                    the root streams with their describe() trees
     root(stream, "name")       add a stream built here as a root;  now(), rt, harness
+    lookup(host, service), advance_to(t), reload()    (dmon's expire(event, now): dmon.expire)
 
 The clock starts at the current second (``--start T`` to choose) and only moves with
 ``tick``/``advance_to`` or an injected event's later ``time``. An event without ``time``
@@ -153,7 +154,8 @@ class Shell:
 
     def shell_help(self) -> None:
         """List the shell's helpers."""
-        self._print(__doc__.split("::", 1)[1].split("The clock", 1)[0].rstrip())
+        import textwrap
+        self._print(textwrap.dedent(__doc__.split("::", 1)[1].split("The clock", 1)[0]).strip("\n"))
 
     def load(self, module: str) -> None:
         """Load a fresh instance of a stream module (a name on sys.path or a .py path);
