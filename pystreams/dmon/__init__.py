@@ -1,6 +1,6 @@
 """dmon: Riemann's stream vocabulary for Python; write root streams in a module, test them with dmon.testing."""
 
-from . import folds
+from . import folds, state
 from .core import Stream, describe, prime
 from .events import event, expire, field, is_expired, normalize
 from .outputs import (email, email_body, email_subject, graphite, graphite_path,
@@ -15,8 +15,8 @@ from .streams import (MISSING, adjust, append, apdex, async_queue, batch, bit_bu
                       fixed_time_window, fold_interval, fold_interval_metric, index,
                       interpolate_constant, match, matches, moving_event_window,
                       moving_time_window, not_expired, over, percentiles, pipe,
-                      predict_linear, project, rate, register, rollup, runs, scale, sdo,
-                      sflatten, smap, smap_, smapcat, split, splitp, sreduce, stable, tag,
+                      predict_linear, project, publish, rate, register, rollup, runs, scale, sdo,
+                      sflatten, smap, smap_, smapcat, split, splitp, sreduce, stable, store, tag,
                       tagged, tagged_all, tagged_any, throttle, top, under, untag, when,
                       where, where_, window, with_)
 from .testing import tap

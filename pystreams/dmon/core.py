@@ -180,14 +180,29 @@ class Stream:
     def _restore(self, data: Any) -> None:
         pass
 
+    def branches(self) -> list[tuple[str, Any]]:
+        """Every stream directly below this one with a label: ``"0"``, ``"1"``, ... for
+        the children, plus ``"else.0"``, ``"handler"``, ... for streams held elsewhere
+        (``where``'s else branch, ``exception_stream``'s handler). :mod:`dmon.state`
+        builds its paths from these labels."""
+        return [(str(i), c) for i, c in enumerate(self.children)]
+
     def state(self) -> Any:
-        """This stream's state and its children's, as plain data (dicts, lists, numbers,
-        strings, None) that survives ``json.dumps``; None when nothing is kept."""
+        """This stream's state and that of the streams below it, as plain data (dicts,
+        lists, numbers, strings, None) that survives ``json.dumps``; None when nothing
+        is kept. Children go under ``"c"`` by position, other branches under ``"x"`` by
+        label."""
         own = self._state()
         kids = [c.state() if isinstance(c, Stream) else None for c in self.children]
-        if own is None and not any(k is not None for k in kids):
+        extra = {label: c.state() for label, c in self.branches()[len(self.children):]
+                 if isinstance(c, Stream)}
+        extra = {k: v for k, v in extra.items() if v is not None}
+        if own is None and not any(k is not None for k in kids) and not extra:
             return None
-        return {"s": own, "c": kids}
+        d = {"s": own, "c": kids}
+        if extra:
+            d["x"] = extra
+        return d
 
     def restore(self, data: Any) -> None:
         """Load what :meth:`state` returned (from the same stream graph)."""
@@ -197,6 +212,11 @@ class Stream:
         for c, k in zip(self.children, data.get("c") or ()):
             if isinstance(c, Stream) and k is not None:
                 c.restore(k)
+        extra = data.get("x")
+        if extra:
+            for label, c in self.branches()[len(self.children):]:
+                if isinstance(c, Stream) and extra.get(label) is not None:
+                    c.restore(extra[label])
 
     def __repr__(self) -> str:
         return f"<dmon {self.kind}>"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import sys
 from types import ModuleType
 from typing import Any
@@ -71,22 +70,33 @@ def load(module_name: str, runtime: Runtime) -> list[tuple[str, Any]]:
 
 def rebuild(module_name: str, name: str, runtime: Runtime) -> Any:
     """A fresh instance of the root stream ``name`` (after it raised): re-executes the
-    module with ``runtime`` active, closes the old root's timers and swaps it in
-    ``runtime.roots``."""
+    module with ``runtime`` active, closes the old root and swaps it in ``runtime.roots``.
+
+    Closing cancels a built-in's timers and runs a generator's ``finally`` blocks
+    (``generator.close()``), so neither keeps firing or holding resources next to its
+    replacement. An exception raised while closing is reported through
+    ``runtime.report_exception`` and the new root is installed anyway."""
     module = load_module(module_name, runtime)
     for n, s in root_streams(module):
         if n == name:
             for i, (old_name, old) in enumerate(runtime.roots):
                 if old_name == name:
-                    close = getattr(old, "close", None)
-                    if close is not None and not inspect.isgenerator(old):
-                        try:
-                            close()
-                        except Exception as exc:
-                            runtime.report_exception(f"closing root stream {name}", None, exc)
+                    if old is not s:
+                        _close_quietly(old, name, runtime)
                     runtime.roots[i] = (name, s)
                     break
             else:
                 runtime.roots.append((name, s))
             return s
     raise ValueError(f"module {module_name} no longer defines a root stream named {name!r}")
+
+
+def _close_quietly(stream: Any, name: str, runtime: Runtime) -> None:
+    close = getattr(stream, "close", None)
+    if close is None or not callable(close):
+        return
+    try:
+        close()
+    except Exception as exc:
+        # A generator that swallows GeneratorExit and yields again raises RuntimeError here.
+        runtime.report_exception(f"closing root stream {name}", None, exc)

@@ -131,8 +131,23 @@ class Worker:
 
 class Runtime:
     """Everything a stream needs from its host: the clock, timers driven by :meth:`tick`,
-    the index behind ``index()``, reinjection into the root streams, exception reporting
-    and background workers for outputs.
+    the index behind ``index()``, reinjection into the root streams, exception reporting,
+    the pubsub behind ``publish(topic)``, the event history behind ``store()`` and
+    background workers for outputs.
+
+    Callables the server passes (all optional keywords; each defaults to a pure-Python
+    implementation in this object):
+
+    - ``index(event)``: write to the node's index (state "expired" deletes the key);
+    - ``reinject(event)``: send an event back into the root streams;
+    - ``clock()``: unix seconds;
+    - ``config``: a mapping of settings;
+    - ``on_exception(where, event_or_None, exc)``: a stream caught an exception;
+    - ``publish(topic, event)``: a ``publish(topic)`` stream sent ``event`` on ``topic``;
+    - ``store(event)``: a ``store()`` stream persists ``event`` (it always has ``time``).
+
+    Events handed to ``publish`` and ``store`` are fresh dicts in the server's shape
+    (:func:`dmon.events.normalize`), never shared with the streams.
 
     The server builds one per shard and passes its callables; plain Python gets a
     default one with an in-memory index, so stream modules run and test anywhere.
@@ -147,8 +162,12 @@ class Runtime:
                  reinject: Callable[[Event], Any] | None = None,
                  clock: Callable[[], float] | None = None,
                  config: Mapping[str, Any] | None = None,
-                 on_exception: Callable[[str, Event | None, BaseException], Any] | None = None) -> None:
+                 on_exception: Callable[[str, Event | None, BaseException], Any] | None = None,
+                 publish: Callable[[str, Event], Any] | None = None,
+                 store: Callable[[Event], Any] | None = None) -> None:
         self._index_fn = index
+        self._publish_fn = publish
+        self._store_fn = store
         self._reinject_fn = reinject
         self._clock = clock
         self.config: dict[str, Any] = dict(config or {})
@@ -171,6 +190,10 @@ class Runtime:
         self._pending: deque[Event] | None = None
         self._workers: dict[str, Worker] = {}
         self._workers_lock = threading.Lock()
+        self._subscribers: dict[str, list[Callable[[Event], Any]]] = {}
+        self._published: dict[str, deque[Event]] = {}
+        self._publish_log_size = int(self.config.get("publish_log_size", 1000))
+        self._history: deque[Event] = deque(maxlen=int(self.config.get("history_size", 10000)))
 
     # -- time ---------------------------------------------------------------
 
@@ -323,6 +346,98 @@ class Runtime:
     def clear_index(self) -> None:
         """Forget every entry of the in-memory index."""
         self._index.clear()
+
+    # -- pubsub ---------------------------------------------------------------
+
+    def publish(self, topic: str, event: Event) -> None:
+        """Publish ``event`` on ``topic`` (Riemann's ``publish``): to the server's callable
+        when given (which feeds WebSocket ``/pubsub/<topic>`` subscribers), else to a
+        bounded in-memory log per topic (``config["publish_log_size"]``, default 1000,
+        read with :meth:`published`). Subscribers added with :meth:`subscribe` are called
+        either way; one that raises is reported and the others still run.
+
+        >>> rt = Runtime(); got = []
+        >>> _ = rt.subscribe("alerts", got.append)
+        >>> rt.publish("alerts", {"host": "a", "env": "prod"}); got
+        [{'host': 'a', 'attributes': {'env': 'prod'}}]
+        >>> rt.published("alerts") == got
+        True
+        """
+        e = normalize(event)
+        if self._publish_fn is not None:
+            self._publish_fn(topic, e)
+        else:
+            log_ = self._published.get(topic)
+            if log_ is None:
+                log_ = self._published[topic] = deque(maxlen=self._publish_log_size)
+            log_.append(e)
+        subs = self._subscribers.get(topic)
+        if subs:
+            for fn in tuple(subs):
+                try:
+                    fn(e)
+                except Exception as exc:
+                    self.report_exception(f"subscriber of topic {topic}", e, exc)
+
+    def subscribe(self, topic: str, fn: Callable[[Event], Any]) -> Callable[[], None]:
+        """Call ``fn(event)`` for every event published on ``topic`` from now on, in this
+        process; returns a function that unsubscribes.
+
+        >>> rt = Runtime(); got = []; stop = rt.subscribe("t", got.append)
+        >>> rt.publish("t", {"metric": 1}); stop(); rt.publish("t", {"metric": 2}); got
+        [{'metric': 1}]
+        """
+        subs = self._subscribers.setdefault(topic, [])
+        subs.append(fn)
+
+        def unsubscribe() -> None:
+            if fn in subs:
+                subs.remove(fn)
+        return unsubscribe
+
+    def published(self, topic: str) -> list[Event]:
+        """The most recent events published on ``topic`` (in-memory log only: empty when
+        the server took them)."""
+        return list(self._published.get(topic, ()))
+
+    def topics(self) -> list[str]:
+        """Topics with something in the in-memory publish log."""
+        return list(self._published)
+
+    # -- history ----------------------------------------------------------------
+
+    def store(self, event: Event) -> None:
+        """Persist ``event`` to the event history (what the ``store()`` stream does): the
+        server's callable when given (history in RocksDB, with retention), else a bounded
+        in-memory list (``config["history_size"]``, default 10000, oldest dropped first)
+        read with :meth:`history`. An event without time gets :meth:`now`."""
+        e = normalize(event)
+        if "time" not in e:
+            e["time"] = self.now()
+        if self._store_fn is not None:
+            self._store_fn(e)
+        else:
+            self._history.append(e)
+
+    def history(self, query: str | Callable[[Event], Any] | None = None,
+                start: float | None = None, end: float | None = None) -> list[Event]:
+        """Stored events (in-memory history) with ``start <= time < end`` that match
+        ``query`` (a Riemann query string or a predicate; None matches all), oldest
+        first.
+
+        >>> rt = Runtime(clock=lambda: 0.0)
+        >>> for t in (1, 2, 3): rt.store({"service": "cpu", "metric": t, "time": t})
+        >>> [e["time"] for e in rt.history('service = "cpu"', start=2, end=3)]
+        [2]
+        """
+        if isinstance(query, str):
+            from .query import compile_query
+            query = compile_query(query)
+        out = [e for e in self._history
+               if (start is None or e["time"] >= start) and (end is None or e["time"] < end)
+               and (query is None or query(e))]
+        out.sort(key=lambda e: e["time"])
+        return out
 
     # -- reinjection ----------------------------------------------------------
 

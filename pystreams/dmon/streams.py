@@ -23,7 +23,7 @@ __all__ = [
     "fixed_offset_time_window", "coalesce", "project", "top", "dual", "throttle", "rollup",
     "batch", "fill_in", "fill_in_last", "interpolate_constant", "apdex", "clock_skew",
     "predict_linear", "pipe", "exception_stream", "execute_on", "async_queue", "index",
-    "bit_bucket", "append", "register", "matches", "MISSING",
+    "publish", "store", "bit_bucket", "append", "register", "matches", "MISSING",
 ]
 
 Pred = Callable[[Any], Any]
@@ -133,6 +133,9 @@ class _Where(Stream):
         for c in self.else_children:
             if isinstance(c, Stream):
                 c.close()
+
+    def branches(self) -> list[tuple[str, Any]]:
+        return super().branches() + [(f"else.{i}", c) for i, c in enumerate(self.else_children)]
 
 
 def where(pred: str | Mapping[str, Any] | Callable[[Event], Any], *children: Child,
@@ -824,6 +827,70 @@ def index() -> Stream:
     {'host': 'a', 'service': 'b', 'time': 5.0}
     """
     return _Index()
+
+
+class _Publish(Stream):
+    kind = "publish"
+
+    def __init__(self, topic: str) -> None:
+        if not isinstance(topic, str) or not topic:
+            raise ValueError(f"publish() needs a non-empty topic name, got {topic!r}")
+        super().__init__()
+        self.topic = topic
+        self._publish = self.rt.publish
+
+    def send(self, event: Any) -> None:
+        if isinstance(event, list):
+            for e in event:
+                self._publish(self.topic, e)
+        else:
+            self._publish(self.topic, event)
+
+    def params(self) -> dict:
+        return {"topic": self.topic}
+
+
+def publish(topic: str) -> Stream:
+    """Publish each event (each event of a list) on ``topic`` (Riemann's ``publish``):
+    under the server, WebSocket clients of ``/pubsub/<topic>?query=...`` receive it; in
+    plain Python the runtime keeps the latest events per topic (``rt.published(topic)``)
+    and calls ``rt.subscribe(topic, fn)`` subscribers. Nothing goes to the index.
+
+    >>> from dmon.runtime import Runtime, activate
+    >>> rt = activate(Runtime()); got = []; _ = rt.subscribe("cpu", got.append)
+    >>> _ = where('service = "cpu"', publish("cpu")).send({"host": "a", "service": "cpu"}); got
+    [{'host': 'a', 'service': 'cpu'}]
+    """
+    return _Publish(topic)
+
+
+class _Store(Stream):
+    kind = "store"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._store = self.rt.store
+
+    def send(self, event: Any) -> None:
+        if isinstance(event, list):
+            for e in event:
+                self._store(e)
+        else:
+            self._store(event)
+
+
+def store() -> Stream:
+    """Persist each event (each event of a list) to the event history: under the server,
+    RocksDB with its retention settings, queried by time range and query; in plain
+    Python a bounded in-memory list read back with ``rt.history(query, start, end)``.
+    An event without time is stored with the current time. Riemann has no history.
+
+    >>> from dmon.runtime import Runtime, activate
+    >>> rt = activate(Runtime(clock=lambda: 7.0)); store().send({"host": "a", "metric": 1})
+    >>> rt.history("metric = 1")
+    [{'host': 'a', 'metric': 1, 'time': 7.0}]
+    """
+    return _Store()
 
 
 class _By(Stream):
@@ -2565,6 +2632,9 @@ class _ExceptionStream(Stream):
         d = super().describe()
         d["handler"] = describe(self.handler)
         return d
+
+    def branches(self) -> list[tuple[str, Any]]:
+        return super().branches() + [("handler", self.handler)]
 
 
 def exception_stream(handler: Child, *children: Child) -> Stream:

@@ -127,6 +127,16 @@ class Harness:
         """``(output kind, event)`` for every event an output would have sent."""
         return self.rt.captured
 
+    def published(self, topic: str) -> list[Event]:
+        """Events a ``publish(topic)`` stream published on ``topic``, oldest first."""
+        return self.rt.published(topic)
+
+    def history(self, query: Any = None, start: float | None = None,
+                end: float | None = None) -> list[Event]:
+        """Events ``store()`` streams stored, with ``start <= time < end``, matching
+        ``query`` (a Riemann query string or a predicate), oldest first."""
+        return self.rt.history(query, start, end)
+
     @property
     def taps(self) -> dict[str, list]:
         """Events seen by each :func:`tap`, by name."""

@@ -9,8 +9,7 @@ import pytest
 import dmon
 from dmon.runtime import Runtime, activate
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(dmon.__path__, "dmon.")
-                 if m.name not in ("dmon.shell",))
+MODULES = sorted(m.name for m in pkgutil.iter_modules(dmon.__path__, "dmon."))
 
 
 @pytest.mark.parametrize("name", MODULES)

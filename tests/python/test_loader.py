@@ -125,3 +125,53 @@ def test_the_seed_example_works_verbatim_and_survives_events_without_state(modul
     s.send({"host": "a", "state": "ok"})
     assert errors == [("where", KeyError)]
     assert rt.captured == [("email", {"host": "a", "state": "warning"})]
+
+
+def test_rebuild_closes_an_old_generator_root_and_runs_its_finally(module_dir):
+    name = module_dir("m_gen_close", """
+        closed = []
+        def gen():
+            try:
+                while True:
+                    (yield)
+            finally:
+                closed.append("gen")
+        stream = gen()
+    """)
+    rt = Runtime()
+    (_, old), = load(name, rt)
+    old.send({"host": "a"})
+    new = rebuild(name, "stream", rt)
+    assert new is not old and dict(rt.roots)["stream"] is new
+    assert old.gi_frame is None                                 # closed, not left suspended
+    with pytest.raises(StopIteration):
+        old.send({"host": "a"})
+
+
+def test_rebuild_reports_errors_from_close_and_still_swaps(module_dir):
+    name = module_dir("m_bad_close", """
+        def stubborn():
+            stubborn = False
+            while True:
+                try:
+                    stubborn = (yield).get("stubborn", stubborn)
+                except GeneratorExit:
+                    if not stubborn:
+                        raise
+                    # yields again: close() raises RuntimeError
+        class Closer:
+            def send(self, e): pass
+            def close(self): raise OSError("socket already gone")
+        stream = stubborn()
+        other_stream = Closer()
+    """)
+    errors = []
+    rt = Runtime(on_exception=lambda where, e, exc: errors.append((where, type(exc))))
+    (_, old), _ = load(name, rt)
+    old.send({"stubborn": True})
+    new = rebuild(name, "stream", rt)
+    new_other = rebuild(name, "other_stream", rt)
+    assert dict(rt.roots) == {"stream": new, "other_stream": new_other}
+    assert errors == [("closing root stream stream", RuntimeError),
+                      ("closing root stream other_stream", OSError)]
+    old.send({"stubborn": False})  # still suspended after the failed close; let it go quietly
