@@ -3,6 +3,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cstdlib>
+
 namespace dmon {
 
 std::map<std::string, std::string> config::python_settings() const {
@@ -61,6 +64,23 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("smtp-from", c.smtp_from, "sender address for email() (default dmon@<hostname>)");
   try {
     app.parse(argc, argv);
+    // CLI11 lets the config file beat the environment; operators expect the reverse
+    // (a ConfigMap file overridden per pod by DMON_* variables), so re-apply the
+    // environment to every option not given on the command line.
+    std::vector<std::string> given(argv + 1, argv + argc);
+    for (auto* o : app.get_options()) {
+      auto env = o->get_envname();
+      const char* value = env.empty() ? nullptr : std::getenv(env.c_str());
+      if (!value) continue;
+      auto flag = o->get_name();
+      bool on_command_line = std::any_of(given.begin(), given.end(), [&](const std::string& a) {
+        return a == flag || a.rfind(flag + "=", 0) == 0;
+      });
+      if (on_command_line) continue;
+      o->clear();
+      o->add_result(std::string{value});
+      o->run_callback();
+    }
   } catch (const CLI::CallForHelp&) {
     help = app.help();
     return c;
