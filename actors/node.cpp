@@ -134,15 +134,15 @@ int run_node(const config& cfg) {
   std::vector<std::unique_ptr<stream_host>> hosts;
   for (int shard = 0; shard < cfg.shards; ++shard) {
     auto* counters = shard_stats.emplace_back(std::make_unique<shard_counters>()).get();
-    stream_sinks sinks{[&idx, counters](event e) {
-                         idx.insert(std::move(e));
-                         counters->indexed.fetch_add(1, std::memory_order_relaxed);
-                       },
-                       [router_slot, counters](event e) {
-                         counters->reinjected.fetch_add(1, std::memory_order_relaxed);
-                         caf::anon_send(*router_slot, ingest_atom::value,
-                                        std::vector<event>{std::move(e)});
-                       }};
+    stream_sinks sinks;
+    sinks.index = [&idx, counters](event e) {
+      idx.insert(std::move(e));
+      counters->indexed.fetch_add(1, std::memory_order_relaxed);
+    };
+    sinks.reinject = [router_slot, counters](event e) {
+      counters->reinjected.fetch_add(1, std::memory_order_relaxed);
+      caf::anon_send(*router_slot, ingest_atom::value, std::vector<event>{std::move(e)});
+    };
     auto host = stream_host::load({cfg.streams, shard, cfg.python_settings()}, std::move(sinks));
     if (!host) {
       spdlog::error("node: {}", host.error().message);

@@ -169,10 +169,19 @@ result<std::unique_ptr<stream_host>> stream_host::load(const stream_host_config&
   try {
     auto runtime_mod = py::module_::import("dmon.runtime");
     auto loader = py::module_::import("dmon.loader");
+    py::object publish = py::none(), store = py::none();
+    if (p->sinks.publish)
+      publish = py::cpp_function([target = p->sinks.publish](std::string topic, py::handle ev) {
+        auto converted = event_convert::from_dict(ev);
+        if (!converted) throw py::type_error("publish(): " + converted.error().message);
+        target(topic, std::move(*converted));
+      });
+    if (p->sinks.store) store = p->sink(p->sinks.store, "store()");
     p->runtime = runtime_mod.attr("Runtime")(
         py::arg("index") = p->sink(p->sinks.index, "index()"),
         py::arg("reinject") = p->sink(p->sinks.reinject, "reinject()"),
-        py::arg("config") = p->settings_dict(), py::arg("on_exception") = p->exception_reporter());
+        py::arg("config") = p->settings_dict(), py::arg("on_exception") = p->exception_reporter(),
+        py::arg("publish") = publish, py::arg("store") = store);
     p->activate = runtime_mod.attr("activate");
     p->rebuild = loader.attr("rebuild");
     auto streams = loader.attr("load")(cfg.module, p->runtime);
@@ -231,6 +240,39 @@ void stream_host::tick(int64_t now_us) {
   } catch (py::error_already_set& err) {
     ++s.counters.child_exceptions;
     spdlog::error("stream shard {}: a timer raised:\n{}", s.cfg.shard, traceback_of(err));
+  }
+}
+
+std::string stream_host::snapshot_state() {
+  auto& s = *impl_;
+  py::gil_scoped_acquire gil;
+  try {
+    auto state = py::module_::import("dmon.state");
+    return state.attr("dumps")(state.attr("snapshot")(s.runtime)).cast<std::string>();
+  } catch (py::error_already_set& err) {
+    spdlog::error("stream shard {}: snapshot of stream state failed:\n{}", s.cfg.shard,
+                  traceback_of(err));
+    return {};
+  }
+}
+
+size_t stream_host::restore_state(const std::string& json) {
+  auto& s = *impl_;
+  py::gil_scoped_acquire gil;
+  try {
+    auto state = py::module_::import("dmon.state");
+    s.activate(s.runtime);
+    auto report = state.attr("restore")(s.runtime, state.attr("loads")(json));
+    auto restored = py::len(report["restored"]);
+    auto dropped = py::len(report["dropped"]);
+    spdlog::info("stream shard {}: restored the state of {} stream(s){}", s.cfg.shard, restored,
+                 dropped ? fmt::format(", dropped {} that no longer match the module", dropped)
+                         : std::string{});
+    return restored;
+  } catch (py::error_already_set& err) {
+    spdlog::error("stream shard {}: restoring stream state failed; starting fresh:\n{}",
+                  s.cfg.shard, traceback_of(err));
+    return 0;
   }
 }
 

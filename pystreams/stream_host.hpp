@@ -29,6 +29,10 @@ struct stream_host_config {
 struct stream_sinks {
   std::function<void(event)> index;
   std::function<void(event)> reinject;
+  /// `publish(topic)` streams; when empty, the Python runtime keeps its own in-memory log.
+  std::function<void(const std::string& topic, event)> publish;
+  /// `store()` streams (event history); when empty, the Python runtime keeps a bounded list.
+  std::function<void(event)> store;
 };
 
 /// Counters a stream_host keeps; read by its owner between batches.
@@ -63,6 +67,14 @@ class stream_host {
 
   /// Drives the streams' timers (interval streams flush even when events stop).
   void tick(int64_t now_us);
+
+  /// The state of every stateful built-in stream as JSON text (dmon.state.snapshot), for
+  /// checkpoints; empty when the snapshot failed (logged).
+  std::string snapshot_state();
+
+  /// Restores a snapshot_state() text into the current streams; what no longer matches the
+  /// module's code is dropped and logged. Returns how many streams were restored.
+  size_t restore_state(const std::string& json);
 
   std::vector<std::string> stream_names() const;
   const stream_counters& counters() const;
