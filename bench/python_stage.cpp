@@ -72,10 +72,15 @@ int main(int argc, char** argv) {
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();
   auto end = t0 + std::chrono::duration<double>(duration);
+  auto next_tick = t0 + std::chrono::seconds{1};
   uint64_t done = 0;
   size_t next = 0;
-  std::vector<dmon::event> chunk;
   while (done < max_events && clock::now() < end) {
+    // dmond ticks every second (--tick-interval); rates and windows flush then.
+    if (clock::now() >= next_tick) {
+      (*host)->tick(dmon::now_micros());
+      next_tick += std::chrono::seconds{1};
+    }
     size_t n = std::min<uint64_t>(batch, max_events - done);
     if (next + n > pool.size())
       next = 0;
