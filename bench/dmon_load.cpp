@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,6 +52,13 @@ struct options {
   uint64_t seed = 42;
   bool quiet = false;
 };
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 
 int64_t now_ns() {
   timespec ts;
@@ -131,6 +139,7 @@ struct report {
   uint64_t send_errors = 0;
   std::string first_error;
   double elapsed_s = 0;
+  double cpu_s = 0;   // this process's CPU during the run, to see what the generator took
   histogram latency;  // ns
 };
 
@@ -432,13 +441,14 @@ std::string json_line(const options& o, const report& r) {
       "\"events_per_msg\":{},\"target_rate\":{},\"keys\":{},\"elapsed_s\":{:.3f},"
       "\"events_sent\":{},\"msgs_sent\":{},\"events_acked\":{},\"msgs_acked\":{},"
       "\"events_per_s\":{:.0f},\"msgs_per_s\":{:.0f},\"errors\":{},\"unanswered\":{},"
-      "\"send_errors\":{},\"latency_us\":{{\"count\":{},\"mean\":{:.1f},\"p50\":{:.1f},"
+      "\"send_errors\":{},\"client_cpu_s\":{:.2f},\"latency_us\":{{\"count\":{},\"mean\":{:.1f},"
+      "\"p50\":{:.1f},"
       "\"p90\":{:.1f},\"p99\":{:.1f},\"p999\":{:.1f},\"max\":{:.1f}}},\"first_error\":\"{}\"}}",
       o.proto, o.rate > 0 ? "open" : "closed", tcp ? o.connections : 0, tcp ? o.pipeline : 0,
       o.proto == "json" ? 1 : o.events_per_msg, o.rate, o.hosts * o.services, r.elapsed_s,
       r.events_sent, r.msgs_sent, r.events_acked, r.msgs_acked, events / secs, msgs / secs,
-      r.errors, r.unanswered, r.send_errors, r.latency.count(), r.latency.mean() / 1e3, us(0.5),
-      us(0.9), us(0.99), us(0.999), static_cast<double>(r.latency.max()) / 1e3, err);
+      r.errors, r.unanswered, r.send_errors, r.cpu_s, r.latency.count(), r.latency.mean() / 1e3,
+      us(0.5), us(0.9), us(0.99), us(0.999), static_cast<double>(r.latency.max()) / 1e3, err);
 }
 
 void human(const options& o, const report& r) {
@@ -520,7 +530,9 @@ int main(int argc, char** argv) {
   // show up as client-made latency.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   auto pool = build_pool(o);
+  double cpu0 = cpu_seconds();
   report r = o.proto == "tcp" ? tcp_load{o, std::move(pool)}.run() : run_udp(o, pool);
+  r.cpu_s = cpu_seconds() - cpu0;
   std::cout << json_line(o, r) << std::endl;
   if (!o.quiet)
     human(o, r);

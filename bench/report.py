@@ -35,15 +35,24 @@ def lost(r: dict) -> str:
         if missing or counted else "0"
 
 
+def other(r: dict) -> str:
+    """CPU seconds the machine spent on neither server nor generator: a noisy neighbour."""
+    if "machine_busy_s" not in r:
+        return "—"
+    return f"{max(0.0, r['machine_busy_s'] - r.get('cpu_s', 0) - r.get('client_cpu_s', 0)):.2f}"
+
+
 def main() -> None:
     path, secs, cores, kernel, cpu = sys.argv[1:6]
     recs = [json.loads(line) for line in open(path) if line.strip()]
     limit = {r["scenario"]: rate(r) for r in recs if r.get("server") == "dmon-ackd"}
     print(f"# dmon benchmark run\n\n{cores} cores ({cpu}), {kernel}; {secs} s per run; "
-          "load generator on the same machine, everything on 127.0.0.1.\n")
+          "load generator on the same machine, everything on 127.0.0.1. \"other CPU s\" is what the "
+          "machine spent on neither server nor generator during the run (other work on a shared "
+          "machine): figures next to a large one are low.\n")
     print("| scenario | server | events/s | server counted | × limit | p50 ms | p99 ms | p99.9 ms "
-          "| max ms | errors | lost (counted where) | peak RSS MB | CPU s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+          "| max ms | errors | lost (counted where) | peak RSS MB | server CPU s | load CPU s | other CPU s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     for r in recs:
         ratio = "—"
         open_loop_tcp = r.get("proto") == "tcp" and r.get("target_rate", 0)
@@ -52,7 +61,8 @@ def main() -> None:
         print(f"| {r['scenario']} | {r.get('server')} | {fmt_rate(rate(r))} | "
               f"{r.get('server_events', '—')} | {ratio} | {ms(r, 'p50')} | {ms(r, 'p99')} | "
               f"{ms(r, 'p999')} | {ms(r, 'max')} | {r.get('errors', '—')} | {lost(r)} | "
-              f"{r.get('rss_mb', '—')} | {r.get('cpu_s', '—')} |")
+              f"{r.get('rss_mb', '—')} | {r.get('cpu_s', '—')} | {r.get('client_cpu_s', '—')} | "
+              f"{other(r)} |")
 
     def find(scenario: str, server: str = "dmond") -> dict:
         return next((r for r in recs if r["scenario"] == scenario and r.get("server") == server), {})

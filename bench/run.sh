@@ -46,6 +46,10 @@ wanted() { [[ -z $only || " $only " == *" $1 "* ]]; }
 cpu_seconds() {
   sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$clk_tck" '{printf "%.2f", ($12 + $13) / t}'
 }
+# busy_seconds: CPU seconds the whole machine spent outside idle/iowait (from /proc/stat).
+busy_seconds() {
+  awk -v t="$clk_tck" '/^cpu / {printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / t}' /proc/stat
+}
 # peak_rss_mb PID: VmHWM, the process's peak resident set.
 peak_rss_mb() { awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 # udp_kernel_drops PORT: datagrams the kernel dropped on that bound UDP port (receive buffer full).
@@ -130,16 +134,18 @@ run_case() {
   local port=$tcp_port
   [[ $proto == udp ]] && port=$udp_port
   [[ $proto == json ]] && port=$json_port
-  local cpu0 drops0 out
+  local cpu0 drops0 out busy0
   cpu0=$(cpu_seconds "$srv_pid")
+  busy0=$(busy_seconds)
   drops0=$(udp_kernel_drops "$port")
   # shellcheck disable=SC2086
   out=$(timeout "$load_timeout" "$build/dmon-load" --quiet --port "$port" --duration "$secs" \
     --events "$max_events" $load_args) || { echo "run.sh: dmon-load failed in $scenario" >&2; }
   # Datagrams still queued in the server are counted once it drains; give UDP a moment.
   if [[ $proto != tcp ]]; then sleep 1; fi
-  local cpu1 rss kdrops
+  local cpu1 rss kdrops busy1
   cpu1=$(cpu_seconds "$srv_pid")
+  busy1=$(busy_seconds)
   rss=$(peak_rss_mb "$srv_pid")
   kdrops=$(($(udp_kernel_drops "$port") - drops0))
   stop_server
@@ -150,6 +156,7 @@ run_case() {
   python3 "$here/record.py" "$records" "$out" scenario="$scenario" server="$kind" \
     server_args="$server_args" load_args="--duration $secs $load_args" \
     server_events="${counted:-0}" cpu_s="$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}')" \
+    machine_busy_s="$(awk -v a="$busy0" -v b="$busy1" 'BEGIN {printf "%.2f", b - a}')" \
     rss_mb="${rss:-0}" kernel_drops="$kdrops" server_dropped_events="${sd[0]}" \
     server_dropped_datagrams="${sd[1]}"
   echo "  $scenario on $kind: $(sed -n 's/.*"events_per_s":\([0-9]*\).*/\1/p' <<<"$out") events/s," \
