@@ -46,6 +46,10 @@ def main() -> None:
     path, secs, cores, kernel, cpu = sys.argv[1:6]
     recs = [json.loads(line) for line in open(path) if line.strip()]
     limit = {r["scenario"]: rate(r) for r in recs if r.get("server") == "dmon-ackd"}
+    # These send tcp-100's traffic to other stream modules: one limit run serves them all.
+    for scenario in ("heavy", "index-only", "index-1m"):
+        if "tcp-100" in limit:
+            limit.setdefault(scenario, limit["tcp-100"])
     print(f"# dmon benchmark run\n\n{cores} cores ({cpu}), {kernel}; {secs} s per run; "
           "load generator on the same machine, everything on 127.0.0.1. \"other CPU s\" is what the "
           "machine spent on neither server nor generator during the run (other work on a shared "

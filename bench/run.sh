@@ -5,6 +5,7 @@
 #   DMON_BENCH_SECONDS   seconds per load run (default 4; runs are bounded by this and an event cap)
 #   DMON_BENCH_ONLY      space-separated scenario names to run (default: all)
 #   DMON_BENCH_1M=1      also fill an in-memory index to 1M keys (RSS only: storage has not landed)
+#   DMON_BENCH_UDP_RATE, DMON_BENCH_JSON_RATE   offered datagram rates (default 300000, 150000 events/s)
 # Everything runs on 127.0.0.1 with free ports, in temp dirs; whatever the script started is
 # killed on exit. The table also goes to bench/results/<UTC time>.md (gitignored).
 set -euo pipefail
@@ -200,9 +201,12 @@ if wanted json; then
   run_case json dmon-ackd "" "--proto json --rate $json_rate"
   run_case json dmond "" "--proto json --rate $json_rate"
 fi
+# Same traffic as tcp-100, so tcp-100's limit run is theirs too.
 if wanted heavy; then
-  run_case heavy dmon-ackd "" "$tcp100"
   run_case heavy dmond "$heavy" "$tcp100"
+fi
+if wanted index-only; then
+  run_case index-only dmond "--streams index_only --python-path $here/streams" "$tcp100"
 fi
 if wanted open-50; then
   peak=$(peak_of tcp-100 dmond)
@@ -228,6 +232,8 @@ py_stage() {
   echo "  $name: $(sed -n 's/.*"events_per_s":\([0-9]*\).*/\1/p' <<<"$out") events/s" >&2
 }
 if wanted python-stage; then
+  py_stage python-stage-noop --streams noop --python-path "$here/streams"
+  py_stage python-stage-index-only --streams index_only --python-path "$here/streams"
   py_stage python-stage-example --streams streams
   py_stage python-stage-heavy $heavy
 fi
