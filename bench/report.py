@@ -112,7 +112,7 @@ def main() -> None:
                 if r.get("server") == "dmond" else "dmon-ackd --tcp-port 0 --udp-port 0 --json-udp-port 0"
             extra = f" {r['server_args']}" if r.get("server_args") else ""
             print(f"- {r['scenario']} / {r.get('server')}: `{srv}{extra}` then "
-                  f"`dmon-load --port <port> --events <cap> {r.get('load_args', '')}`")
+                  f"`dmon-load --port <port> {r.get('load_args', '')}`")
 
 
 if __name__ == "__main__":

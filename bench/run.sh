@@ -39,7 +39,6 @@ trap 'exit 130' INT TERM
 
 clk_tck=$(getconf CLK_TCK)
 max_events=$((secs * 20000000))  # the duration, not this cap, ends a normal run
-load_timeout=$((secs + 40))
 
 wanted() { [[ -z $only || " $only " == *" $1 "* ]]; }
 
@@ -78,7 +77,7 @@ start_server() {
   pids+=("$srv_pid")
   local i
   for i in $(seq 100); do
-    grep -q ' ready: ' "$srv_log" && break
+    grep -q ' ready: ' "$srv_log" 2>/dev/null && break
     kill -0 "$srv_pid" 2>/dev/null || { cat "$srv_log" >&2; echo "run.sh: $kind died" >&2; exit 1; }
     sleep 0.1
   done
@@ -127,6 +126,8 @@ server_drops() {
 # one record (client JSON + server figures) appended to the records file.
 run_case() {
   local scenario=$1 kind=$2 server_args=$3 load_args=$4
+  # CASE_SECS / CASE_EVENTS override the bounds for one case (index-1m runs to a key count).
+  local case_secs=${CASE_SECS:-$secs} case_events=${CASE_EVENTS:-$max_events}
   local proto
   proto=$(sed -n 's/.*--proto \([a-z]*\).*/\1/p' <<<"$load_args")
   proto=${proto:-tcp}
@@ -140,8 +141,8 @@ run_case() {
   busy0=$(busy_seconds)
   drops0=$(udp_kernel_drops "$port")
   # shellcheck disable=SC2086
-  out=$(timeout "$load_timeout" "$build/dmon-load" --quiet --port "$port" --duration "$secs" \
-    --events "$max_events" $load_args) || { echo "run.sh: dmon-load failed in $scenario" >&2; }
+  out=$(timeout $((case_secs + 40)) "$build/dmon-load" --quiet --port "$port" \
+    --duration "$case_secs" --events "$case_events" $load_args) || { echo "run.sh: dmon-load failed in $scenario" >&2; }
   # Datagrams still queued in the server are counted once it drains; give UDP a moment.
   if [[ $proto != tcp ]]; then sleep 1; fi
   local cpu1 rss kdrops busy1
@@ -155,7 +156,7 @@ run_case() {
   sdrops=$(server_drops "$proto" 2>/dev/null || true)
   local sd=(${sdrops:-0 0})
   python3 "$here/record.py" "$records" "$out" scenario="$scenario" server="$kind" \
-    server_args="$server_args" load_args="--duration $secs $load_args" \
+    server_args="$server_args" load_args="--duration $case_secs --events $case_events $load_args" \
     server_events="${counted:-0}" cpu_s="$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}')" \
     machine_busy_s="$(awk -v a="$busy0" -v b="$busy1" 'BEGIN {printf "%.2f", b - a}')" \
     rss_mb="${rss:-0}" kernel_drops="$kdrops" server_dropped_events="${sd[0]}" \
@@ -220,7 +221,8 @@ if wanted open-50; then
 fi
 if wanted index-1m && [[ ${DMON_BENCH_1M:-0} == 1 ]]; then
   # In memory only: RSS at 1M keys. Reopen time waits for the storage issue.
-  run_case index-1m dmond "" "$tcp100 --hosts 1000 --services 1000"
+  CASE_SECS=60 CASE_EVENTS=1000000 \
+    run_case index-1m dmond "" "$tcp100 --hosts 1000 --services 1000"
 fi
 py_stage() {
   local name=$1
