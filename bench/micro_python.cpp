@@ -1,0 +1,70 @@
+// Micro-benchmarks of the Python bridge: event -> dict for the streams, dict -> event for index().
+#include <benchmark/benchmark.h>
+#include <pybind11/embed.h>
+
+#include "event_convert.hpp"
+#include "micro_events.hpp"
+
+namespace {
+
+using namespace dmon;
+namespace py = pybind11;
+
+// Each benchmark holds the GIL for its whole loop, as the stream actor does for a batch.
+void bm_to_dict(benchmark::State& state) {
+  auto events = bench::sample_events(1000);
+  size_t i = 0;
+  for (auto _ : state) {
+    py::dict d = event_convert::to_dict(events[i++ % events.size()]);
+    benchmark::DoNotOptimize(d.ptr());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(bm_to_dict);
+
+void bm_from_dict(benchmark::State& state) {
+  auto events = bench::sample_events(1000);
+  std::vector<py::dict> dicts;
+  for (auto& e : events)
+    dicts.push_back(event_convert::to_dict(e));
+  size_t i = 0;
+  for (auto _ : state) {
+    auto e = event_convert::from_dict(dicts[i++ % dicts.size()]);
+    benchmark::DoNotOptimize(e);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(bm_from_dict);
+
+// The floor under any Python stream: one call of a trivial generator's send() per event.
+void bm_generator_send(benchmark::State& state) {
+  py::dict scope;
+  py::exec(R"(
+def sink():
+    while True:
+        yield
+g = sink()
+next(g)
+)",
+           scope);
+  py::object send = scope["g"].attr("send");
+  py::dict d = event_convert::to_dict(bench::sample_events(1).front());
+  for (auto _ : state) {
+    PyObject* r = PyObject_CallOneArg(send.ptr(), d.ptr());
+    Py_XDECREF(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(bm_generator_send);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  py::scoped_interpreter python;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv))
+    return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
