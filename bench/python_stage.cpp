@@ -45,8 +45,9 @@ int main(int argc, char** argv) {
   // figure includes the C++ side of indexing; re-injected events are only counted.
   dmon::index idx{60};
   uint64_t reinjected = 0;
-  dmon::stream_sinks sinks{[&](dmon::event e) { idx.insert(std::move(e)); },
-                           [&](dmon::event) { ++reinjected; }};
+  dmon::stream_sinks sinks;
+  sinks.index = [&](dmon::event e) { idx.insert(std::move(e)); };
+  sinks.reinject = [&](dmon::event) { ++reinjected; };
   auto host = dmon::stream_host::load({module, 0, {}}, std::move(sinks));
   if (!host) {
     std::cerr << "dmon-python-stage: " << host.error().message << "\n";
