@@ -548,6 +548,12 @@ result<retention_report> rocksdb_store::enforce_retention(int64_t now_us) {
           else
             lo = mid + 1;
         }
+        // Report the time of the oldest event kept, which is what an operator can check.
+        it->Seek(ordered(lo));
+        if (it->Valid() && it->key().size() >= 8)
+          lo = enc::get_ordered_i64(view(it->key()));
+        else if (!it->status().ok())
+          return failure("cannot read history in '" + db_path() + "'", it->status());
         if (auto r = delete_history_before(lo); !r)
           return r.error();
         report.deleted_before_us = std::max(report.deleted_before_us, lo);
