@@ -125,27 +125,29 @@ access analyze(const query::predicate& pred) {
   return analyze(pred.root());
 }
 
-template <class Set>
-void collect(const Set& set, const std::optional<std::string>& value, bool prefix,
+using secondary = detail::index_secondary;
+
+void collect_postings(const std::vector<detail::index_entry*>& entries,
+                      const query::predicate& pred, std::vector<event>& out) {
+  for (auto* p : entries)
+    if (pred.matches(p->second.e))
+      out.push_back(p->second.e);
+}
+
+void collect(const secondary& by, const std::optional<std::string>& value, bool prefix,
              const query::predicate& pred, std::vector<event>& out) {
-  if (prefix) {
-    // A prefix never matches nil: LIKE is false on non-strings.
-    std::string_view p = *value;
-    for (auto i = set.lower_bound(typename Set::key_compare::probe_type{false, p}); i != set.end();
-         ++i) {
-      auto& v = (*i)->second.*Set::key_compare::field;
-      if (!v || !std::string_view{*v}.starts_with(p))
-        break;
-      if (pred.matches((*i)->second))
-        out.push_back((*i)->second);
-    }
+  if (!prefix) {
+    if (auto i = by.find(value); i != by.end())
+      collect_postings(i->second, pred, out);
     return;
   }
-  typename Set::key_compare::probe_type pr{!value, value ? std::string_view{*value} : ""};
-  auto [lo, hi] = set.equal_range(pr);
-  for (auto i = lo; i != hi; ++i)
-    if (pred.matches((*i)->second))
-      out.push_back((*i)->second);
+  // A prefix never matches nil: LIKE is false on non-strings.
+  std::string_view p = *value;
+  for (auto i = by.lower_bound(value); i != by.end(); ++i) {
+    if (!i->first || !std::string_view{*i->first}.starts_with(p))
+      break;
+    collect_postings(i->second, pred, out);
+  }
 }
 
 }  // namespace
@@ -230,7 +232,7 @@ std::optional<event> index::lookup(const index_key& key) const {
   auto i = entries_.find(key.encode());
   if (i == entries_.end())
     return std::nullopt;
-  return i->second;
+  return i->second.e;
 }
 
 std::optional<event> index::find(const std::string& encoded_key) const {
@@ -238,7 +240,7 @@ std::optional<event> index::find(const std::string& encoded_key) const {
   auto i = entries_.find(encoded_key);
   if (i == entries_.end())
     return std::nullopt;
-  return i->second;
+  return i->second.e;
 }
 
 std::optional<int64_t> index::deadline_of(const std::string& encoded_key) const {
@@ -246,15 +248,15 @@ std::optional<int64_t> index::deadline_of(const std::string& encoded_key) const 
   auto i = entries_.find(encoded_key);
   if (i == entries_.end())
     return std::nullopt;
-  return expiry_deadline(i->second, default_ttl_);
+  return expiry_deadline(i->second.e, default_ttl_);
 }
 
 std::vector<event> index::select(const std::function<bool(const event&)>& pred) const {
   std::vector<event> out;
   std::shared_lock lock{mtx_};
-  for (auto& [k, e] : entries_)
-    if (pred(e))
-      out.push_back(e);
+  for (auto& [k, slot] : entries_)
+    if (pred(slot.e))
+      out.push_back(slot.e);
   return out;
 }
 
@@ -269,8 +271,8 @@ std::vector<event> index::select(const query::predicate& pred) const {
   switch (a.path) {
     case query_path::lookup: {
       auto i = entries_.find(index_key{a.host, a.service}.encode());
-      if (i != entries_.end() && pred.matches(i->second))
-        out.push_back(i->second);
+      if (i != entries_.end() && pred.matches(i->second.e))
+        out.push_back(i->second.e);
       break;
     }
     case query_path::host:
@@ -286,9 +288,9 @@ std::vector<event> index::select(const query::predicate& pred) const {
       collect(by_service_, a.service, true, pred, out);
       break;
     case query_path::scan:
-      for (auto& [k, e] : entries_)
-        if (pred.matches(e))
-          out.push_back(e);
+      for (auto& [k, slot] : entries_)
+        if (pred.matches(slot.e))
+          out.push_back(slot.e);
       break;
   }
   return out;
@@ -299,8 +301,8 @@ std::vector<event> index::expire(int64_t now_us) {
   std::unique_lock lock{mtx_};
   for (auto i = entries_.begin(); i != entries_.end();) {
     auto next = std::next(i);
-    if (now_us > expiry_deadline(i->second, default_ttl_)) {
-      out.push_back(i->second);
+    if (now_us > expiry_deadline(i->second.e, default_ttl_)) {
+      out.push_back(i->second.e);
       erase_locked(i);
     }
     i = next;
@@ -327,19 +329,42 @@ size_t index::size() const {
 void index::put_locked(std::string key, event e) {
   auto [i, added] = entries_.try_emplace(std::move(key));
   // Host and service are part of the key, so replacing the event of an
-  // existing key leaves its place in both orderings unchanged.
-  i->second = std::move(e);
+  // existing key leaves its postings unchanged.
+  i->second.e = std::move(e);
   if (added) {
-    by_host_.insert(&*i);
-    by_service_.insert(&*i);
+    auto& hosts = by_host_[i->second.e.host];
+    i->second.host_pos = static_cast<uint32_t>(hosts.size());
+    hosts.push_back(&*i);
+    auto& services = by_service_[i->second.e.service];
+    i->second.service_pos = static_cast<uint32_t>(services.size());
+    services.push_back(&*i);
   }
 }
 
 bool index::erase_locked(map_type::iterator i) {
-  by_host_.erase(&*i);
-  by_service_.erase(&*i);
+  auto drop = [&](secondary& by, const std::optional<std::string>& value,
+                  uint32_t detail::index_slot::*pos) {
+    auto p = by.find(value);
+    if (p == by.end())
+      return;
+    auto& list = p->second;
+    auto at = i->second.*pos;
+    // Swap-remove: the last entry takes this one's place and learns its new position.
+    list[at] = list.back();
+    list[at]->second.*pos = at;
+    list.pop_back();
+    if (list.empty())
+      by.erase(p);
+  };
+  drop(by_host_, i->second.e.host, &detail::index_slot::host_pos);
+  drop(by_service_, i->second.e.service, &detail::index_slot::service_pos);
   entries_.erase(i);
   return true;
+}
+
+void index::reserve(size_t n) {
+  std::unique_lock lock{mtx_};
+  entries_.reserve(n);
 }
 
 }  // namespace dmon

@@ -5,8 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
-#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -38,6 +38,29 @@ struct index_key {
 /// at `now_us` exactly when `now_us > expiry_deadline(...)`, which is
 /// Riemann's strict `now - time > ttl`.
 int64_t expiry_deadline(const event& e, double default_ttl_seconds);
+
+namespace detail {
+
+/// One index entry: the event plus its positions in the host and service
+/// posting lists, so removal is a swap with the list's last element.
+struct index_slot {
+  event e;
+  uint32_t host_pos = 0;
+  uint32_t service_pos = 0;
+};
+
+using index_map = std::unordered_map<std::string, index_slot>;
+using index_entry = index_map::value_type;
+
+/// Entries grouped by the value of one field (host or service), ordered by
+/// value so a prefix is a contiguous range. Per-value vectors with positions
+/// kept in the slots: inserting costs a lookup among the distinct values (a
+/// few thousand hosts, hundreds of services, all cache-resident) plus an
+/// append, with no allocation per entry, which keeps the rebuild at open fast
+/// and the memory per entry small.
+using index_secondary = std::map<std::optional<std::string>, std::vector<index_entry*>>;
+
+}  // namespace detail
 
 /// How `index::select` answers a query.
 enum class query_path : uint8_t {
@@ -121,42 +144,14 @@ class index {
   /// caller) under one exclusive lock, so readers see all or none of them.
   void commit(std::vector<change>& changes);
 
+  /// Makes room for `n` entries, so a bulk load does not rehash.
+  void reserve(size_t n);
+
   size_t size() const;
 
  private:
-  using map_type = std::unordered_map<std::string, event>;
-  using entry_ptr = const map_type::value_type*;
-
-  /// Orders entries by one string field, then by address, so equal values form
-  /// a contiguous range; `probe` finds a value or a prefix without an entry.
-  struct probe {
-    bool nil;
-    std::string_view value;
-  };
-  template <std::optional<std::string> event::*Field>
-  struct field_order {
-    using is_transparent = void;
-    using probe_type = probe;
-    static constexpr auto field = Field;
-    static int cmp(const std::optional<std::string>& x, const probe& p) {
-      if (!x)
-        return p.nil ? 0 : -1;
-      if (p.nil)
-        return 1;
-      return std::string_view{*x}.compare(p.value);
-    }
-    bool operator()(entry_ptr a, entry_ptr b) const {
-      auto& x = a->second.*Field;
-      auto& y = b->second.*Field;
-      if (x != y)
-        return x < y;
-      return std::less<>{}(a, b);
-    }
-    bool operator()(entry_ptr a, const probe& p) const { return cmp(a->second.*Field, p) < 0; }
-    bool operator()(const probe& p, entry_ptr a) const { return cmp(a->second.*Field, p) > 0; }
-  };
-  using host_set = std::set<entry_ptr, field_order<&event::host>>;
-  using service_set = std::set<entry_ptr, field_order<&event::service>>;
+  using map_type = detail::index_map;
+  using secondary = detail::index_secondary;
 
   /// Callers hold the exclusive lock.
   void put_locked(std::string key, event e);
@@ -165,8 +160,8 @@ class index {
   double default_ttl_;
   mutable std::shared_mutex mtx_;
   map_type entries_;
-  host_set by_host_;
-  service_set by_service_;
+  secondary by_host_;
+  secondary by_service_;
 };
 
 }  // namespace dmon

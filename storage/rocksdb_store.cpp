@@ -300,6 +300,9 @@ status rocksdb_store::rebuild_index() {
   // A one-off sequential pass: do not evict the cache, read ahead in large chunks.
   ro.fill_cache = false;
   ro.readahead_size = 2 << 20;
+  uint64_t estimate = 0;
+  if (db_->GetIntProperty(index_cf_, "rocksdb.estimate-num-keys", &estimate))
+    mem_.reserve(estimate);
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, index_cf_)};
   std::vector<index::change> chunk;
   chunk.reserve(4096);
