@@ -403,7 +403,7 @@ TEST_F(store_test, a_corrupt_database_fails_to_open_with_rocksdbs_reason) {
   EXPECT_NE(s.error().message.find("MANIFEST-999999"), std::string::npos) << s.error().message;
 }
 
-TEST_F(store_test, a_failing_disk_surfaces_as_storage_failure_and_changes_nothing) {
+TEST_F(store_test, a_failing_disk_surfaces_as_storage_failure_and_a_restart_keeps_what_was_acked) {
   auto o = options();
   o.fault = std::make_shared<write_fault>();
   auto s = open(o);
@@ -423,6 +423,17 @@ TEST_F(store_test, a_failing_disk_surfaces_as_storage_failure_and_changes_nothin
   auto gone = s->expire(100 * sec);
   ASSERT_FALSE(gone);
   EXPECT_EQ(s->size(), 1u) << "a failed expiry keeps the entry for the next sweep";
+  // RocksDB stays read-only after a failed WAL write, even once the disk
+  // recovers; a restart brings back exactly what was acknowledged.
+  o.fault->fail = false;
+  EXPECT_FALSE(s->apply(std::vector<event>{make("c", "x", 0, 10)}));
+  s.reset();
+  s = open(o);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->size(), 1u);
+  EXPECT_EQ(s->lookup({"a", "x"})->time_us, 0);
+  apply(*s, {make("c", "x", 0, 10)});
+  EXPECT_TRUE(s->lookup({"c", "x"}));
 }
 
 TEST_F(store_test, a_read_only_store_serves_reads_and_refuses_writes) {
