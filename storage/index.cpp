@@ -1,50 +1,230 @@
-// In-memory index; the persistent RocksDB layer builds on the same rules.
+// In-memory index with Riemann's rules; the persistent store keeps one as its read cache.
 #include "index.hpp"
 
+#include <cmath>
+#include <limits>
 #include <mutex>
+
+#include "query/ast.hpp"
 
 namespace dmon {
 
 namespace {
 
 void append_part(std::string& out, const std::optional<std::string>& part) {
-  if (part) {
-    out.push_back('\1');
-    out.append(*part);
+  if (!part) {
+    out.push_back('\0');
+    return;
+  }
+  out.push_back('\1');
+  for (char c : *part) {
+    if (c == '\0') {
+      out.push_back('\xff');
+      out.push_back('\x01');
+    } else if (c == '\xff') {
+      out.push_back('\xff');
+      out.push_back('\x02');
+    } else {
+      out.push_back(c);
+    }
   }
   out.push_back('\0');
+}
+
+/// How to find the candidates of a query: which path, and the value(s) it needs.
+struct access {
+  query_path path = query_path::scan;
+  /// host (lookup, host, host_prefix) and service (lookup, service, service_prefix).
+  std::optional<std::string> host;
+  std::optional<std::string> service;
+};
+
+/// Lower is better: fewer candidates in general.
+int rank(query_path p) {
+  switch (p) {
+    case query_path::lookup:
+      return 0;
+    case query_path::host:
+    case query_path::service:
+      return 1;
+    case query_path::host_prefix:
+    case query_path::service_prefix:
+      return 2;
+    case query_path::scan:
+      break;
+  }
+  return 3;
+}
+
+const query::field_ref* key_field(const query::operand& o) {
+  auto* f = std::get_if<query::field_ref>(&o);
+  if (f && (f->id == query::field_id::host || f->id == query::field_id::service))
+    return f;
+  return nullptr;
+}
+
+/// `field = literal` where the literal is a string or nil, the only values a
+/// host or service can equal; anything else is left to the scan.
+access analyze_equal(const query::operand& field_side, const query::operand& value_side) {
+  auto* f = key_field(field_side);
+  if (!f)
+    return {};
+  std::optional<std::string> value;
+  if (auto* s = std::get_if<std::string>(&value_side))
+    value = *s;
+  else if (!std::holds_alternative<std::monostate>(value_side))
+    return {};
+  if (f->id == query::field_id::host)
+    return {query_path::host, std::move(value), std::nullopt};
+  return {query_path::service, std::nullopt, std::move(value)};
+}
+
+access analyze(const query::node& n) {
+  if (auto* c = std::get_if<query::compare_node>(&n.v)) {
+    if (c->op != query::compare_op::eq)
+      return {};
+    auto a = analyze_equal(c->lhs, c->rhs);
+    return a.path != query_path::scan ? a : analyze_equal(c->rhs, c->lhs);
+  }
+  if (auto* l = std::get_if<query::like_node>(&n.v)) {
+    auto* f = key_field(l->subject);
+    if (!f)
+      return {};
+    bool is_host = f->id == query::field_id::host;
+    // No wildcard: LIKE is string equality (it never matches nil, nor does `= "x"`).
+    if (l->segments.size() == 1)
+      return is_host ? access{query_path::host, l->segments[0], std::nullopt}
+                     : access{query_path::service, std::nullopt, l->segments[0]};
+    if (l->segments.size() == 2 && l->segments[1].empty())
+      return is_host ? access{query_path::host_prefix, l->segments[0], std::nullopt}
+                     : access{query_path::service_prefix, std::nullopt, l->segments[0]};
+    return {};
+  }
+  if (auto* a = std::get_if<query::and_node>(&n.v)) {
+    access best;
+    std::optional<access> host_eq, service_eq;
+    for (auto& child : a->children) {
+      auto c = analyze(*child);
+      if (c.path == query_path::host && !host_eq)
+        host_eq = c;
+      if (c.path == query_path::service && !service_eq)
+        service_eq = c;
+      if (rank(c.path) < rank(best.path))
+        best = std::move(c);
+    }
+    if (host_eq && service_eq)
+      return {query_path::lookup, host_eq->host, service_eq->service};
+    return best;
+  }
+  return {};
+}
+
+access analyze(const query::predicate& pred) {
+  if (auto key = pred.exact_key())
+    return {query_path::lookup, key->first, key->second};
+  return analyze(pred.root());
+}
+
+using secondary = detail::index_secondary;
+
+void collect_postings(const std::vector<detail::index_entry*>& entries,
+                      const query::predicate& pred, std::vector<event>& out) {
+  for (auto* p : entries)
+    if (pred.matches(p->second.e))
+      out.push_back(p->second.e);
+}
+
+void collect(const secondary& by, const std::optional<std::string>& value, bool prefix,
+             const query::predicate& pred, std::vector<event>& out) {
+  if (!prefix) {
+    if (auto i = by.find(value); i != by.end())
+      collect_postings(i->second, pred, out);
+    return;
+  }
+  // A prefix never matches nil: LIKE is false on non-strings.
+  std::string_view p = *value;
+  for (auto i = by.lower_bound(value); i != by.end(); ++i) {
+    if (!i->first || !std::string_view{*i->first}.starts_with(p))
+      break;
+    collect_postings(i->second, pred, out);
+  }
 }
 
 }  // namespace
 
 std::string index_key::encode() const {
   std::string out;
-  out.reserve(2 + (host ? host->size() + 1 : 0) + (service ? service->size() + 1 : 0));
+  out.reserve(4 + (host ? host->size() : 0) + (service ? service->size() : 0));
   append_part(out, host);
   append_part(out, service);
   return out;
+}
+
+int64_t expiry_deadline(const event& e, double default_ttl_seconds) {
+  constexpr auto max = std::numeric_limits<int64_t>::max();
+  constexpr auto min = std::numeric_limits<int64_t>::min();
+  double ttl = e.ttl.value_or(default_ttl_seconds);
+  if (std::isnan(ttl))
+    return max;
+  // now - time > x  <=>  now - time > floor(x) for integer microseconds, so the
+  // deadline is exact in integers even for fractional ttls.
+  double span = std::floor(ttl * 1e6);
+  int64_t time = e.time_us.value_or(0);
+  if (span >= 9.2e18)
+    return max;
+  if (span <= -9.2e18)
+    return min;
+  int64_t out;
+  if (__builtin_add_overflow(time, static_cast<int64_t>(span), &out))
+    return span > 0 ? max : min;
+  return out;
+}
+
+const char* to_string(query_path path) {
+  switch (path) {
+    case query_path::lookup:
+      return "lookup";
+    case query_path::host:
+      return "host";
+    case query_path::service:
+      return "service";
+    case query_path::host_prefix:
+      return "host_prefix";
+    case query_path::service_prefix:
+      return "service_prefix";
+    case query_path::scan:
+      break;
+  }
+  return "scan";
+}
+
+event index::prepare(event e, int64_t now_us) const {
+  if (!e.ttl)
+    e.ttl = default_ttl_;
+  if (!e.time_us)
+    e.time_us = now_us;
+  return e;
 }
 
 std::optional<event> index::insert(event e) {
   auto key = index_key::of(e).encode();
   if (e.state && *e.state == "expired") {
     std::unique_lock lock{mtx_};
-    entries_.erase(key);
+    if (auto i = entries_.find(key); i != entries_.end())
+      erase_locked(i);
     return std::nullopt;
   }
-  if (!e.ttl)
-    e.ttl = default_ttl_;
-  if (!e.time_us)
-    e.time_us = now_micros();
+  e = prepare(std::move(e), now_micros());
+  event copy = e;
   std::unique_lock lock{mtx_};
-  auto& slot = entries_[std::move(key)];
-  slot = std::move(e);
-  return slot;
+  put_locked(std::move(key), std::move(e));
+  return copy;
 }
 
 bool index::remove(const index_key& key) {
   std::unique_lock lock{mtx_};
-  return entries_.erase(key.encode()) > 0;
+  auto i = entries_.find(key.encode());
+  return i != entries_.end() && erase_locked(i);
 }
 
 std::optional<event> index::lookup(const index_key& key) const {
@@ -52,15 +232,67 @@ std::optional<event> index::lookup(const index_key& key) const {
   auto i = entries_.find(key.encode());
   if (i == entries_.end())
     return std::nullopt;
-  return i->second;
+  return i->second.e;
+}
+
+std::optional<event> index::find(const std::string& encoded_key) const {
+  std::shared_lock lock{mtx_};
+  auto i = entries_.find(encoded_key);
+  if (i == entries_.end())
+    return std::nullopt;
+  return i->second.e;
+}
+
+std::optional<int64_t> index::deadline_of(const std::string& encoded_key) const {
+  std::shared_lock lock{mtx_};
+  auto i = entries_.find(encoded_key);
+  if (i == entries_.end())
+    return std::nullopt;
+  return expiry_deadline(i->second.e, default_ttl_);
 }
 
 std::vector<event> index::select(const std::function<bool(const event&)>& pred) const {
   std::vector<event> out;
   std::shared_lock lock{mtx_};
-  for (auto& [k, e] : entries_)
-    if (pred(e))
-      out.push_back(e);
+  for (auto& [k, slot] : entries_)
+    if (pred(slot.e))
+      out.push_back(slot.e);
+  return out;
+}
+
+query_path index::plan(const query::predicate& pred) {
+  return analyze(pred).path;
+}
+
+std::vector<event> index::select(const query::predicate& pred) const {
+  auto a = analyze(pred);
+  std::vector<event> out;
+  std::shared_lock lock{mtx_};
+  switch (a.path) {
+    case query_path::lookup: {
+      auto i = entries_.find(index_key{a.host, a.service}.encode());
+      if (i != entries_.end() && pred.matches(i->second.e))
+        out.push_back(i->second.e);
+      break;
+    }
+    case query_path::host:
+      collect(by_host_, a.host, false, pred, out);
+      break;
+    case query_path::host_prefix:
+      collect(by_host_, a.host, true, pred, out);
+      break;
+    case query_path::service:
+      collect(by_service_, a.service, false, pred, out);
+      break;
+    case query_path::service_prefix:
+      collect(by_service_, a.service, true, pred, out);
+      break;
+    case query_path::scan:
+      for (auto& [k, slot] : entries_)
+        if (pred.matches(slot.e))
+          out.push_back(slot.e);
+      break;
+  }
   return out;
 }
 
@@ -68,20 +300,71 @@ std::vector<event> index::expire(int64_t now_us) {
   std::vector<event> out;
   std::unique_lock lock{mtx_};
   for (auto i = entries_.begin(); i != entries_.end();) {
-    double ttl = i->second.ttl.value_or(default_ttl_);
-    if (static_cast<double>(now_us - i->second.time_us.value_or(0)) > ttl * 1e6) {
-      out.push_back(std::move(i->second));
-      i = entries_.erase(i);
-    } else {
-      ++i;
+    auto next = std::next(i);
+    if (now_us > expiry_deadline(i->second.e, default_ttl_)) {
+      out.push_back(i->second.e);
+      erase_locked(i);
     }
+    i = next;
   }
   return out;
+}
+
+void index::commit(std::vector<change>& changes) {
+  std::unique_lock lock{mtx_};
+  for (auto& c : changes) {
+    if (c.value) {
+      put_locked(std::move(c.key), std::move(*c.value));
+    } else if (auto i = entries_.find(c.key); i != entries_.end()) {
+      erase_locked(i);
+    }
+  }
 }
 
 size_t index::size() const {
   std::shared_lock lock{mtx_};
   return entries_.size();
+}
+
+void index::put_locked(std::string key, event e) {
+  auto [i, added] = entries_.try_emplace(std::move(key));
+  // Host and service are part of the key, so replacing the event of an
+  // existing key leaves its postings unchanged.
+  i->second.e = std::move(e);
+  if (added) {
+    auto& hosts = by_host_[i->second.e.host];
+    i->second.host_pos = static_cast<uint32_t>(hosts.size());
+    hosts.push_back(&*i);
+    auto& services = by_service_[i->second.e.service];
+    i->second.service_pos = static_cast<uint32_t>(services.size());
+    services.push_back(&*i);
+  }
+}
+
+bool index::erase_locked(map_type::iterator i) {
+  auto drop = [&](secondary& by, const std::optional<std::string>& value,
+                  uint32_t detail::index_slot::*pos) {
+    auto p = by.find(value);
+    if (p == by.end())
+      return;
+    auto& list = p->second;
+    auto at = i->second.*pos;
+    // Swap-remove: the last entry takes this one's place and learns its new position.
+    list[at] = list.back();
+    list[at]->second.*pos = at;
+    list.pop_back();
+    if (list.empty())
+      by.erase(p);
+  };
+  drop(by_host_, i->second.e.host, &detail::index_slot::host_pos);
+  drop(by_service_, i->second.e.service, &detail::index_slot::service_pos);
+  entries_.erase(i);
+  return true;
+}
+
+void index::reserve(size_t n) {
+  std::unique_lock lock{mtx_};
+  entries_.reserve(n);
 }
 
 }  // namespace dmon

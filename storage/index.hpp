@@ -1,15 +1,20 @@
-// dmon::index: the latest event of every (host, service), with Riemann's insert and expiry rules.
+// dmon::index: the in-memory latest event of every (host, service), with Riemann's rules and
+// secondary orderings by host and by service so common queries need not scan.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "event.hpp"
+#include "query/query.hpp"
 
 namespace dmon {
 
@@ -19,19 +24,91 @@ struct index_key {
   std::optional<std::string> service;
 
   static index_key of(const event& e) { return {e.host, e.service}; }
-  /// A flat byte string unique per key ("\1host\0" or "\0\0" per part), for hashing and storage.
+  /// Returns a flat byte string unique per key, used for hashing and as the
+  /// RocksDB key. Per part: "\0" when absent, else "\1" + the bytes with 0x00
+  /// written as FF 01 and 0xFF as FF 02, then "\0"; so no two keys collide
+  /// even when names contain NUL bytes.
   std::string encode() const;
   friend bool operator==(const index_key&, const index_key&) = default;
 };
 
-/// In-memory index: latest event per key. Thread-safe; written by stream actors,
-/// read by queries. Each entry gets `default_ttl` when the event carries no ttl.
+/// Returns the last microsecond at which `e` is still live: `time + floor(ttl
+/// * 1e6)`, saturated; `default_ttl_seconds` stands in for a missing ttl, a
+/// missing time counts as 0 and a NaN ttl never expires. An entry is expired
+/// at `now_us` exactly when `now_us > expiry_deadline(...)`, which is
+/// Riemann's strict `now - time > ttl`.
+int64_t expiry_deadline(const event& e, double default_ttl_seconds);
+
+namespace detail {
+
+/// One index entry: the event plus its positions in the host and service
+/// posting lists, so removal is a swap with the list's last element.
+struct index_slot {
+  event e;
+  uint32_t host_pos = 0;
+  uint32_t service_pos = 0;
+};
+
+using index_map = std::unordered_map<std::string, index_slot>;
+using index_entry = index_map::value_type;
+
+/// Entries grouped by the value of one field (host or service), ordered by
+/// value so a prefix is a contiguous range. Per-value vectors with positions
+/// kept in the slots: inserting costs a lookup among the distinct values (a
+/// few thousand hosts, hundreds of services, all cache-resident) plus an
+/// append, with no allocation per entry, which keeps the rebuild at open fast
+/// and the memory per entry small.
+using index_secondary = std::map<std::optional<std::string>, std::vector<index_entry*>>;
+
+}  // namespace detail
+
+/// How `index::select` answers a query.
+enum class query_path : uint8_t {
+  /// `host = X and service = Y`: one hash lookup.
+  lookup,
+  /// `host = X` (alone or inside an `and`): the entries of one host.
+  host,
+  /// `service = Y` (alone or inside an `and`).
+  service,
+  /// `host =~ "prefix%"`: a range of the host ordering.
+  host_prefix,
+  /// `service =~ "prefix%"`: a range of the service ordering.
+  service_prefix,
+  /// Anything else: every entry is tested.
+  scan,
+};
+
+/// Returns the path's name, e.g. "service_prefix".
+const char* to_string(query_path path);
+
+/// In-memory index: the latest event per key, plus orderings by host and by
+/// service. Thread-safe: any number of readers run concurrently with writers
+/// (a shared mutex, held only for the in-memory work). The persistent store
+/// keeps one as its read cache and feeds it through `commit`; on its own it is
+/// a purely in-memory index with the same rules.
 class index {
  public:
+  /// One change for `commit`: the key (`index_key::encode()`) and the new
+  /// event, or nullopt to erase the key.
+  struct change {
+    std::string key;
+    std::optional<event> value;
+  };
+
   explicit index(double default_ttl_seconds = 60) : default_ttl_(default_ttl_seconds) {}
 
+  index(const index&) = delete;
+  index& operator=(const index&) = delete;
+
+  /// Returns the ttl given to events that carry none, in seconds.
+  double default_ttl() const { return default_ttl_; }
+
+  /// Returns `e` as Riemann indexes it: ttl defaulted, time set to `now_us`
+  /// when missing.
+  event prepare(event e, int64_t now_us) const;
+
   /// Inserts `e` as the latest event of its key; state "expired" deletes the key instead.
-  /// Returns the event as stored (ttl filled in), or nullopt when the key was deleted.
+  /// Returns the event as stored (ttl and time filled in), or nullopt when the key was deleted.
   std::optional<event> insert(event e);
 
   /// Removes a key; returns whether it was present.
@@ -40,18 +117,51 @@ class index {
   /// Returns the entry for a key.
   std::optional<event> lookup(const index_key& key) const;
 
-  /// Returns every entry for which `pred` holds.
+  /// Returns the entry stored under an encoded key (`index_key::encode()`).
+  std::optional<event> find(const std::string& encoded_key) const;
+
+  /// Returns the expiry deadline of the entry stored under an encoded key, or
+  /// nullopt when there is none.
+  std::optional<int64_t> deadline_of(const std::string& encoded_key) const;
+
+  /// Returns every entry for which `pred` holds (always a full scan).
   std::vector<event> select(const std::function<bool(const event&)>& pred) const;
 
-  /// Removes and returns every entry whose `now - time > ttl` (strictly greater).
+  /// Returns every entry matching `pred`, through the path `plan(pred)` names:
+  /// a lookup, a host or service range, or a scan. Every path returns exactly
+  /// what a scan would (candidates are always re-checked with `pred`), in no
+  /// particular order.
+  std::vector<event> select(const query::predicate& pred) const;
+
+  /// Returns how `select(pred)` will find its candidates.
+  static query_path plan(const query::predicate& pred);
+
+  /// Removes and returns every entry whose `now - time > ttl` (strictly
+  /// greater); a full scan, for use without the persistent store.
   std::vector<event> expire(int64_t now_us);
+
+  /// Applies prepared changes (already normalized, already persisted by the
+  /// caller) under one exclusive lock, so readers see all or none of them.
+  void commit(std::vector<change>& changes);
+
+  /// Makes room for `n` entries, so a bulk load does not rehash.
+  void reserve(size_t n);
 
   size_t size() const;
 
  private:
+  using map_type = detail::index_map;
+  using secondary = detail::index_secondary;
+
+  /// Callers hold the exclusive lock.
+  void put_locked(std::string key, event e);
+  bool erase_locked(map_type::iterator i);
+
   double default_ttl_;
   mutable std::shared_mutex mtx_;
-  std::unordered_map<std::string, event> entries_;
+  map_type entries_;
+  secondary by_host_;
+  secondary by_service_;
 };
 
 }  // namespace dmon

@@ -1,0 +1,627 @@
+// The RocksDB implementation of dmon::store; the only file that sees RocksDB types.
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/table_properties_collectors.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+#include <system_error>
+#include <unordered_map>
+
+#include "event_encoding.hpp"
+#include "store.hpp"
+
+namespace dmon {
+
+namespace {
+
+namespace enc = storage_encoding;
+
+constexpr int64_t min_time = std::numeric_limits<int64_t>::min();
+
+// The default column family holds only dmon's own bookkeeping.
+constexpr const char* history_seq_key = "history_seq";
+
+error failure(const std::string& what, const rocksdb::Status& s) {
+  return error{ec::storage_failure, what + ": " + s.ToString()};
+}
+
+std::string ordered(int64_t v) {
+  std::string out;
+  enc::put_ordered_i64(out, v);
+  return out;
+}
+
+std::string expiry_key(int64_t deadline, std::string_view index_key) {
+  std::string out;
+  out.reserve(8 + index_key.size());
+  enc::put_ordered_i64(out, deadline);
+  out.append(index_key);
+  return out;
+}
+
+std::string history_key(int64_t time_us, uint64_t seq) {
+  std::string out;
+  out.reserve(16);
+  enc::put_ordered_i64(out, time_us);
+  for (int i = 7; i >= 0; --i)
+    out.push_back(static_cast<char>(seq >> (8 * i)));
+  return out;
+}
+
+uint64_t get_u64_be(std::string_view bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v = (v << 8) | static_cast<uint8_t>(bytes[i]);
+  return v;
+}
+
+rocksdb::Slice slice(std::string_view s) {
+  return {s.data(), s.size()};
+}
+
+std::string_view view(const rocksdb::Slice& s) {
+  return {s.data(), s.size()};
+}
+
+// Fails appends and syncs while the test's flag is up, as a full disk does.
+class faulty_file : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  faulty_file(std::unique_ptr<rocksdb::FSWritableFile> f, std::shared_ptr<write_fault> fault)
+      : FSWritableFileOwnerWrapper(std::move(f)), fault_(std::move(fault)) {}
+
+  rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                           rocksdb::IODebugContext* dbg) override {
+    if (fault_->fail)
+      return injected();
+    return FSWritableFileOwnerWrapper::Append(data, o, dbg);
+  }
+  rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                           const rocksdb::DataVerificationInfo& info,
+                           rocksdb::IODebugContext* dbg) override {
+    if (fault_->fail)
+      return injected();
+    return FSWritableFileOwnerWrapper::Append(data, o, info, dbg);
+  }
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    if (fault_->fail)
+      return injected();
+    return FSWritableFileOwnerWrapper::Sync(o, dbg);
+  }
+
+ private:
+  static rocksdb::IOStatus injected() {
+    return rocksdb::IOStatus::NoSpace("No space left on device (injected)");
+  }
+
+  std::shared_ptr<write_fault> fault_;
+};
+
+class faulty_fs : public rocksdb::FileSystemWrapper {
+ public:
+  explicit faulty_fs(std::shared_ptr<write_fault> fault)
+      : FileSystemWrapper(rocksdb::FileSystem::Default()), fault_(std::move(fault)) {}
+
+  const char* Name() const override { return "dmon_faulty_fs"; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    auto s = FileSystemWrapper::NewWritableFile(f, o, r, dbg);
+    if (s.ok())
+      *r = std::make_unique<faulty_file>(std::move(*r), fault_);
+    return s;
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* dbg) override {
+    auto s = FileSystemWrapper::ReopenWritableFile(f, o, r, dbg);
+    if (s.ok())
+      *r = std::make_unique<faulty_file>(std::move(*r), fault_);
+    return s;
+  }
+  rocksdb::IOStatus ReuseWritableFile(const std::string& f, const std::string& old,
+                                      const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                      rocksdb::IODebugContext* dbg) override {
+    auto s = FileSystemWrapper::ReuseWritableFile(f, old, o, r, dbg);
+    if (s.ok())
+      *r = std::make_unique<faulty_file>(std::move(*r), fault_);
+    return s;
+  }
+
+ private:
+  std::shared_ptr<write_fault> fault_;
+};
+
+class rocksdb_store final : public store {
+ public:
+  explicit rocksdb_store(store_options opts) : opts_(std::move(opts)), mem_(opts_.default_ttl) {}
+
+  ~rocksdb_store() override {
+    if (!db_)
+      return;
+    for (auto* h : handles_)
+      db_->DestroyColumnFamilyHandle(h);
+    // Close reports a failed final WAL sync; a destructor can only drop it,
+    // and everything acknowledged was written before.
+    db_->Close().PermitUncheckedError();
+  }
+
+  status open_db();
+
+  const open_report& opened() const override { return report_; }
+
+  result<size_t> apply(std::span<const event> events) override;
+  std::optional<event> lookup(const index_key& key) const override { return mem_.lookup(key); }
+  std::vector<event> select(const query::predicate& pred) const override {
+    return mem_.select(pred);
+  }
+  size_t size() const override { return mem_.size(); }
+  const index& memory() const override { return mem_; }
+  result<std::vector<event>> expire(int64_t now_us) override;
+
+  status append_history(std::span<const event> events) override;
+  result<std::vector<event>> history(int64_t from_us, int64_t to_us, const query::predicate* filter,
+                                     size_t limit) const override;
+  result<retention_report> enforce_retention(int64_t now_us) override;
+  result<uint64_t> history_bytes() const override;
+
+  status put_state(std::string_view key, std::string_view bytes) override;
+  result<std::optional<std::string>> get_state(std::string_view key) const override;
+  result<std::vector<std::pair<std::string, std::string>>> list_state(
+      std::string_view prefix) const override;
+  status delete_state(std::string_view key) override;
+
+  status flush() override;
+
+ private:
+  std::string db_path() const { return (std::filesystem::path{opts_.path} / "db").string(); }
+
+  rocksdb::WriteOptions write_options() const {
+    rocksdb::WriteOptions wo;
+    wo.sync = opts_.sync;
+    return wo;
+  }
+
+  status write(rocksdb::WriteBatch& batch, const char* what) {
+    auto s = db_->Write(write_options(), &batch);
+    if (!s.ok())
+      return failure(std::string{"cannot write "} + what + " to '" + db_path() + "'", s);
+    return std::monostate{};
+  }
+
+  status rebuild_index();
+  result<uint64_t> approximate_size(rocksdb::ColumnFamilyHandle* cf, const std::string& begin,
+                                    const std::string& end) const;
+  status delete_history_before(int64_t time_us);
+
+  store_options opts_;
+  index mem_;
+  open_report report_;
+  // Declared before db_ so they outlive it.
+  std::unique_ptr<rocksdb::Env> env_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* expiry_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* events_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* state_cf_ = nullptr;
+  // One writer at a time: apply and expire read the memory to decide what to
+  // delete, and the history sequence must not repeat.
+  std::mutex write_mtx_;
+  uint64_t next_seq_ = 0;
+};
+
+status rocksdb_store::open_db() {
+  auto started = std::chrono::steady_clock::now();
+  namespace fs = std::filesystem;
+  std::error_code err;
+  if (!opts_.read_only) {
+    fs::create_directories(db_path(), err);
+    if (err)
+      return error{ec::storage_failure, "cannot create data directory '" + db_path() +
+                                            "': " + err.message() +
+                                            "; point --data-dir at a writable directory"};
+  }
+
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  // RocksDB's info LOG is for post-mortems; keep a few small ones, not gigabytes.
+  options.keep_log_file_num = 5;
+  options.max_log_file_size = 16 << 20;
+  options.write_buffer_size = opts_.write_buffer_bytes;
+  options.IncreaseParallelism(2);
+  if (opts_.fault) {
+    env_ = rocksdb::NewCompositeEnv(std::make_shared<faulty_fs>(opts_.fault));
+    options.env = env_.get();
+  }
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(opts_.block_cache_bytes);
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  // index and expiry see a delete for nearly every put (re-index, expiry);
+  // compacting files dense with tombstones keeps the reaper's range scans short.
+  rocksdb::ColumnFamilyOptions churn = options;
+  churn.table_properties_collector_factories.push_back(
+      rocksdb::NewCompactOnDeletionCollectorFactory(10000, 5000));
+  std::vector<rocksdb::ColumnFamilyDescriptor> families{
+      {rocksdb::kDefaultColumnFamilyName, options},
+      {"index", churn},
+      {"expiry", churn},
+      {"events", options},
+      {"state", options},
+  };
+  rocksdb::DB* raw = nullptr;
+  auto s = opts_.read_only
+               ? rocksdb::DB::OpenForReadOnly(options, db_path(), families, &handles_, &raw)
+               : rocksdb::DB::Open(options, db_path(), families, &handles_, &raw);
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
+      return error{ec::storage_failure,
+                   "data directory '" + opts_.path +
+                       "' is in use by another process (is another dmond running with this "
+                       "--data-dir?); stop it or give this node its own --data-dir (" +
+                       s.ToString() + ")"};
+    return failure("cannot open the database in '" + db_path() + "'", s);
+  }
+  db_.reset(raw);
+  meta_cf_ = handles_[0];
+  index_cf_ = handles_[1];
+  expiry_cf_ = handles_[2];
+  events_cf_ = handles_[3];
+  state_cf_ = handles_[4];
+
+  std::string seq;
+  s = db_->Get(rocksdb::ReadOptions{}, meta_cf_, history_seq_key, &seq);
+  if (s.ok() && seq.size() == 8)
+    next_seq_ = get_u64_be(seq);
+  else if (!s.ok() && !s.IsNotFound())
+    return failure("cannot read the history sequence in '" + db_path() + "'", s);
+
+  if (auto r = rebuild_index(); !r)
+    return r.error();
+  report_.index_entries = mem_.size();
+  report_.open_time = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - started);
+  return std::monostate{};
+}
+
+status rocksdb_store::rebuild_index() {
+  rocksdb::ReadOptions ro;
+  // A one-off sequential pass: do not evict the cache, read ahead in large chunks.
+  ro.fill_cache = false;
+  ro.readahead_size = 2 << 20;
+  uint64_t estimate = 0;
+  if (db_->GetIntProperty(index_cf_, "rocksdb.estimate-num-keys", &estimate))
+    mem_.reserve(estimate);
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, index_cf_)};
+  std::vector<index::change> chunk;
+  chunk.reserve(4096);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto e = enc::decode(view(it->value()));
+    if (!e)
+      return error{ec::storage_failure,
+                   "index entry in '" + db_path() + "' cannot be read: " + e.error().message};
+    chunk.push_back({it->key().ToString(), std::move(*e)});
+    if (chunk.size() == 4096) {
+      mem_.commit(chunk);
+      chunk.clear();
+    }
+  }
+  if (!it->status().ok())
+    return failure("cannot read the index in '" + db_path() + "'", it->status());
+  mem_.commit(chunk);
+  return std::monostate{};
+}
+
+result<size_t> rocksdb_store::apply(std::span<const event> events) {
+  std::lock_guard guard{write_mtx_};
+  auto now = opts_.clock();
+  // The last event per key wins, as if the batch had been inserted one by one.
+  std::unordered_map<std::string, const event*> last;
+  last.reserve(events.size());
+  for (auto& e : events)
+    last.insert_or_assign(index_key::of(e).encode(), &e);
+
+  rocksdb::WriteBatch batch;
+  std::vector<index::change> changes;
+  changes.reserve(last.size());
+  std::string value;
+  for (auto& [key, e] : last) {
+    auto old_deadline = mem_.deadline_of(key);
+    if (e->state && *e->state == "expired") {
+      if (!old_deadline)
+        continue;
+      batch.Delete(index_cf_, key);
+      batch.Delete(expiry_cf_, expiry_key(*old_deadline, key));
+      changes.push_back({key, std::nullopt});
+      continue;
+    }
+    auto stored = mem_.prepare(*e, now);
+    auto deadline = expiry_deadline(stored, opts_.default_ttl);
+    value.clear();
+    enc::encode(stored, value);
+    batch.Put(index_cf_, key, value);
+    if (old_deadline && *old_deadline != deadline)
+      batch.Delete(expiry_cf_, expiry_key(*old_deadline, key));
+    batch.Put(expiry_cf_, expiry_key(deadline, key), {});
+    changes.push_back({key, std::move(stored)});
+  }
+  if (changes.empty())
+    return size_t{0};
+  if (auto r = write(batch, "index entries"); !r)
+    return r.error();
+  mem_.commit(changes);
+  return changes.size();
+}
+
+result<std::vector<event>> rocksdb_store::expire(int64_t now_us) {
+  std::lock_guard guard{write_mtx_};
+  // Due entries have deadline < now: exactly the keys below the 8 bytes of `now`.
+  auto upper = ordered(now_us);
+  rocksdb::Slice upper_slice{upper};
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, expiry_cf_)};
+  rocksdb::WriteBatch batch;
+  std::vector<index::change> changes;
+  std::vector<event> out;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto k = view(it->key());
+    if (k.size() < 8)
+      return error{ec::storage_failure, "malformed expiry key in '" + db_path() + "'"};
+    auto deadline = enc::get_ordered_i64(k);
+    std::string key{k.substr(8)};
+    batch.Delete(expiry_cf_, slice(k));
+    // An entry left behind by a key re-indexed since is dropped without a report.
+    auto e = mem_.find(key);
+    if (!e || expiry_deadline(*e, opts_.default_ttl) != deadline)
+      continue;
+    batch.Delete(index_cf_, key);
+    changes.push_back({std::move(key), std::nullopt});
+    out.push_back(std::move(*e));
+  }
+  if (!it->status().ok())
+    return failure("cannot scan expiry deadlines in '" + db_path() + "'", it->status());
+  if (batch.Count() == 0)
+    return out;
+  if (auto r = write(batch, "expiry deletions"); !r)
+    return r.error();
+  mem_.commit(changes);
+  return out;
+}
+
+status rocksdb_store::append_history(std::span<const event> events) {
+  if (events.empty())
+    return std::monostate{};
+  std::lock_guard guard{write_mtx_};
+  auto now = opts_.clock();
+  rocksdb::WriteBatch batch;
+  std::string value;
+  auto seq = next_seq_;
+  for (auto& e : events) {
+    value.clear();
+    if (e.time_us) {
+      enc::encode(e, value);
+      batch.Put(events_cf_, history_key(*e.time_us, seq++), value);
+    } else {
+      auto stamped = e;
+      stamped.time_us = now;
+      enc::encode(stamped, value);
+      batch.Put(events_cf_, history_key(now, seq++), value);
+    }
+  }
+  // The sequence is persisted with the events so that a restart never reuses one.
+  std::string seq_bytes;
+  for (int i = 7; i >= 0; --i)
+    seq_bytes.push_back(static_cast<char>(seq >> (8 * i)));
+  batch.Put(meta_cf_, history_seq_key, seq_bytes);
+  if (auto r = write(batch, "history events"); !r)
+    return r;
+  next_seq_ = seq;
+  return std::monostate{};
+}
+
+result<std::vector<event>> rocksdb_store::history(int64_t from_us, int64_t to_us,
+                                                  const query::predicate* filter,
+                                                  size_t limit) const {
+  std::vector<event> out;
+  if (from_us >= to_us)
+    return out;
+  auto upper = ordered(to_us);
+  rocksdb::Slice upper_slice{upper};
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, events_cf_)};
+  for (it->Seek(ordered(from_us)); it->Valid(); it->Next()) {
+    auto e = enc::decode(view(it->value()));
+    if (!e)
+      return error{ec::storage_failure,
+                   "history event in '" + db_path() + "' cannot be read: " + e.error().message};
+    if (filter && !filter->matches(*e))
+      continue;
+    out.push_back(std::move(*e));
+    if (limit != 0 && out.size() >= limit)
+      return out;
+  }
+  if (!it->status().ok())
+    return failure("cannot read history in '" + db_path() + "'", it->status());
+  return out;
+}
+
+result<uint64_t> rocksdb_store::approximate_size(rocksdb::ColumnFamilyHandle* cf,
+                                                 const std::string& begin,
+                                                 const std::string& end) const {
+  rocksdb::SizeApproximationOptions sao;
+  sao.include_memtables = true;
+  sao.include_files = true;
+  rocksdb::Range range{begin, end};
+  uint64_t size = 0;
+  auto s = db_->GetApproximateSizes(sao, cf, &range, 1, &size);
+  if (!s.ok())
+    return failure("cannot estimate the history size in '" + db_path() + "'", s);
+  return size;
+}
+
+result<uint64_t> rocksdb_store::history_bytes() const {
+  // Every history key starts with 8 bytes of time, so this range covers them all.
+  return approximate_size(events_cf_, ordered(min_time), std::string(9, '\xff'));
+}
+
+status rocksdb_store::delete_history_before(int64_t time_us) {
+  auto begin = ordered(min_time);
+  auto end = ordered(time_us);
+  auto s = db_->DeleteRange(write_options(), events_cf_, begin, end);
+  if (!s.ok())
+    return failure("cannot delete old history in '" + db_path() + "'", s);
+  // The range tombstone hides the events at once; compacting the range gives
+  // the disk space back and lets the size estimate see it.
+  rocksdb::Slice b{begin}, e{end};
+  rocksdb::CompactRangeOptions cro;
+  s = db_->CompactRange(cro, events_cf_, &b, &e);
+  if (!s.ok())
+    return failure("cannot compact deleted history in '" + db_path() + "'", s);
+  return std::monostate{};
+}
+
+result<retention_report> rocksdb_store::enforce_retention(int64_t now_us) {
+  retention_report report;
+  auto before = history_bytes();
+  if (!before)
+    return before.error();
+  report.bytes_before = *before;
+
+  auto oldest = [&]() -> result<std::optional<int64_t>> {
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, events_cf_)};
+    it->SeekToFirst();
+    if (!it->status().ok())
+      return failure("cannot read history in '" + db_path() + "'", it->status());
+    if (!it->Valid() || it->key().size() < 8)
+      return std::optional<int64_t>{};
+    return std::optional<int64_t>{enc::get_ordered_i64(view(it->key()))};
+  };
+
+  auto max_age = opts_.history_max_age.count();
+  if (max_age > 0 && now_us > min_time + max_age) {
+    auto cutoff = now_us - max_age;
+    auto first = oldest();
+    if (!first)
+      return first.error();
+    if (*first && **first < cutoff) {
+      if (auto r = delete_history_before(cutoff); !r)
+        return r.error();
+      report.deleted_before_us = cutoff;
+    }
+  }
+
+  if (opts_.history_max_bytes > 0) {
+    auto total = history_bytes();
+    if (!total)
+      return total.error();
+    if (*total > opts_.history_max_bytes) {
+      auto excess = *total - opts_.history_max_bytes;
+      auto first = oldest();
+      if (!first)
+        return first.error();
+      std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, events_cf_)};
+      it->SeekToLast();
+      if (!it->status().ok())
+        return failure("cannot read history in '" + db_path() + "'", it->status());
+      if (*first && it->Valid()) {
+        // The smallest time whose older events make up the excess; searching
+        // on time keeps the cut at an event boundary of whole timestamps.
+        int64_t lo = **first;
+        int64_t hi = enc::get_ordered_i64(view(it->key())) + 1;
+        while (lo < hi) {
+          int64_t mid = lo + (hi - lo) / 2;
+          auto part = approximate_size(events_cf_, ordered(min_time), ordered(mid));
+          if (!part)
+            return part.error();
+          if (*part >= excess)
+            hi = mid;
+          else
+            lo = mid + 1;
+        }
+        // Report the time of the oldest event kept, which is what an operator can check.
+        it->Seek(ordered(lo));
+        if (it->Valid() && it->key().size() >= 8)
+          lo = enc::get_ordered_i64(view(it->key()));
+        else if (!it->status().ok())
+          return failure("cannot read history in '" + db_path() + "'", it->status());
+        if (auto r = delete_history_before(lo); !r)
+          return r.error();
+        report.deleted_before_us = std::max(report.deleted_before_us, lo);
+      }
+    }
+  }
+
+  auto after = history_bytes();
+  if (!after)
+    return after.error();
+  report.bytes_after = *after;
+  return report;
+}
+
+status rocksdb_store::put_state(std::string_view key, std::string_view bytes) {
+  auto s = db_->Put(write_options(), state_cf_, slice(key), slice(bytes));
+  if (!s.ok())
+    return failure("cannot write stream state '" + std::string{key} + "' to '" + db_path() + "'",
+                   s);
+  return std::monostate{};
+}
+
+result<std::optional<std::string>> rocksdb_store::get_state(std::string_view key) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions{}, state_cf_, slice(key), &value);
+  if (s.IsNotFound())
+    return std::optional<std::string>{};
+  if (!s.ok())
+    return failure("cannot read stream state '" + std::string{key} + "' in '" + db_path() + "'", s);
+  return std::optional<std::string>{std::move(value)};
+}
+
+result<std::vector<std::pair<std::string, std::string>>> rocksdb_store::list_state(
+    std::string_view prefix) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, state_cf_)};
+  for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(slice(prefix)); it->Next())
+    out.emplace_back(it->key().ToString(), it->value().ToString());
+  if (!it->status().ok())
+    return failure("cannot list stream state in '" + db_path() + "'", it->status());
+  return out;
+}
+
+status rocksdb_store::delete_state(std::string_view key) {
+  auto s = db_->Delete(write_options(), state_cf_, slice(key));
+  if (!s.ok())
+    return failure("cannot delete stream state '" + std::string{key} + "' in '" + db_path() + "'",
+                   s);
+  return std::monostate{};
+}
+
+status rocksdb_store::flush() {
+  auto s = db_->Flush(rocksdb::FlushOptions{}, handles_);
+  if (!s.ok())
+    return failure("cannot flush '" + db_path() + "'", s);
+  return std::monostate{};
+}
+
+}  // namespace
+
+result<std::unique_ptr<store>> store::open(store_options opts) {
+  auto s = std::make_unique<rocksdb_store>(std::move(opts));
+  if (auto r = s->open_db(); !r)
+    return r.error();
+  return std::unique_ptr<store>{std::move(s)};
+}
+
+}  // namespace dmon

@@ -1,0 +1,191 @@
+// Tests of the in-memory index: Riemann's insert and expiry rules, keys, and query paths.
+#include "index.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+
+using namespace dmon;
+
+namespace {
+
+event make(std::optional<std::string> host, std::optional<std::string> service,
+           std::optional<int64_t> time_us = 0, std::optional<double> ttl = std::nullopt) {
+  event e;
+  e.host = std::move(host);
+  e.service = std::move(service);
+  e.time_us = time_us;
+  e.ttl = ttl;
+  return e;
+}
+
+query::predicate must_parse(std::string_view q) {
+  auto p = query::parse(q);
+  EXPECT_TRUE(p) << q << ": " << (p ? "" : p.error().message);
+  return p ? *p : *query::parse("false");
+}
+
+std::vector<std::string> keys_of(std::vector<event> events) {
+  std::vector<std::string> out;
+  for (auto& e : events)
+    out.push_back(index_key::of(e).encode());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+TEST(index, an_event_without_ttl_gets_the_default_and_one_without_time_gets_now) {
+  dmon::index idx{42};
+  auto before = now_micros();
+  auto stored = idx.insert(make("h", "s", std::nullopt));
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->ttl, 42.0);
+  ASSERT_TRUE(stored->time_us);
+  EXPECT_GE(*stored->time_us, before);
+  EXPECT_EQ(idx.lookup({"h", "s"}), stored);
+}
+
+TEST(index, an_expired_state_deletes_the_key) {
+  dmon::index idx;
+  idx.insert(make("h", "s"));
+  auto gone = make("h", "s");
+  gone.state = "expired";
+  EXPECT_FALSE(idx.insert(gone));
+  EXPECT_EQ(idx.size(), 0u);
+  EXPECT_FALSE(idx.lookup({"h", "s"}));
+}
+
+TEST(index, nil_and_empty_key_parts_are_different_keys) {
+  dmon::index idx;
+  idx.insert(make(std::nullopt, std::nullopt));
+  idx.insert(make("", std::nullopt));
+  idx.insert(make(std::nullopt, ""));
+  idx.insert(make("", ""));
+  EXPECT_EQ(idx.size(), 4u);
+}
+
+TEST(index, keys_with_nul_bytes_never_collide) {
+  using namespace std::string_literals;
+  index_key a{"a\0\1b"s, std::nullopt};
+  index_key b{"a"s, "b"s};
+  index_key c{"a\0"s, "\1b"s};
+  EXPECT_NE(a.encode(), b.encode());
+  EXPECT_NE(a.encode(), c.encode());
+  EXPECT_NE(b.encode(), c.encode());
+}
+
+TEST(index, an_entry_expires_only_when_now_minus_time_is_strictly_greater_than_ttl) {
+  dmon::index idx;
+  idx.insert(make("h", "s", 1'000'000, 2.0));
+  EXPECT_TRUE(idx.expire(3'000'000).empty()) << "now - time == ttl is not expired";
+  auto gone = idx.expire(3'000'001);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].service, "s");
+  EXPECT_EQ(idx.size(), 0u);
+}
+
+TEST(index, the_deadline_follows_the_strict_rule_for_fractional_ttls) {
+  auto e = make("h", "s", 10, 0.0000015);  // 1.5 us
+  auto d = expiry_deadline(e, 60);
+  EXPECT_EQ(d, 11);
+  // now - time = 1 is not > 1.5; 2 is.
+  EXPECT_FALSE(11 > d);
+  EXPECT_TRUE(12 > d);
+  EXPECT_EQ(expiry_deadline(make("h", "s", 0, std::nullopt), 60), 60'000'000);
+  EXPECT_EQ(expiry_deadline(make("h", "s", 0, std::numeric_limits<double>::quiet_NaN()), 60),
+            std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(expiry_deadline(make("h", "s", std::numeric_limits<int64_t>::max(), 1e300), 60),
+            std::numeric_limits<int64_t>::max());
+}
+
+TEST(index, the_planner_picks_an_index_path_for_the_shapes_it_knows) {
+  auto plan = [](std::string_view q) { return dmon::index::plan(must_parse(q)); };
+  EXPECT_EQ(plan(R"(host = "a" and service = "b")"), query_path::lookup);
+  EXPECT_EQ(plan(R"(service = "b" and metric > 1 and host = "a")"), query_path::lookup);
+  EXPECT_EQ(plan(R"(host = "a")"), query_path::host);
+  EXPECT_EQ(plan(R"("a" = host)"), query_path::host);
+  EXPECT_EQ(plan(R"(host = nil)"), query_path::host);
+  EXPECT_EQ(plan(R"(service = "b")"), query_path::service);
+  EXPECT_EQ(plan(R"(service =~ "b")"), query_path::service);
+  EXPECT_EQ(plan(R"(service =~ "disk%")"), query_path::service_prefix);
+  EXPECT_EQ(plan(R"(host =~ "web%" and metric > 2)"), query_path::host_prefix);
+  EXPECT_EQ(plan(R"(host =~ "web%" and service = "cpu")"), query_path::service);
+  EXPECT_EQ(plan(R"(service = "a" or service = "b")"), query_path::scan);
+  EXPECT_EQ(plan(R"(not host = "a")"), query_path::scan);
+  EXPECT_EQ(plan(R"(host = 1)"), query_path::scan);
+  EXPECT_EQ(plan(R"(service =~ "d%sk%")"), query_path::scan);
+  EXPECT_EQ(plan(R"(metric > 1)"), query_path::scan);
+  EXPECT_EQ(plan("true"), query_path::scan);
+}
+
+TEST(index, every_query_path_returns_what_a_full_scan_returns_on_random_data) {
+  std::vector<std::optional<std::string>> hosts{std::nullopt, "",     "web",  "web-1", "web-2",
+                                                "web-10",     "db-1", "webz", "w"};
+  std::vector<std::optional<std::string>> services{
+      std::nullopt, "", "cpu", "cpu user", "disk", "disk /", "disk /var", "dis", "memory"};
+  std::mt19937 rng{7};
+  dmon::index idx;
+  for (int i = 0; i < 2000; ++i) {
+    auto e = make(hosts[rng() % hosts.size()], services[rng() % services.size()],
+                  int64_t(rng() % 1000), 60);
+    if (rng() % 2)
+      e.metric = double(rng() % 100) / 100;
+    else
+      e.metric = int64_t(rng() % 3);
+    if (rng() % 3 == 0)
+      e.tags = {"t"};
+    if (rng() % 10 == 0)
+      e.state = "expired";
+    idx.insert(e);
+  }
+  ASSERT_GT(idx.size(), 40u);
+  std::vector<std::string> queries{
+      R"(host = "web-1")",
+      R"(host = "")",
+      R"(host = nil)",
+      R"(service = "cpu")",
+      R"(service = nil)",
+      R"("disk" = service)",
+      R"(host = "web-1" and service = "cpu")",
+      R"(host = "nope" and service = "cpu")",
+      R"(host = nil and service = "")",
+      R"(service = "cpu" and metric > 0.5 and host = "web-2")",
+      R"(service =~ "disk%")",
+      R"(service =~ "%")",
+      R"(service =~ "")",
+      R"(host =~ "web%" and metric > 0.5)",
+      R"(host =~ "web-1%")",
+      R"(host =~ "web-1")",
+      R"(host = "web-1" and service =~ "disk%")",
+      R"(service =~ "cpu" and tagged "t")",
+      R"(service = "cpu" or service = "disk /")",
+      R"(metric > 0.5)",
+      R"(not host = "web-1")",
+      R"(host = 1)",
+      "true",
+      "false",
+  };
+  for (auto& q : queries) {
+    auto p = must_parse(q);
+    auto expected = idx.select([&](const event& e) { return p.matches(e); });
+    EXPECT_EQ(keys_of(idx.select(p)), keys_of(expected))
+        << q << " via " << to_string(dmon::index::plan(p));
+  }
+}
+
+TEST(index, replacing_or_removing_entries_keeps_the_secondary_paths_in_step) {
+  dmon::index idx;
+  idx.insert(make("a", "x"));
+  idx.insert(make("a", "y"));
+  idx.insert(make("b", "x"));
+  idx.insert(make("a", "x", 5));  // replace
+  EXPECT_TRUE(idx.remove({"a", "y"}));
+  EXPECT_FALSE(idx.remove({"a", "y"}));
+  auto by_host = idx.select(must_parse(R"(host = "a")"));
+  ASSERT_EQ(by_host.size(), 1u);
+  EXPECT_EQ(by_host[0].time_us, 5);
+  EXPECT_EQ(idx.select(must_parse(R"(service = "x")")).size(), 2u);
+  EXPECT_EQ(idx.select(must_parse(R"(service =~ "y%")")).size(), 0u);
+}
