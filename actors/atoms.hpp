@@ -13,6 +13,8 @@ using frames_atom = caf::atom_constant<caf::atom("frames")>;
 using datagrams_atom = caf::atom_constant<caf::atom("datagrams")>;
 /// Periodic timer tick into the streams.
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+/// Save the streams' state to the store.
+using checkpoint_atom = caf::atom_constant<caf::atom("checkpoint")>;
 /// Periodic expiry sweep of the index.
 using reap_atom = caf::atom_constant<caf::atom("reap")>;
 

@@ -53,6 +53,15 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
       ->check(CLI::PositiveNumber);
   opt("reap-interval", c.reap_interval, "seconds between index expiry sweeps")
       ->check(CLI::Range(0.01, 86400.0));
+  opt("expired-keep-keys", c.expired_keep_keys,
+      "fields an expired event keeps, comma-separated, or \"all\"");
+  opt("sync-writes", c.sync_writes, "fsync every index write batch before acking");
+  opt("history-max-age", c.history_max_age, "seconds of event history kept (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  opt("history-max-bytes", c.history_max_bytes, "bytes of event history kept (0: no limit)");
+  opt("checkpoint-interval", c.checkpoint_interval,
+      "seconds between stream-state checkpoints (0: only on shutdown)")
+      ->check(CLI::NonNegativeNumber);
   opt("stats-interval", c.stats_interval, "seconds between counter summaries in the log (0: off)")
       ->check(CLI::NonNegativeNumber);
   opt("drain-timeout", c.drain_timeout, "seconds to drain accepted work on SIGTERM")

@@ -49,6 +49,20 @@ struct config {
   double default_ttl = 60.0;
   /// Seconds between expiry sweeps of the index. Default: 5.
   double reap_interval = 5.0;
+  /// Fields an "expired" event keeps from the expired entry, comma-separated, or "all".
+  /// Default: host,service (Riemann's keep-keys).
+  std::string expired_keep_keys = "host,service";
+  /// fsync every index write batch before acking. Default: off (the WAL survives kill -9 of
+  /// dmond without it, but not a power loss or kernel crash).
+  bool sync_writes = false;
+  /// Event history (store() streams) older than this many seconds is deleted. 0 keeps all.
+  /// Default: 604800 (7 days).
+  double history_max_age = 7 * 86400.0;
+  /// Event history beyond this many bytes is deleted, oldest first. 0: no limit. Default: 1 GiB.
+  uint64_t history_max_bytes = uint64_t{1} << 30;
+  /// Seconds between checkpoints of stream state (rate windows, changed_state, ...) to the
+  /// data directory; also taken on shutdown. 0: only on shutdown. Default: 10.
+  double checkpoint_interval = 10.0;
   /// Seconds between counter summaries in the log; 0 turns them off. Default: 10.
   double stats_interval = 10.0;
   /// Seconds to drain accepted work on SIGTERM before giving up. Default: 20.

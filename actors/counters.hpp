@@ -31,6 +31,7 @@ struct shard_counters {
   std::atomic<uint64_t> rebuilds{0};
   std::atomic<uint64_t> reinjected{0};
   std::atomic<uint64_t> indexed{0};
+  std::atomic<uint64_t> index_failures{0};  // index/history writes the store refused
 };
 
 }  // namespace dmon

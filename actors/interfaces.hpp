@@ -22,7 +22,9 @@ using stream_actor = caf::typed_actor<
     // Run a batch through every root stream; replies with the number of events processed.
     caf::replies_to<ingest_atom, std::vector<event>>::with<uint64_t>,
     // Drive the streams' timers.
-    caf::reacts_to<tick_atom>>;
+    caf::reacts_to<tick_atom>,
+    // Save the streams' state now; replies whether it worked.
+    caf::replies_to<checkpoint_atom>::with<bool>>;
 
 /// Picks the owner (shard) of each event's key and delivers events there, in order per key.
 using router_actor = caf::typed_actor<

@@ -14,6 +14,7 @@
 
 #include "counters.hpp"
 #include "index.hpp"
+#include "store.hpp"
 #include "parser_actor.hpp"
 #include "python_host.hpp"
 #include "query/query.hpp"
@@ -66,7 +67,7 @@ int wait_for_signal(milliseconds period, const std::function<void()>& on_wake) {
 }
 
 void log_stats(const std::vector<listener_counters*>& listeners,
-               const std::vector<std::unique_ptr<shard_counters>>& shards, const index& idx) {
+               const std::vector<std::unique_ptr<shard_counters>>& shards, const store& db) {
   for (auto* l : listeners)
     spdlog::info(
         "stats {}: messages={} bytes={} events_accepted={} rejected={} too_large={} "
@@ -78,11 +79,12 @@ void log_stats(const std::vector<listener_counters*>& listeners,
     auto& s = *shards[i];
     spdlog::info(
         "stats shard {}: events_in={} stream_exceptions={} child_exceptions={} skipped={} "
-        "rebuilds={}",
+        "rebuilds={} indexed={} write_failures={} reinjected={}",
         i, s.events_in.load(), s.root_exceptions.load(), s.child_exceptions.load(),
-        s.skipped.load(), s.rebuilds.load());
+        s.skipped.load(), s.rebuilds.load(), s.indexed.load(), s.index_failures.load(),
+        s.reinjected.load());
   }
-  spdlog::info("stats index: size={}", idx.size());
+  spdlog::info("stats index: size={}", db.size());
 }
 
 }  // namespace
@@ -94,13 +96,7 @@ result<std::vector<event>> query_index(const index& idx, const std::string& text
   auto pred = query::parse_cached(text);
   if (!pred)
     return pred.error();
-  if (auto key = pred->exact_key()) {
-    std::vector<event> out;
-    if (auto e = idx.lookup({key->first, key->second}))
-      out.push_back(std::move(*e));
-    return out;
-  }
-  return idx.select([&](const event& e) { return pred->matches(e); });
+  return idx.select(*pred);
 }
 
 void block_shutdown_signals() {
@@ -125,20 +121,35 @@ int run_node(const config& cfg) {
     return 2;
   }
 
+  store_options db_opts;
+  db_opts.path = cfg.data_dir;
+  db_opts.sync = cfg.sync_writes;
+  db_opts.default_ttl = cfg.default_ttl;
+  db_opts.history_max_age =
+      std::chrono::microseconds{static_cast<int64_t>(cfg.history_max_age * 1e6)};
+  db_opts.history_max_bytes = cfg.history_max_bytes;
+  auto opened = store::open(db_opts);
+  if (!opened) {
+    spdlog::error("node: {}", opened.error().message);
+    return 2;
+  }
+  std::unique_ptr<store> db = std::move(*opened);
+  spdlog::info("node: data in {} opened: {} index entries in {} ms", cfg.data_dir,
+               db->opened().index_entries, db->opened().open_time.count() / 1000);
+
   python_host python{python_paths(cfg)};
-  index idx{cfg.default_ttl};
 
   // The router does not exist yet when the streams load; sinks reach it through this slot.
   auto router_slot = std::make_shared<router_actor>();
   std::vector<std::unique_ptr<shard_counters>> shard_stats;
+  std::vector<std::unique_ptr<shard_writes>> writes;
   std::vector<std::unique_ptr<stream_host>> hosts;
   for (int shard = 0; shard < cfg.shards; ++shard) {
     auto* counters = shard_stats.emplace_back(std::make_unique<shard_counters>()).get();
+    auto* pending = writes.emplace_back(std::make_unique<shard_writes>()).get();
     stream_sinks sinks;
-    sinks.index = [&idx, counters](event e) {
-      idx.insert(std::move(e));
-      counters->indexed.fetch_add(1, std::memory_order_relaxed);
-    };
+    sinks.index = [pending](event e) { pending->index.push_back(std::move(e)); };
+    sinks.store = [pending](event e) { pending->history.push_back(std::move(e)); };
     sinks.reinject = [router_slot, counters](event e) {
       counters->reinjected.fetch_add(1, std::memory_order_relaxed);
       caf::anon_send(*router_slot, ingest_atom::value, std::vector<event>{std::move(e)});
@@ -159,12 +170,22 @@ int run_node(const config& cfg) {
   caf::actor_system sys{sys_cfg};
 
   std::vector<stream_actor> shards;
-  for (int shard = 0; shard < cfg.shards; ++shard)
-    shards.push_back(sys.spawn<caf::detached>(stream, std::move(hosts[shard]),
-                                              shard_stats[shard].get(), millis(cfg.tick_interval)));
+  for (int shard = 0; shard < cfg.shards; ++shard) {
+    shard_context ctx;
+    ctx.shard = shard;
+    ctx.db = db.get();
+    ctx.counters = shard_stats[shard].get();
+    ctx.writes = writes[shard].get();
+    ctx.checkpoint_key = checkpoint_key(shard, cfg.shards);
+    ctx.tick = millis(cfg.tick_interval);
+    ctx.checkpoint_every = millis(cfg.checkpoint_interval);
+    shards.push_back(sys.spawn<caf::detached>(stream, std::move(hosts[shard]), std::move(ctx)));
+  }
   *router_slot = sys.spawn(router, shards);
-  auto reaper_handle = sys.spawn(reaper, &idx, *router_slot, millis(cfg.reap_interval));
+  auto reaper_handle = sys.spawn(reaper, db.get(), *router_slot, millis(cfg.reap_interval),
+                                 keep_keys{cfg.expired_keep_keys});
 
+  const index& idx = db->memory();
   query_function query = [&idx](const std::string& text) { return query_index(idx, text); };
 
   boost::asio::io_context io;
@@ -223,7 +244,7 @@ int run_node(const config& cfg) {
   auto next_stats = steady_clock::now() + millis(cfg.stats_interval);
   int sig = wait_for_signal(milliseconds{500}, [&] {
     if (cfg.stats_interval > 0 && steady_clock::now() >= next_stats) {
-      log_stats(listeners, shard_stats, idx);
+      log_stats(listeners, shard_stats, *db);
       next_stats = steady_clock::now() + millis(cfg.stats_interval);
     }
   });
@@ -255,8 +276,17 @@ int run_node(const config& cfg) {
   udp.reset();
   json.reset();
 
-  // The streams finish what reached them before the exit message (mailboxes are FIFO).
+  // The streams finish what reached them before the checkpoint request (mailboxes are FIFO).
   caf::anon_send_exit(reaper_handle, caf::exit_reason::user_shutdown);
+  {
+    caf::scoped_actor self{sys};
+    for (auto& s : shards)
+      self->request(s, std::chrono::seconds{30}, checkpoint_atom::value)
+          .receive([](bool) {},
+                   [&](caf::error& err) {
+                     spdlog::error("node: final checkpoint failed: {}", sys.render(err));
+                   });
+  }
   caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
   for (auto& s : shards)
     caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
@@ -264,7 +294,9 @@ int run_node(const config& cfg) {
   *router_slot = nullptr;
   reaper_handle = nullptr;
   sys.await_all_actors_done();
-  log_stats(listeners, shard_stats, idx);
+  if (auto flushed = db->flush(); !flushed)
+    spdlog::error("node: final flush failed: {}", flushed.error().message);
+  log_stats(listeners, shard_stats, *db);
   spdlog::info("node: stopped");
   return clean ? 0 : 1;
 }

@@ -1,30 +1,71 @@
-// Reaper actor: the periodic expiry sweep.
+// Reaper actor: the periodic expiry sweep and history retention.
 #include "reaper_actor.hpp"
 
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 
 namespace dmon {
 
-reaper_actor::behavior_type reaper(reaper_actor::stateful_pointer<reaper_state> self, index* idx,
-                                   router_actor router, std::chrono::milliseconds interval) {
+keep_keys::keep_keys(const std::string& spec) {
+  if (spec == "all") {
+    all_ = true;
+    return;
+  }
+  size_t start = 0;
+  while (start <= spec.size()) {
+    auto comma = spec.find(',', start);
+    auto name = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    if (!name.empty()) fields_.push_back(name);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+}
+
+event keep_keys::notice(const event& expired, int64_t now_us) const {
+  event n;
+  if (all_) {
+    n = expired;
+  } else {
+    for (auto& f : fields_) {
+      if (f == "host") n.host = expired.host;
+      else if (f == "service") n.service = expired.service;
+      else if (f == "description") n.description = expired.description;
+      else if (f == "metric") n.metric = expired.metric;
+      else if (f == "ttl") n.ttl = expired.ttl;
+      else if (f == "tags") n.tags = expired.tags;
+      else if (auto* v = expired.find_attribute(f)) n.attributes.push_back({f, *v});
+    }
+  }
+  n.state = "expired";
+  n.time_us = now_us;
+  return n;
+}
+
+reaper_actor::behavior_type reaper(reaper_actor::stateful_pointer<reaper_state> self, store* db,
+                                   router_actor router, std::chrono::milliseconds interval,
+                                   keep_keys keep) {
   self->delayed_send(self, interval, reap_atom::value);
   return {
       [=](reap_atom) {
         auto now = now_micros();
-        auto gone = idx->expire(now);
-        if (!gone.empty()) {
+        auto gone = db->expire(now);
+        if (!gone) {
+          spdlog::error("reaper: expiry sweep failed, retrying next time: {}",
+                        gone.error().message);
+        } else if (!gone->empty()) {
           std::vector<event> notices;
-          notices.reserve(gone.size());
-          for (auto& e : gone) {
-            event n;
-            n.host = std::move(e.host);
-            n.service = std::move(e.service);
-            n.state = "expired";
-            n.time_us = now;
-            notices.push_back(std::move(n));
-          }
+          notices.reserve(gone->size());
+          for (auto& e : *gone) notices.push_back(keep.notice(e, now));
           self->state.expired += notices.size();
           caf::anon_send(router, ingest_atom::value, std::move(notices));
+        }
+        auto& next = self->state.next_retention;
+        if (std::chrono::steady_clock::now() >= next) {
+          next = std::chrono::steady_clock::now() + std::chrono::minutes{1};
+          if (auto r = db->enforce_retention(now); !r)
+            spdlog::error("reaper: history retention failed: {}", r.error().message);
         }
         self->delayed_send(self, interval, reap_atom::value);
       },

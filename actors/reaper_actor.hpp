@@ -1,10 +1,12 @@
-// The reaper actor: expires index entries and re-injects them into their owners' streams.
+// The reaper actor: expires index entries, re-injects them, and enforces history retention.
 #pragma once
 
 #include <chrono>
+#include <string>
+#include <vector>
 
-#include "index.hpp"
 #include "interfaces.hpp"
+#include "store.hpp"
 
 namespace dmon {
 
@@ -13,13 +15,29 @@ struct reaper_state {
   reaper_state() = default;
 
   uint64_t expired = 0;
+  std::chrono::steady_clock::time_point next_retention{};
   static inline const char* name = "dmon.reaper";
 };
 
-/// Every `interval`, removes entries with `now - time > ttl` and sends
-/// {host, service, state "expired", time now} through the router, as Riemann's
-/// periodically-expire does with its default keep-keys.
-reaper_actor::behavior_type reaper(reaper_actor::stateful_pointer<reaper_state> self, index* idx,
-                                   router_actor router, std::chrono::milliseconds interval);
+/// Which fields an "expired" event keeps from the expired entry (Riemann's keep-keys).
+class keep_keys {
+ public:
+  /// `spec`: comma-separated field or attribute names, or "all".
+  explicit keep_keys(const std::string& spec);
+
+  /// Returns the notice for an expired entry: the kept fields, state "expired", time `now_us`.
+  event notice(const event& expired, int64_t now_us) const;
+
+ private:
+  bool all_ = false;
+  std::vector<std::string> fields_;
+};
+
+/// Every `interval`, removes entries with `now - time > ttl` from the store and sends
+/// their notices through the router into the owners' streams, as Riemann's
+/// periodically-expire does; once a minute it also enforces history retention.
+reaper_actor::behavior_type reaper(reaper_actor::stateful_pointer<reaper_state> self, store* db,
+                                   router_actor router, std::chrono::milliseconds interval,
+                                   keep_keys keep);
 
 }  // namespace dmon

@@ -1,7 +1,8 @@
-// Stream actor: maps ingest and tick messages onto stream_host calls.
+// Stream actor: maps ingest, tick and checkpoint messages onto stream_host and store calls.
 #include "stream_actor.hpp"
 
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 
 namespace dmon {
 
@@ -16,25 +17,87 @@ void publish(const stream_host& host, shard_counters& out) {
   out.rebuilds.store(c.rebuilds, std::memory_order_relaxed);
 }
 
+// Writes what the streams produced. Returns the storage error for the client's ack.
+std::optional<error> flush(shard_context& ctx) {
+  auto& w = *ctx.writes;
+  std::optional<error> failed;
+  if (!w.index.empty()) {
+    auto written = ctx.db->apply(w.index);
+    if (!written) {
+      ctx.counters->index_failures.fetch_add(w.index.size(), std::memory_order_relaxed);
+      failed = written.error();
+    } else {
+      ctx.counters->indexed.fetch_add(w.index.size(), std::memory_order_relaxed);
+    }
+    w.index.clear();
+  }
+  if (!w.history.empty()) {
+    auto stored = ctx.db->append_history(w.history);
+    if (!stored) {
+      ctx.counters->index_failures.fetch_add(w.history.size(), std::memory_order_relaxed);
+      if (!failed) failed = stored.error();
+    }
+    w.history.clear();
+  }
+  return failed;
+}
+
+bool checkpoint(stream_actor::stateful_pointer<stream_state> self) {
+  auto& st = self->state;
+  auto text = st.host->snapshot_state();
+  if (text.empty()) return false;
+  auto put = st.ctx.db->put_state(st.ctx.checkpoint_key, text);
+  if (!put) {
+    spdlog::error("stream shard {}: checkpoint failed: {}", st.ctx.shard, put.error().message);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
+std::string checkpoint_key(int shard, int shards) {
+  return "streams/shards=" + std::to_string(shards) + "/shard=" + std::to_string(shard);
+}
+
 stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> self,
-                                   std::unique_ptr<stream_host> host, shard_counters* counters,
-                                   std::chrono::milliseconds tick) {
+                                   std::unique_ptr<stream_host> host, shard_context ctx) {
   self->state.host = std::move(host);
-  self->state.counters = counters;
-  self->delayed_send(self, tick, tick_atom::value);
+  self->state.ctx = std::move(ctx);
+  auto& st = self->state;
+  if (auto saved = st.ctx.db->get_state(st.ctx.checkpoint_key); saved && *saved)
+    st.host->restore_state(**saved);
+  else if (!saved)
+    spdlog::error("stream shard {}: cannot read the last checkpoint ({}); starting fresh",
+                  st.ctx.shard, saved.error().message);
+  self->delayed_send(self, st.ctx.tick, tick_atom::value);
+  st.next_checkpoint = std::chrono::steady_clock::now() + st.ctx.checkpoint_every;
   return {
-      [=](ingest_atom, const std::vector<event>& batch) -> uint64_t {
-        self->state.host->process(batch);
-        publish(*self->state.host, *self->state.counters);
+      [=](ingest_atom, const std::vector<event>& batch) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        st.host->process(batch);
+        publish(*st.host, *st.ctx.counters);
+        if (auto err = flush(st.ctx))
+          return caf::make_error(caf::sec::runtime_error,
+                                 "storage failed, the events' index writes were not made: " +
+                                     err->message);
         return batch.size();
       },
       [=](tick_atom) {
-        self->state.host->tick(now_micros());
-        publish(*self->state.host, *self->state.counters);
-        self->delayed_send(self, tick, tick_atom::value);
+        auto& st = self->state;
+        st.host->tick(now_micros());
+        publish(*st.host, *st.ctx.counters);
+        if (auto err = flush(st.ctx))
+          spdlog::error("stream shard {}: writes from timers failed: {}", st.ctx.shard,
+                        err->message);
+        auto now = std::chrono::steady_clock::now();
+        if (st.ctx.checkpoint_every.count() > 0 && now >= st.next_checkpoint) {
+          st.next_checkpoint = now + st.ctx.checkpoint_every;
+          checkpoint(self);
+        }
+        self->delayed_send(self, st.ctx.tick, tick_atom::value);
       },
+      [=](checkpoint_atom) -> bool { return checkpoint(self); },
   };
 }
 

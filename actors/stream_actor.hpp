@@ -3,26 +3,55 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "counters.hpp"
 #include "interfaces.hpp"
+#include "store.hpp"
 #include "stream_host.hpp"
 
 namespace dmon {
+
+/// What a shard's streams wrote while handling one message. The stream_host's sinks
+/// append here; the actor writes it to the store before it replies, so an ack always
+/// follows the write-ahead log.
+struct shard_writes {
+  std::vector<event> index;
+  std::vector<event> history;
+};
+
+/// Everything one stream actor works with; owned by the node, outliving the actor.
+struct shard_context {
+  int shard = 0;
+  store* db = nullptr;
+  shard_counters* counters = nullptr;
+  shard_writes* writes = nullptr;
+  /// Key of this shard's stream-state checkpoint in the store.
+  std::string checkpoint_key;
+  std::chrono::milliseconds tick{1000};
+  /// Checked on ticks; zero: checkpoint only when asked (on shutdown).
+  std::chrono::milliseconds checkpoint_every{0};
+};
 
 struct stream_state {
   // Not an aggregate: CAF would construct an aggregate state from the actor pointer.
   stream_state() = default;
 
   std::unique_ptr<stream_host> host;
-  shard_counters* counters = nullptr;
+  shard_context ctx;
+  std::chrono::steady_clock::time_point next_checkpoint;
   static inline const char* name = "dmon.stream";
 };
 
-/// Runs batches through `host`, ticks it every `tick`, and publishes its counters.
-/// Spawn it `caf::detached`: it blocks on the GIL, which must not stall CAF's workers.
+/// Runs batches through `host`, writes what the streams indexed and stored, ticks the
+/// streams every `ctx.tick`, and checkpoints their state. Spawn it `caf::detached`: it
+/// blocks on the GIL, which must not stall CAF's workers.
 stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> self,
-                                   std::unique_ptr<stream_host> host, shard_counters* counters,
-                                   std::chrono::milliseconds tick);
+                                   std::unique_ptr<stream_host> host, shard_context ctx);
+
+/// The checkpoint key of `shard` among `shards`; a different shard count finds no
+/// checkpoint (keys would have moved between shards).
+std::string checkpoint_key(int shard, int shards);
 
 }  // namespace dmon

@@ -91,7 +91,7 @@ class Node:
 
 def start_node(workdir: Path, module_source: str | None = RECORDER, args: list[str] = (),
                module_name: str = "test_streams", env: dict | None = None,
-               expect_ready: bool = True, timeout: float = 30.0):
+               expect_ready: bool = True, timeout: float = 30.0, data_dir: Path | None = None):
     """Starts dmond in `workdir`; returns a Node, or the finished Popen when not expect_ready."""
     workdir.mkdir(parents=True, exist_ok=True)
     if module_source is not None:
@@ -101,7 +101,7 @@ def start_node(workdir: Path, module_source: str | None = RECORDER, args: list[s
     full_env["DMON_TEST_OUT"] = str(workdir / "seen.jsonl")
     full_env.update(env or {})
     cmd = [DMOND, "--tcp-port", "0", "--udp-port", "0", "--json-udp-port", "0",
-           "--data-dir", str(workdir / "data"), "--python-path", str(workdir),
+           "--data-dir", str(data_dir or workdir / "data"), "--python-path", str(workdir),
            "--streams", module_name, "--stats-interval", "0", *args]
     log = open(log_path, "w")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=full_env, text=True,

@@ -1,0 +1,112 @@
+"""The index, expiry and stream state live in RocksDB: restarts and kill -9 lose nothing acked."""
+
+import signal
+
+from conftest import RECORDER, start_node
+from riemann_wire import Connection, make_event, msg_with
+
+CHANGES = """
+import json, os
+from dmon import changed_state, index
+_out = open(os.environ["DMON_TEST_OUT"], "a", buffering=1)
+
+class _Rec:
+    def send(self, event):
+        _out.write(json.dumps({"changed": event.get("state"), "host": event.get("host")}) + "\\n")
+
+stream = index()
+changes_stream = changed_state(_Rec())
+"""
+
+
+def query(node, q):
+    with Connection(node.tcp) as c:
+        reply = c.request(msg_with(query=q))
+    assert reply.ok, reply.error
+    return sorted((e.host, e.service) for e in reply.events)
+
+
+def send(node, *events):
+    with Connection(node.tcp) as c:
+        reply = c.request(msg_with([make_event(**e) for e in events]))
+    assert reply.ok, reply.error
+
+
+def test_index_survives_a_clean_restart(tmp_path):
+    n = start_node(tmp_path, RECORDER)
+    send(n, *[dict(host=f"h{i}", service="cpu", ttl=300.0) for i in range(50)])
+    assert n.stop() == 0
+    n = start_node(tmp_path, RECORDER)
+    try:
+        assert len(query(n, 'service = "cpu"')) == 50
+        assert "50 index entries" in n.log()
+    finally:
+        n.stop()
+
+
+def test_acked_index_entries_survive_kill_dash_nine(tmp_path):
+    n = start_node(tmp_path, RECORDER)
+    for i in range(20):
+        send(n, dict(host=f"k{i}", service="mem", ttl=300.0))
+    n.proc.send_signal(signal.SIGKILL)
+    n.proc.wait()
+    n = start_node(tmp_path, RECORDER)
+    try:
+        assert query(n, 'service = "mem"') == sorted((f"k{i}", "mem") for i in range(20))
+    finally:
+        n.stop()
+
+
+def test_changed_state_does_not_refire_after_restart(tmp_path):
+    n = start_node(tmp_path, CHANGES)
+    send(n, dict(host="a", service="s", state="ok"))
+    send(n, dict(host="a", service="s", state="warning"))
+    assert [e["changed"] for e in n.wait_seen(2)] == ["ok", "warning"]
+    assert n.stop() == 0
+    n = start_node(tmp_path, CHANGES)
+    try:
+        send(n, dict(host="a", service="s", state="warning"))  # same state: no change
+        send(n, dict(host="a", service="s", state="critical"))
+        seen = n.wait_seen(3)
+        assert [e["changed"] for e in seen] == ["ok", "warning", "critical"]
+        assert "restored the state of" in n.log()
+    finally:
+        n.stop()
+
+
+def test_expired_entries_are_removed_and_reinjected(node_factory):
+    n = node_factory(args=["--reap-interval", "0.2"])
+    send(n, dict(host="gone", service="disk", ttl=0.5, state="ok", metric_d=1.0),
+         dict(host="stays", service="disk", ttl=300.0))
+    seen = n.wait_seen(3)
+    expired = [e for e in seen if e.get("state") == "expired"]
+    assert len(expired) == 1
+    assert set(expired[0]) == {"host", "service", "state", "time"}
+    assert (expired[0]["host"], expired[0]["service"]) == ("gone", "disk")
+    assert query(n, "true") == [("stays", "disk")]
+
+
+def test_keep_keys_all_keeps_the_whole_event(node_factory):
+    n = node_factory(args=["--reap-interval", "0.2", "--expired-keep-keys", "all"])
+    send(n, dict(host="gone", service="disk", ttl=0.3, metric_d=2.5, tags=["t"]))
+    expired = [e for e in n.wait_seen(2) if e.get("state") == "expired"]
+    assert expired and expired[0]["metric"] == 2.5 and expired[0]["tags"] == ["t"]
+
+
+def test_a_second_node_on_the_same_data_dir_is_refused(tmp_path):
+    n = start_node(tmp_path / "a", RECORDER)
+    try:
+        proc = start_node(tmp_path / "b", RECORDER, data_dir=tmp_path / "a" / "data",
+                          expect_ready=False)
+        assert proc.returncode == 2
+        log = (tmp_path / "b" / "dmond.log").read_text()
+        assert str(tmp_path / "a" / "data") in log
+    finally:
+        n.stop()
+
+
+def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    proc = start_node(tmp_path / "n", RECORDER, data_dir=tmp_path / "afile", expect_ready=False)
+    assert proc.returncode == 2
+    assert "afile" in (tmp_path / "n" / "dmond.log").read_text()
