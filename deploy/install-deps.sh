@@ -15,6 +15,12 @@ packages=(
   riemann-c-client
 )
 
+# The deployment tests validate the manifests with npm packages. A machine that already
+# has node and npm (e.g. from another vendor's package) keeps them.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
