@@ -19,7 +19,7 @@ def npm_dir() -> pathlib.Path:
     if not d or not (pathlib.Path(d) / "node_modules").is_dir():
         raise RuntimeError(f"DMON_DEPLOY_NPM_DIR ({d or 'unset'}) has no node_modules; "
                            "run the deploy_npm_ci test first (ctest -R deploy)")
-    return pathlib.Path(d)
+    return pathlib.Path(d).resolve()
 
 
 def node(script: str, *args, check=False) -> subprocess.CompletedProcess:

@@ -2,9 +2,9 @@
 // (DMON_DEPLOY_NPM_DIR, see npm-ci.sh) and reads the manifest set a kustomization.yaml lists.
 import { createRequire } from "node:module";
 import { readFileSync, existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
-const npmDir = process.env.DMON_DEPLOY_NPM_DIR;
+const npmDir = process.env.DMON_DEPLOY_NPM_DIR && resolve(process.env.DMON_DEPLOY_NPM_DIR);
 if (!npmDir || !existsSync(join(npmDir, "node_modules"))) {
   console.error(`error: DMON_DEPLOY_NPM_DIR (${npmDir ?? "unset"}) has no node_modules; ` +
                 "run the deploy_npm_ci test first (ctest -R deploy) or tests/deploy/npm-ci.sh");
