@@ -295,12 +295,13 @@ class subscriber_session : public session_base {
   void on_overflow() {
     if (done_)
       return;
+    // Released before it is counted: whoever sees the count sees the slot free.
+    end();
     srv_->counters.subscribers_dropped_slow.fetch_add(1, relaxed);
     spdlog::warn(
         "http: dropping subscriber {}: it did not keep up and its queue of {} events is full "
         "(a slow consumer; the client must read faster or subscribe to a narrower query)",
         peer_, box_ ? box_->capacity() : 0);
-    end();
     abort();
   }
 
@@ -798,16 +799,22 @@ class http_session final : public session_base {
                                "or raise the HTTP subscriber limit");
     }
     auto sub = std::make_unique<subscription>(srv_);
+    // The slot and subscription go before the answer is written: a client that
+    // sees the refusal must also see the slot free.
+    auto refuse = [&](http::status status, const std::string& message) {
+      sub.reset();
+      respond_error(req, status, message);
+    };
     std::optional<query::predicate> filter;
     if (live && !text.empty()) {
       auto parsed = query::parse_cached(text);
       if (!parsed)
-        return respond_error(req, http::status::bad_request, parsed.error().message);
+        return refuse(http::status::bad_request, parsed.error().message);
       filter = std::move(*parsed);
     } else if (live && snapshot) {
-      return respond_error(req, http::status::bad_request,
-                           "a live /index subscription needs a query, e.g. ?query=true for "
-                           "every event or ?query=service%20%3D%20%22cpu%22");
+      return refuse(http::status::bad_request,
+                    "a live /index subscription needs a query, e.g. ?query=true for "
+                    "every event or ?query=service%20%3D%20%22cpu%22");
     }
     std::shared_ptr<outbox> box;
     if (live) {
@@ -820,11 +827,10 @@ class http_session final : public session_base {
     std::deque<std::string> first;
     if (snapshot) {
       if (!srv_->handlers.query)
-        return respond_error(req, http::status::service_unavailable,
-                             "this server has no index to query");
+        return refuse(http::status::service_unavailable, "this server has no index to query");
       auto found = srv_->handlers.query(text);
       if (!found)
-        return respond_error(req, http::status::bad_request, found.error().message);
+        return refuse(http::status::bad_request, found.error().message);
       for (auto& e : *found)
         first.push_back(json_codec::encode(e, true, true));
     }

@@ -100,15 +100,15 @@ TEST(metrics, renders_every_figure_with_help_type_and_units) {
   EXPECT_EQ(s["dmon_listener_received_messages_total{listener=\"tcp 127.0.0.1:5555\"}"], "100");
   EXPECT_EQ(s["dmon_listener_received_bytes_total{listener=\"tcp 127.0.0.1:5555\"}"], "4096");
   EXPECT_EQ(s["dmon_listener_accepted_events_total{listener=\"tcp 127.0.0.1:5555\"}"], "250");
-  EXPECT_EQ(
-      s["dmon_listener_rejected_messages_total{listener=\"tcp 127.0.0.1:5555\",reason=\"malformed\"}"],
-      "2");
-  EXPECT_EQ(
-      s["dmon_listener_rejected_messages_total{listener=\"tcp 127.0.0.1:5555\",reason=\"too_large\"}"],
-      "1");
-  EXPECT_EQ(
-      s["dmon_listener_dropped_messages_total{listener=\"udp 127.0.0.1:5555\",reason=\"queue_full\"}"],
-      "4");
+  EXPECT_EQ(s["dmon_listener_rejected_messages_total{listener=\"tcp "
+              "127.0.0.1:5555\",reason=\"malformed\"}"],
+            "2");
+  EXPECT_EQ(s["dmon_listener_rejected_messages_total{listener=\"tcp "
+              "127.0.0.1:5555\",reason=\"too_large\"}"],
+            "1");
+  EXPECT_EQ(s["dmon_listener_dropped_messages_total{listener=\"udp "
+              "127.0.0.1:5555\",reason=\"queue_full\"}"],
+            "4");
   EXPECT_EQ(s["dmon_listener_connections{listener=\"tcp 127.0.0.1:5555\"}"], "3");
   EXPECT_EQ(s["dmon_listener_queue_depth{listener=\"udp 127.0.0.1:5555\"}"], "700");
   EXPECT_EQ(s["dmon_listener_queue_capacity{listener=\"udp 127.0.0.1:5555\"}"], "1000");
@@ -118,9 +118,9 @@ TEST(metrics, renders_every_figure_with_help_type_and_units) {
   EXPECT_EQ(s["dmon_index_entries"], "42");
   EXPECT_EQ(s["dmon_index_expired_events_total"], "5");
   EXPECT_EQ(s["dmon_http_subscribers{server=\"http 127.0.0.1:5556\"}"], "2");
-  EXPECT_EQ(
-      s["dmon_http_dropped_subscribers_total{server=\"http 127.0.0.1:5556\",reason=\"slow_consumer\"}"],
-      "1");
+  EXPECT_EQ(s["dmon_http_dropped_subscribers_total{server=\"http "
+              "127.0.0.1:5556\",reason=\"slow_consumer\"}"],
+            "1");
   EXPECT_EQ(s["dmon_process_resident_memory_bytes"], "1048576");
   EXPECT_EQ(s["dmon_process_cpu_seconds_total"], "1.5");
 }
@@ -143,8 +143,8 @@ TEST(metrics, histogram_buckets_are_cumulative_and_end_in_inf) {
   h.observe(0.003);
   h.observe(100);  // only +Inf
   metrics_snapshot snap;
-  snap.histograms.push_back(h.snapshot("dmon_stream_batch_latency_seconds",
-                                       "Time to run one batch.", {{"shard", "0"}}));
+  snap.histograms.push_back(
+      h.snapshot("dmon_stream_batch_latency_seconds", "Time to run one batch.", {{"shard", "0"}}));
   auto s = parse_exposition(render_prometheus(snap));
   EXPECT_EQ(s["dmon_stream_batch_latency_seconds_bucket{shard=\"0\",le=\"5e-05\"}"], "1");
   EXPECT_EQ(s["dmon_stream_batch_latency_seconds_bucket{shard=\"0\",le=\"0.0025\"}"], "1");
@@ -228,8 +228,8 @@ TEST(metrics, histograms_with_a_service_become_latency_quantile_events_in_millis
   latency_histogram h;
   h.observe(0.0007);
   auto snap = sample_snapshot();
-  snap.histograms.push_back(h.snapshot("dmon_stream_latency_seconds", "help", {},
-                                       "streams latency"));
+  snap.histograms.push_back(
+      h.snapshot("dmon_stream_latency_seconds", "help", {}, "streams latency"));
   auto es = instrumentation_events(snap, nullptr, {"n", 10});
   auto* e = find(es, "dmon streams latency 0.99");
   ASSERT_TRUE(e);
