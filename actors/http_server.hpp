@@ -1,7 +1,7 @@
-// dmon::http_server: /healthz /readyz /metrics, index queries, WebSocket/SSE subscriptions, POST
-// /events.
+// dmon::http_server: health, metrics, index queries, WebSocket/SSE subscriptions, POST /events.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>

@@ -1,5 +1,4 @@
-// dmon::pubsub: in-process channels ("index", user topics) that WebSocket and SSE subscribers
-// follow.
+// dmon::pubsub: in-process channels ("index", topics) that WebSocket and SSE clients follow.
 #pragma once
 
 #include <atomic>
