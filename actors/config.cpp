@@ -32,6 +32,14 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("tcp-port", c.tcp_port, "Riemann protobuf over TCP (0: any free port)");
   opt("udp-port", c.udp_port, "Riemann protobuf over UDP (0: any free port)");
   opt("json-udp-port", c.json_udp_port, "JSON event datagrams (0: any free port)");
+  opt("http-port", c.http_port, "HTTP API, metrics, WebSocket/SSE (0: any free port)");
+  opt("http-max-body-bytes", c.http_max_body_bytes, "largest HTTP body or WebSocket message")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
+  opt("http-max-subscribers", c.http_max_subscribers, "WebSocket/SSE subscribers at once")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20));
+  opt("http-subscriber-queue", c.http_subscriber_queue,
+      "events queued for one subscriber before it is dropped as too slow")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 24));
   opt("max-frame-bytes", c.max_frame_bytes, "largest TCP frame accepted")
       ->check(CLI::Range(size_t{16}, size_t{1} << 31));
   opt("max-datagram-bytes", c.max_datagram_bytes, "largest UDP datagram accepted")
@@ -62,6 +70,10 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("checkpoint-interval", c.checkpoint_interval,
       "seconds between stream-state checkpoints (0: only on shutdown)")
       ->check(CLI::NonNegativeNumber);
+  opt("instrumentation-interval", c.instrumentation_interval,
+      "seconds between dmon's own events into the streams (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  opt("hostname", c.hostname, "host of dmon's own events (default: this machine's hostname)");
   opt("stats-interval", c.stats_interval, "seconds between counter summaries in the log (0: off)")
       ->check(CLI::NonNegativeNumber);
   opt("drain-timeout", c.drain_timeout, "seconds to drain accepted work on SIGTERM")

@@ -23,6 +23,15 @@ struct config {
   uint16_t udp_port = 5555;
   /// JSON event datagrams (the original dmon protocol); 0 picks a free port. Default: 7689.
   uint16_t json_udp_port = 7689;
+  /// HTTP: /healthz /readyz /metrics, /index queries, WebSocket/SSE subscriptions, POST /events;
+  /// 0 picks a free port. Default: 5556.
+  uint16_t http_port = 5556;
+  /// Largest HTTP body or WebSocket message, bytes. Default: 1 MiB.
+  size_t http_max_body_bytes = 1u << 20;
+  /// WebSocket and SSE subscribers at once. Default: 256.
+  size_t http_max_subscribers = 256;
+  /// Events queued for one subscriber before it is dropped as too slow. Default: 1024.
+  size_t http_subscriber_queue = 1024;
   /// Largest TCP frame accepted, bytes. Default: 64 MiB.
   size_t max_frame_bytes = 64u << 20;
   /// Largest UDP datagram accepted, bytes. Default: 16 KiB (Riemann's).
@@ -63,6 +72,11 @@ struct config {
   /// Seconds between checkpoints of stream state (rate windows, changed_state, ...) to the
   /// data directory; also taken on shutdown. 0: only on shutdown. Default: 10.
   double checkpoint_interval = 10.0;
+  /// Seconds between dmon's own events ("dmon ..." services) sent into the streams; 0 turns
+  /// them off. Default: 10.
+  double instrumentation_interval = 10.0;
+  /// The host of dmon's own events. Default: the machine's hostname.
+  std::string hostname;
   /// Seconds between counter summaries in the log; 0 turns them off. Default: 10.
   double stats_interval = 10.0;
   /// Seconds to drain accepted work on SIGTERM before giving up. Default: 20.

@@ -12,7 +12,12 @@
 #include <iostream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "counters.hpp"
+#include "http_server.hpp"
+#include "metrics.hpp"
+#include "pubsub.hpp"
 #include "index.hpp"
 #include "store.hpp"
 #include "parser_actor.hpp"
@@ -87,6 +92,32 @@ void log_stats(const std::vector<listener_counters*>& listeners,
   spdlog::info("stats index: size={}", db.size());
 }
 
+std::string local_hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+// Runs one batch through the router for a caller outside the actor system (HTTP) and reports
+// one outcome per event, without blocking the caller's thread.
+void ingest_async(caf::actor_system& sys, const router_actor& router, std::vector<event> events,
+                  std::function<void(std::vector<std::string>)> done) {
+  sys.spawn([router, events = std::move(events),
+             done = std::move(done)](caf::event_based_actor* self) mutable {
+    auto n = events.size();
+    self->request(router, caf::infinite, ingest_atom::value, std::move(events))
+        .then(
+            [=](uint64_t) {
+              done(std::vector<std::string>(n));
+              self->quit();
+            },
+            [=](caf::error& err) {
+              done(std::vector<std::string>(n, "not processed: " + self->system().render(err)));
+              self->quit();
+            });
+  });
+}
+
 }  // namespace
 
 result<std::vector<event>> query_index(const index& idx, const std::string& text) {
@@ -138,6 +169,8 @@ int run_node(const config& cfg) {
                db->opened().index_entries, db->opened().open_time.count() / 1000);
 
   python_host python{python_paths(cfg)};
+  // Outlives the streams (publish sinks) and the HTTP server (subscribers).
+  pubsub hub;
 
   // The router does not exist yet when the streams load; sinks reach it through this slot.
   auto router_slot = std::make_shared<router_actor>();
@@ -150,6 +183,7 @@ int run_node(const config& cfg) {
     stream_sinks sinks;
     sinks.index = [pending](event e) { pending->index.push_back(std::move(e)); };
     sinks.store = [pending](event e) { pending->history.push_back(std::move(e)); };
+    sinks.publish = [&hub](const std::string& topic, event e) { hub.publish(topic, e); };
     sinks.reinject = [router_slot, counters](event e) {
       counters->reinjected.fetch_add(1, std::memory_order_relaxed);
       caf::anon_send(*router_slot, ingest_atom::value, std::vector<event>{std::move(e)});
@@ -176,14 +210,16 @@ int run_node(const config& cfg) {
     ctx.db = db.get();
     ctx.counters = shard_stats[shard].get();
     ctx.writes = writes[shard].get();
+    ctx.hub = &hub;
     ctx.checkpoint_key = checkpoint_key(shard, cfg.shards);
     ctx.tick = millis(cfg.tick_interval);
     ctx.checkpoint_every = millis(cfg.checkpoint_interval);
     shards.push_back(sys.spawn<caf::detached>(stream, std::move(hosts[shard]), std::move(ctx)));
   }
   *router_slot = sys.spawn(router, shards);
-  auto reaper_handle = sys.spawn(reaper, db.get(), *router_slot, millis(cfg.reap_interval),
-                                 keep_keys{cfg.expired_keep_keys});
+  std::atomic<uint64_t> expired_total{0};
+  auto reaper_handle = sys.spawn(reaper, db.get(), &hub, &expired_total, *router_slot,
+                                 millis(cfg.reap_interval), keep_keys{cfg.expired_keep_keys});
 
   const index& idx = db->memory();
   query_function query = [&idx](const std::string& text) { return query_index(idx, text); };
@@ -229,28 +265,95 @@ int run_node(const config& cfg) {
   udp_stats.name = endpoint("udp", *udp_port);
   json_stats.name = endpoint("json-udp", *json_port);
 
+  std::atomic<bool> serving{false};
+  std::optional<http_server> http;
+  auto take_snapshot = [&] {
+    metrics_snapshot s;
+    s.time_us = now_micros();
+    s.listeners.push_back(snapshot_of(tcp_stats, cfg.max_inflight_frames));
+    s.listeners.push_back(snapshot_of(udp_stats, cfg.udp_queue_events));
+    s.listeners.push_back(snapshot_of(json_stats, cfg.udp_queue_events));
+    if (http) {
+      s.listeners.push_back(snapshot_of(http->ingest_counters()));
+      s.http = http->stats();
+    }
+    for (size_t i = 0; i < shard_stats.size(); ++i)
+      s.shards.push_back(snapshot_of(static_cast<int>(i), *shard_stats[i]));
+    s.index_size = db->size();
+    s.expired = expired_total.load(std::memory_order_relaxed);
+    s.process = read_process();
+    return s;
+  };
+  http_handlers handlers;
+  handlers.ready = [&]() -> std::pair<bool, std::string> {
+    if (!serving.load()) return {false, "starting: listeners are not open yet"};
+    return {true, "ok"};
+  };
+  handlers.metrics = [&] { return render_prometheus(take_snapshot()); };
+  handlers.query = query;
+  handlers.ingest = [&sys, router = *router_slot](std::vector<event> events,
+                                                   std::function<void(std::vector<std::string>)> done) {
+    ingest_async(sys, router, std::move(events), std::move(done));
+  };
+  http.emplace(cfg.bind, cfg.http_port,
+               http_server::options{cfg.http_max_body_bytes, cfg.http_max_subscribers,
+                                    cfg.http_subscriber_queue},
+               std::move(handlers), hub);
+  auto http_port = http->listen();
+  if (!http_port) {
+    spdlog::error("node: {}", http_port.error().message);
+    http.reset();
+    udp->close();
+    json->close();
+    tcp.reset();
+    udp.reset();
+    json.reset();
+    caf::anon_send_exit(reaper_handle, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
+    for (auto& s : shards)
+      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+    return 2;
+  }
+
   std::vector<std::thread> io_threads;
   for (int i = 0; i < cfg.io_threads; ++i)
     io_threads.emplace_back([&io] { io.run(); });
 
   // Tests and scripts wait for this line; it names the real ports (useful with port 0).
   std::cout << "dmond ready: tcp=" << cfg.bind << ":" << *tcp_port << " udp=" << cfg.bind << ":"
-            << *udp_port << " json-udp=" << cfg.bind << ":" << *json_port
-            << " streams=" << cfg.streams << " shards=" << cfg.shards << std::endl;
-  spdlog::info("node: serving {}, {}, {} with {} shard(s); data in {}", tcp_stats.name,
-               udp_stats.name, json_stats.name, cfg.shards, cfg.data_dir);
+            << *udp_port << " json-udp=" << cfg.bind << ":" << *json_port << " http=" << cfg.bind
+            << ":" << *http_port << " streams=" << cfg.streams << " shards=" << cfg.shards
+            << std::endl;
+  serving = true;
+  spdlog::info("node: serving {}, {}, {}, http {}:{} with {} shard(s); data in {}", tcp_stats.name,
+               udp_stats.name, json_stats.name, cfg.bind, *http_port, cfg.shards, cfg.data_dir);
 
   std::vector<listener_counters*> listeners{&tcp_stats, &udp_stats, &json_stats};
   auto next_stats = steady_clock::now() + millis(cfg.stats_interval);
+  auto next_instrumentation = steady_clock::now() + millis(cfg.instrumentation_interval);
+  std::optional<metrics_snapshot> previous;
+  instrumentation_options own_events{cfg.hostname.empty() ? local_hostname() : cfg.hostname,
+                                     cfg.instrumentation_interval};
   int sig = wait_for_signal(milliseconds{500}, [&] {
-    if (cfg.stats_interval > 0 && steady_clock::now() >= next_stats) {
+    auto now = steady_clock::now();
+    if (cfg.stats_interval > 0 && now >= next_stats) {
       log_stats(listeners, shard_stats, *db);
-      next_stats = steady_clock::now() + millis(cfg.stats_interval);
+      next_stats = now + millis(cfg.stats_interval);
+    }
+    // dmon's own figures go through the streams like any event, so users alert on them.
+    if (cfg.instrumentation_interval > 0 && now >= next_instrumentation) {
+      auto snap = take_snapshot();
+      auto events = instrumentation_events(snap, previous ? &*previous : nullptr, own_events);
+      if (!events.empty()) caf::anon_send(*router_slot, ingest_atom::value, std::move(events));
+      previous = std::move(snap);
+      next_instrumentation = now + millis(cfg.instrumentation_interval);
     }
   });
 
   spdlog::info("node: {} received; draining (up to {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                cfg.drain_timeout);
+  serving = false;
+  http->stop();
   tcp->drain();
   udp->stop();
   json->stop();
@@ -275,6 +378,7 @@ int run_node(const config& cfg) {
   tcp.reset();
   udp.reset();
   json.reset();
+  http.reset();
 
   // The streams finish what reached them before the checkpoint request (mailboxes are FIFO).
   caf::anon_send_exit(reaper_handle, caf::exit_reason::user_shutdown);

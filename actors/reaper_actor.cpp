@@ -44,6 +44,7 @@ event keep_keys::notice(const event& expired, int64_t now_us) const {
 }
 
 reaper_actor::behavior_type reaper(reaper_actor::stateful_pointer<reaper_state> self, store* db,
+                                   pubsub* hub, std::atomic<uint64_t>* expired_total,
                                    router_actor router, std::chrono::milliseconds interval,
                                    keep_keys keep) {
   self->delayed_send(self, interval, reap_atom::value);
@@ -57,8 +58,12 @@ reaper_actor::behavior_type reaper(reaper_actor::stateful_pointer<reaper_state> 
         } else if (!gone->empty()) {
           std::vector<event> notices;
           notices.reserve(gone->size());
-          for (auto& e : *gone) notices.push_back(keep.notice(e, now));
+          for (auto& e : *gone) {
+            notices.push_back(keep.notice(e, now));
+            hub->publish("index", notices.back());
+          }
           self->state.expired += notices.size();
+          expired_total->fetch_add(notices.size(), std::memory_order_relaxed);
           caf::anon_send(router, ingest_atom::value, std::move(notices));
         }
         auto& next = self->state.next_retention;

@@ -1,11 +1,13 @@
 // The reaper actor: expires index entries, re-injects them, and enforces history retention.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
 
 #include "interfaces.hpp"
+#include "pubsub.hpp"
 #include "store.hpp"
 
 namespace dmon {
@@ -37,6 +39,7 @@ class keep_keys {
 /// their notices through the router into the owners' streams, as Riemann's
 /// periodically-expire does; once a minute it also enforces history retention.
 reaper_actor::behavior_type reaper(reaper_actor::stateful_pointer<reaper_state> self, store* db,
+                                   pubsub* hub, std::atomic<uint64_t>* expired_total,
                                    router_actor router, std::chrono::milliseconds interval,
                                    keep_keys keep);
 

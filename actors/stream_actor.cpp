@@ -28,6 +28,8 @@ std::optional<error> flush(shard_context& ctx) {
       failed = written.error();
     } else {
       ctx.counters->indexed.fetch_add(w.index.size(), std::memory_order_relaxed);
+      for (auto& e : w.index)
+        ctx.hub->publish("index", e);
     }
     w.index.clear();
   }

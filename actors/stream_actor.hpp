@@ -8,6 +8,7 @@
 
 #include "counters.hpp"
 #include "interfaces.hpp"
+#include "pubsub.hpp"
 #include "store.hpp"
 #include "stream_host.hpp"
 
@@ -27,6 +28,8 @@ struct shard_context {
   store* db = nullptr;
   shard_counters* counters = nullptr;
   shard_writes* writes = nullptr;
+  /// Index writes are published on its "index" channel (WebSocket/SSE subscribers).
+  pubsub* hub = nullptr;
   /// Key of this shard's stream-state checkpoint in the store.
   std::string checkpoint_key;
   std::chrono::milliseconds tick{1000};
