@@ -176,14 +176,16 @@ void resolve(self_ptr self) {
   st.resolving = true;
   auto me = caf::actor_cast<cluster_actor>(self);
   // getaddrinfo blocks; a short-lived detached actor keeps it off the scheduler's threads.
-  self->system().spawn<caf::detached>(
-      [me, name = st.opts.peers_dns, port = st.opts.port](caf::blocking_actor*) {
-        auto r = resolve_peers(name, port);
-        if (r)
-          caf::anon_send(me, resolved_atom::value, std::move(*r), std::string{});
-        else
-          caf::anon_send(me, resolved_atom::value, std::vector<peer_endpoint>{}, r.error().message);
-      });
+  self->system().spawn<caf::detached>([me, name = st.opts.peers_dns,
+                                       port = st.opts.peers_dns_port
+                                                  ? st.opts.peers_dns_port
+                                                  : st.opts.port](caf::blocking_actor*) {
+    auto r = resolve_peers(name, port);
+    if (r)
+      caf::anon_send(me, resolved_atom::value, std::move(*r), std::string{});
+    else
+      caf::anon_send(me, resolved_atom::value, std::vector<peer_endpoint>{}, r.error().message);
+  });
 }
 
 void tick(self_ptr self) {

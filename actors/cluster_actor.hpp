@@ -30,8 +30,11 @@ struct cluster_options {
   std::string advertise;
   /// Static peers (--peers); may include this node itself.
   std::vector<peer_endpoint> peers;
-  /// DNS name whose A/AAAA records are the peers (--peers-dns), dialed on `port`.
+  /// DNS name whose A/AAAA records are the peers (--peers-dns).
   std::string peers_dns;
+  /// Port dialed on every address of peers_dns; 0 means `port` (all pods listen on
+  /// the same one). Default: 0.
+  uint16_t peers_dns_port = 0;
   /// How often peers_dns is re-resolved. Default: 30 s.
   std::chrono::milliseconds dns_interval{30'000};
   /// Timer for due retries. Default: 250 ms.

@@ -76,7 +76,9 @@ struct node {
   dmon::cluster_subscriber_actor subscriber;
   dmon::cluster_handle handle;
 
-  node(std::string node_id, std::vector<dmon::peer_endpoint> peers) : id(std::move(node_id)) {
+  node(std::string node_id, std::vector<dmon::peer_endpoint> peers, std::string dns = {},
+       uint16_t dns_port = 0)
+      : id(std::move(node_id)) {
     sys = std::make_unique<caf::actor_system>(cfg);
     peer = sys->spawn(peer_stub, id);
     subscriber = sys->spawn(recorder, obs);
@@ -85,6 +87,8 @@ struct node {
     opts.port = 0;
     opts.peers = std::move(peers);
     opts.gossip_interval = 1s;
+    opts.peers_dns = std::move(dns);
+    opts.peers_dns_port = dns_port;
     auto h = dmon::start_cluster(*sys, opts, peer, subscriber);
     if (!h)
       throw std::runtime_error(h.error().message);
@@ -192,4 +196,13 @@ TEST(cluster_actor, a_node_alone_is_ready_and_its_own_only_member) {
   auto st = solo.status();
   EXPECT_TRUE(st.ready);
   EXPECT_EQ(st.readiness, "ready: 1 member (solo)");
+}
+
+TEST(cluster_actor, peers_come_from_dns_when_a_name_is_given) {
+  node a{"a", {}};
+  // A numeric name resolves without a DNS server; the path is the same as for a Service name.
+  node b{"b", {}, "127.0.0.1", a.handle.port};
+  for (auto* n : {&a, &b})
+    ASSERT_TRUE(n->obs->wait_for(ids_are({"a", "b"}))) << n->id << " sees " << n->obs->describe();
+  EXPECT_TRUE(b.status().ready) << b.status().readiness;
 }
