@@ -104,9 +104,8 @@ void on_hello(self_ptr self, hello_msg& h, const std::optional<peer_endpoint>& e
     r.cluster = caf::actor_cast<cluster_actor>(h.cluster);
     r.peer = h.peer;
     auto addr = h.cluster.address();
-    if (!st.monitored.count(addr)) {
+    if (!st.monitored.count(addr))
       self->monitor(h.cluster);
-    }
     st.monitored[addr] = {h.self.node_id, h.self.incarnation};
   }
   for (auto& learned : st.members->merge(h.members, now))
@@ -174,17 +173,17 @@ void resolve(self_ptr self) {
   if (st.resolving || st.opts.peers_dns.empty())
     return;
   st.resolving = true;
-  auto me = caf::actor_cast<cluster_actor>(self);
+  auto target = caf::actor_cast<cluster_actor>(self);
   // getaddrinfo blocks; a short-lived detached actor keeps it off the scheduler's threads.
-  self->system().spawn<caf::detached>([me, name = st.opts.peers_dns,
+  self->system().spawn<caf::detached>([target, name = st.opts.peers_dns,
                                        port = st.opts.peers_dns_port
                                                   ? st.opts.peers_dns_port
                                                   : st.opts.port](caf::blocking_actor*) {
     auto r = resolve_peers(name, port);
     if (r)
-      caf::anon_send(me, resolved_atom::value, std::move(*r), std::string{});
+      caf::anon_send(target, resolved_atom::value, std::move(*r), std::string{});
     else
-      caf::anon_send(me, resolved_atom::value, std::vector<peer_endpoint>{}, r.error().message);
+      caf::anon_send(target, resolved_atom::value, std::vector<peer_endpoint>{}, r.error().message);
   });
 }
 
