@@ -1,0 +1,125 @@
+// The cluster actor's typed interface, the messages nodes exchange, and their CAF registration.
+#pragma once
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "atoms.hpp"
+#include "membership.hpp"
+
+namespace caf {
+class actor_system_config;
+}  // namespace caf
+
+namespace dmon {
+
+/// A node introduces itself to a peer (request) and the peer answers with its own.
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+/// A node's live member list, sent to every live peer when it changes and periodically.
+using gossip_atom = caf::atom_constant<caf::atom("gossip")>;
+/// The live member list, from the cluster actor to its subscriber.
+using members_atom = caf::atom_constant<caf::atom("members")>;
+/// Asks the cluster actor for readiness and members (/readyz, /cluster).
+using status_atom = caf::atom_constant<caf::atom("status")>;
+/// Internal: the answer of a DNS resolution of --peers-dns.
+using resolved_atom = caf::atom_constant<caf::atom("resolved")>;
+/// Internal: the cluster port is published; start dialing peers.
+using start_atom = caf::atom_constant<caf::atom("start")>;
+
+/// What a node says when it connects: who it is, the handles peers use to reach
+/// it, and which members it sees live (so the receiver can dial the others).
+struct hello_msg {
+  member_info self;
+  /// The sender's cluster actor (peers monitor it to notice the node going away).
+  caf::actor cluster;
+  /// The sender's peer-facing actor, handed to subscribers for forwarding.
+  caf::actor peer;
+  /// The sender's live members, itself included.
+  std::vector<member_info> members;
+};
+
+/// One live member as the subscriber sees it.
+struct cluster_member {
+  std::string node_id;
+  uint64_t incarnation = 0;
+  /// That node's peer-facing actor (for this node: the local one given to start_cluster).
+  caf::actor handle;
+};
+
+/// Readiness and membership, for /readyz and /cluster.
+struct cluster_status {
+  /// True when every configured peer is connected (or none is configured).
+  bool ready = false;
+  /// One line, e.g. "waiting for peers 10.0.0.2:5557 (retry in 4 s: connection refused); ...".
+  std::string readiness;
+  /// Live members, self included, sorted by node id.
+  std::vector<member_info> members;
+  /// Every known endpoint as "host:port state [node id] [last error]".
+  std::vector<std::string> peers;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_endpoint& x) {
+  return f(caf::meta::type_name("dmon.peer_endpoint"), x.host, x.port);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_info& x) {
+  return f(caf::meta::type_name("dmon.member_info"), x.node_id, x.incarnation, x.endpoint);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hello_msg& x) {
+  return f(caf::meta::type_name("dmon.hello_msg"), x.self, x.cluster, x.peer, x.members);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_member& x) {
+  return f(caf::meta::type_name("dmon.cluster_member"), x.node_id, x.incarnation, x.handle);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_status& x) {
+  return f(caf::meta::type_name("dmon.cluster_status"), x.ready, x.readiness, x.members, x.peers);
+}
+
+/// Receives the live member list whenever it changes (and once at start: self only).
+using cluster_subscriber_actor =
+    caf::typed_actor<caf::reacts_to<members_atom, std::vector<cluster_member>>>;
+
+/// Membership of one node: publishes itself on the cluster port, dials peers,
+/// exchanges hellos and member lists, monitors peers, and tells its subscriber.
+using cluster_actor = caf::typed_actor<
+    // From a peer's cluster actor: its hello; replies with ours.
+    caf::replies_to<hello_atom, hello_msg>::with<hello_msg>,
+    // From a peer: its live members (self included).
+    caf::reacts_to<gossip_atom, std::vector<member_info>>,
+    // Readiness and members for /readyz and /cluster.
+    caf::replies_to<status_atom>::with<cluster_status>,
+    // Internal: who this node is, once its port is published; starts dialing.
+    caf::reacts_to<start_atom, member_info>,
+    // Internal: retry, gossip and DNS timer.
+    caf::reacts_to<tick_atom>,
+    // Internal: a DNS answer (endpoints, or an error message when not empty).
+    caf::reacts_to<resolved_atom, std::vector<peer_endpoint>, std::string>>;
+
+/// Registers every type in cluster messages. Every node must call it on its
+/// actor_system_config before creating the actor system: the hello and gossip
+/// messages cross nodes, and both ends must know the type names.
+void register_cluster_types(caf::actor_system_config& cfg);
+
+/// Turns on CAF's BASP heartbeats: every node sends one per `interval` and drops a
+/// connection silent for `timeout`, which makes peers see a down message for a
+/// partitioned or frozen node instead of waiting for TCP to give up (minutes).
+/// Call it with register_cluster_types(); suggested: 1 s and 10 s.
+void set_cluster_heartbeat(caf::actor_system_config& cfg, std::chrono::milliseconds interval,
+                           std::chrono::milliseconds timeout);
+
+}  // namespace dmon
