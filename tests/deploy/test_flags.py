@@ -14,7 +14,6 @@ import manifests as mf
 
 # Flags the manifests use that dmond does not have yet: flag -> the issue that adds it.
 NOT_YET = {
-    "http-port": "issue 6 (HTTP server: /healthz, /readyz, /metrics on 5556)",
     "node-id": "issue 7 (cluster membership)",
     "peer-port": "issue 7 (cluster membership)",
     "peers-dns": "issue 7 (cluster membership)",

@@ -47,6 +47,7 @@ class Node:
         self.tcp = int(fields["tcp"].rsplit(":", 1)[1])
         self.udp = int(fields["udp"].rsplit(":", 1)[1])
         self.json_udp = int(fields["json-udp"].rsplit(":", 1)[1])
+        self.http = int(fields["http"].rsplit(":", 1)[1])
 
     @property
     def out_path(self) -> Path:
@@ -100,7 +101,7 @@ def start_node(workdir: Path, module_source: str | None = RECORDER, args: list[s
     full_env = dict(os.environ)
     full_env["DMON_TEST_OUT"] = str(workdir / "seen.jsonl")
     full_env.update(env or {})
-    cmd = [DMOND, "--tcp-port", "0", "--udp-port", "0", "--json-udp-port", "0",
+    cmd = [DMOND, "--tcp-port", "0", "--udp-port", "0", "--json-udp-port", "0", "--http-port", "0",
            "--data-dir", str(data_dir or workdir / "data"), "--python-path", str(workdir),
            "--streams", module_name, "--stats-interval", "0", *args]
     log = open(log_path, "w")
