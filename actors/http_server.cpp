@@ -737,6 +737,8 @@ class http_session final : public session_base {
                              "'Accept: text/event-stream'");
       return subscribe(std::move(req), t.path.substr(8), t.param("query"), false, true, upgrade);
     }
+    if (t.path == "/history")
+      return get ? history(req, t) : not_allowed("GET");
     if (t.path == "/events") {
       if (upgrade) {
         auto s = std::make_shared<ws_ingest>(srv_, std::move(stream_), std::move(req));
@@ -747,8 +749,8 @@ class http_session final : public session_base {
     }
     respond_error(req, http::status::not_found,
                   "no endpoint " + t.path +
-                      "; try /healthz, /readyz, /metrics, /index?query=..., /pubsub/<topic>, "
-                      "/events (see docs/http.md)");
+                      "; try /healthz, /readyz, /metrics, /index?query=..., /history, "
+                      "/pubsub/<topic>, /events (see docs/http-api.md)");
   }
 
   void readyz(const request& req) {
@@ -768,6 +770,44 @@ class http_session final : public session_base {
             "text/plain; version=0.0.4; charset=utf-8");
   }
 
+  void history(const request& req, const target& t) {
+    if (!srv_->handlers.history)
+      return respond_error(req, http::status::service_unavailable, "this server keeps no history");
+    auto time_param = [&](const char* name, int64_t fallback) -> std::optional<int64_t> {
+      auto v = t.param(name);
+      return v.empty() ? std::optional<int64_t>{fallback} : json_codec::parse_time(v);
+    };
+    auto from = time_param("from", 0);
+    auto to = time_param("to", now_micros() + 1);
+    if (!from || !to)
+      return respond_error(req, http::status::bad_request,
+                           "from and to must be unix seconds or ISO-8601 times, e.g. "
+                           "from=2026-01-01T00:00:00Z&to=1767225600");
+    size_t limit = 1000;
+    if (auto l = t.param("limit"); !l.empty()) {
+      char* end = nullptr;
+      limit = std::strtoull(l.c_str(), &end, 10);
+      if (end != l.c_str() + l.size() || limit == 0 || limit > 100000)
+        return respond_error(req, http::status::bad_request,
+                             "limit must be a whole number from 1 to 100000");
+    }
+    auto found = srv_->handlers.history(t.param("query"), *from, *to, limit);
+    if (!found)
+      return respond_error(req, http::status::bad_request, found.error().message);
+    respond_events(req, *found);
+  }
+
+  void respond_events(const request& req, const std::vector<event>& events) {
+    std::string body = "[";
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (i > 0)
+        body += ',';
+      body += json_codec::encode(events[i], true, true);
+    }
+    body += "]\n";
+    respond(req, http::status::ok, std::move(body), "application/json");
+  }
+
   void query(const request& req, const std::string& text) {
     if (!srv_->handlers.query)
       return respond_error(req, http::status::service_unavailable,
@@ -775,14 +815,7 @@ class http_session final : public session_base {
     auto found = srv_->handlers.query(text);
     if (!found)
       return respond_error(req, http::status::bad_request, found.error().message);
-    std::string body = "[";
-    for (size_t i = 0; i < found->size(); ++i) {
-      if (i > 0)
-        body += ',';
-      body += json_codec::encode((*found)[i], true, true);
-    }
-    body += "]\n";
-    respond(req, http::status::ok, std::move(body), "application/json");
+    respond_events(req, *found);
   }
 
   // WebSocket or SSE subscription: reserve a slot, subscribe (before the

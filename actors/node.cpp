@@ -291,6 +291,16 @@ int run_node(const config& cfg) {
   };
   handlers.metrics = [&] { return render_prometheus(take_snapshot()); };
   handlers.query = query;
+  handlers.history = [&db](const std::string& text, int64_t from, int64_t to,
+                           size_t limit) -> result<std::vector<event>> {
+    std::optional<query::predicate> filter;
+    if (text.find_first_not_of(" \t\r\n,") != std::string::npos) {
+      auto pred = query::parse_cached(text);
+      if (!pred) return pred.error();
+      filter = std::move(*pred);
+    }
+    return db->history(from, to, filter ? &*filter : nullptr, limit);
+  };
   handlers.ingest = [&sys, router = *router_slot](std::vector<event> events,
                                                    std::function<void(std::vector<std::string>)> done) {
     ingest_async(sys, router, std::move(events), std::move(done));

@@ -92,6 +92,15 @@ std::optional<error> read_string(const json& obj, const char* key,
 
 }  // namespace
 
+std::optional<int64_t> parse_time(std::string_view text) {
+  std::string s{text};
+  if (auto iso = parse_iso8601(s)) return iso;
+  char* end = nullptr;
+  double secs = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(secs)) return std::nullopt;
+  return static_cast<int64_t>(std::llround(secs * 1e6));
+}
+
 result<event> decode(std::string_view text, int64_t now_us) {
   auto doc = json::parse(text, nullptr, false);
   if (doc.is_discarded())

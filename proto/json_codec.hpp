@@ -1,6 +1,8 @@
 // JSON event codec: dmon's original datagram format, with every Riemann field optional.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +18,10 @@ namespace dmon::json_codec {
 /// Returns malformed_input for bad JSON or a non-object, wrong_type naming the
 /// field for a value of the wrong type.
 result<event> decode(std::string_view text, int64_t now_us);
+
+/// Parses a time given as unix seconds ("1700000000.5") or ISO-8601
+/// ("2026-01-01T00:00:00Z", offsets allowed) into unix microseconds.
+std::optional<int64_t> parse_time(std::string_view text);
 
 /// Encodes an event as a JSON object; `time` as an ISO-8601 UTC string when
 /// `iso_time`, else unix seconds; attributes as top-level keys when `flat_attributes`.
