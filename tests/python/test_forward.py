@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import importlib
-import math
 import shutil
 import socket
 import struct
@@ -17,77 +16,12 @@ from pathlib import Path
 import pytest
 
 from dmon import forward, where
-from dmon.runtime import Runtime, activate
 from dmon.testing import Harness, run
 from dmon.wire import (Client, WireError, decode_event, decode_msg, encode_event, encode_msg,
                        frame, read_frame)
+from fake_riemann import FakeRiemann
 
 PROTO = Path(__file__).parents[2] / "proto" / "riemann.proto"
-
-
-class FakeRiemann:
-    """A Riemann-ish TCP server in a thread: decodes each framed Msg with dmon.wire,
-    records events, answers queries from what it got, replies ok (or what `reply` says).
-    `close_first` connections are closed after reading one frame without replying."""
-
-    def __init__(self, close_first: int = 0, reply=None):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.port = self.sock.getsockname()[1]
-        self.msgs: list[dict] = []
-        self.connections = 0
-        self.close_first = close_first
-        self.reply = reply
-        self.lock = threading.Lock()
-        self._stop = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def events(self) -> list[dict]:
-        with self.lock:
-            return [e for m in self.msgs for e in m["events"]]
-
-    def _accept(self):
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            n = self.connections
-            threading.Thread(target=self._serve, args=(conn, n), daemon=True).start()
-
-    def _serve(self, conn, n):
-        with conn:
-            while True:
-                try:
-                    payload = read_frame(conn)
-                except (WireError, OSError):
-                    return
-                msg = decode_msg(payload)
-                with self.lock:
-                    self.msgs.append(msg)
-                if n <= self.close_first:
-                    return  # took the batch, lost the reply: the client must resend
-                if msg["query"] is not None:
-                    out = encode_msg([e for e in self.events if e.get("service") == "cpu"], ok=True)
-                elif self.reply is not None:
-                    out = self.reply(msg)
-                else:
-                    out = encode_msg(ok=True)
-                conn.sendall(frame(out))
-
-    def wait(self, count: int, timeout: float = 10.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.events) < count:
-            time.sleep(0.01)
-        return self.events
-
-    def close(self):
-        self._stop = True
-        self.sock.close()
 
 
 @pytest.fixture
