@@ -191,3 +191,23 @@ def test_connected_shell_against_dmond(node_factory):
             if tag == "seen"]
     assert [e["host"] for e in seen] == ["shell-1", "shell-2", "shell-3"]
     assert seen[2]["time"] == pytest.approx(time.time(), abs=30)  # arrival time filled in
+
+
+def test_forward_to_dmond(node_factory):
+    """forward() from plain Python delivers to a real node, exactly, in order."""
+    from dmon import forward
+    from dmon.runtime import Runtime, activate
+    node = node_factory(MODULE, module_name="parity_streams")
+    activate(Runtime())
+    s = forward("127.0.0.1", node.tcp, batch=7, interval=0.05)
+    t = float(int(time.time()))
+    sent = [{"host": "fwd", "service": "cpu", "metric": m, "time": t + i, "ttl": 120.0,
+             "tags": ["f"], "attributes": {"k": "v"}}
+            for i, m in enumerate([1, 0.5, -3, 2 ** 40, 0.9, 1e-9] * 5)]
+    for e in sent:
+        s.send(e)
+    assert s.worker.join(15)
+    assert s.counters()["sent"] == len(sent) and s.counters()["failed"] == 0
+    node.wait_seen(len(sent))  # one recorded line per event
+    seen = [x for tag, x in node.seen() if tag == "seen"]
+    assert seen == [json.loads(json.dumps(e, sort_keys=True)) for e in sent]
