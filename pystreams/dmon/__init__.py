@@ -3,7 +3,7 @@
 from . import folds, state
 from .core import Stream, describe, prime
 from .events import event, expire, field, is_expired, normalize
-from .outputs import (email, email_body, email_subject, graphite, graphite_path,
+from .outputs import (email, email_body, email_subject, forward, graphite, graphite_path,
                       graphite_path_percentiles, log, log_file, mailer, pagerduty,
                       prometheus_push, slack, stdout, webhook)
 from .query import compile_query

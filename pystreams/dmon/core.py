@@ -72,6 +72,8 @@ class Stream:
         self.children: tuple = tuple(prime(c) for c in children)
         self._sends: tuple = tuple(child_send(c) for c in self.children)
         self._timers: list = []
+        # The only child's send, for hot paths that inline emit (None with 0 or 2+ children).
+        self._send1: Any = self._sends[0] if len(self._sends) == 1 else None
         if len(self._sends) == 1:
             # The common chain has one child: skip the loop (emit runs on every event).
             self.emit = self._emit_one  # type: ignore[method-assign]

@@ -1,32 +1,38 @@
-"""Outputs as streams: log, stdout, file, email, webhook, slack, pagerduty, graphite, prometheus_push."""
+"""Outputs as streams: log, stdout, file, email, webhook, slack, pagerduty, graphite, prometheus_push, forward."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
+import queue as _queue
 import re
 import smtplib
 import socket
 import sys
+import threading
 import time as _time
 import urllib.request
 from email.message import EmailMessage
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from . import wire
 from .core import Stream
 from .events import CORE_KEYS, Event, events_in
+from .runtime import Worker
+from .wire import Client
 
 __all__ = [
     "log", "stdout", "log_file", "email", "mailer", "email_subject", "email_body", "webhook",
     "slack", "pagerduty", "PagerDuty", "graphite", "graphite_path", "graphite_path_percentiles",
-    "prometheus_push", "Output",
+    "prometheus_push", "Output", "forward", "ForwardWorker",
 ]
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
            "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
 
 _event_log = logging.getLogger("dmon.events")
+_log = logging.getLogger("dmon.outputs")
 
 
 def _ensure_handler() -> None:
@@ -517,3 +523,164 @@ def graphite(host: str = "localhost", port: int = 2003, *,
     'a.cpu 1.0 10\\n'
     """
     return _Graphite(host, port, path, timeout)
+
+
+# -- forward (Riemann protobuf over TCP) ------------------------------------------------
+
+
+class ForwardWorker(Worker):
+    """The background side of :func:`forward`: a bounded queue of events drained by one
+    daemon thread that sends them in batches (up to ``batch`` events, or whatever came
+    within ``interval`` seconds of the first) over one kept-open connection, reads each
+    reply and checks ``ok``.
+
+    A batch that cannot be delivered (no connection, connection lost, no reply) is
+    retried on a new connection, at once the first time and then after a backoff that
+    doubles from 0.1 s up to ``max_backoff``; meanwhile new events queue up and, once
+    the queue is full, are dropped and counted. A batch the server answers with
+    ``ok = false`` is not retried (it would fail again): its events count as failed.
+    Delivery is at least once: a server that took a batch but whose reply was lost
+    gets it again.
+
+    Counters (:meth:`counters`): ``sent`` events acknowledged, ``failed`` events the
+    server refused or that could not be encoded, ``dropped`` events refused by a full
+    queue, ``errors`` failed connection attempts or exchanges, ``queued``.
+    """
+
+    def __init__(self, name: str, maxsize: int, host: str, port: int, batch: int,
+                 interval: float, timeout: float, max_backoff: float = 5.0) -> None:
+        super().__init__(name, maxsize)
+        self.client = Client(host, port, timeout=timeout)
+        self.batch = max(1, int(batch))
+        self.interval = max(0.0, float(interval))
+        self.max_backoff = max_backoff
+        self.sent = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self._backoff = 0.0
+        self._stop = threading.Event()
+
+    def counters(self) -> dict[str, int]:
+        c = super().counters()
+        c.update(sent=self.sent, errors=self.errors)
+        return c
+
+    def stop(self) -> None:
+        """Stop retrying and close the connection (queued events are not sent)."""
+        self._stop.set()
+        self.client.close()
+
+    def _run(self) -> None:
+        q = self._q
+        while True:
+            items = [q.get()]
+            deadline = _time.monotonic() + self.interval
+            while len(items) < self.batch:
+                left = deadline - _time.monotonic()
+                try:
+                    items.append(q.get(timeout=left) if left > 0 else q.get_nowait())
+                except _queue.Empty:
+                    break
+            try:
+                self._deliver(items)
+            except Exception:  # never let the thread die: the stream relies on it
+                self.failed += len(items)
+                _log.exception("dmon output %s failed", self.name)
+            finally:
+                self.completed += len(items)
+                for _ in items:
+                    q.task_done()
+
+    def _deliver(self, events: list) -> None:
+        parts = []
+        for e in events:
+            try:
+                parts.append(wire.encode_event(e))
+            except (TypeError, ValueError) as exc:
+                self.failed += 1
+                _log.error("dmon output %s: cannot encode %r: %s", self.name, e, exc)
+        if not parts:
+            return
+        payload = wire.encode_encoded(parts)
+        fresh = self.client.sock is None
+        while not self._stop.is_set():
+            try:
+                reply = self.client.request(payload)
+            except (OSError, wire.WireError) as exc:
+                self.errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                if self.errors == 1 or self.errors % 100 == 0:
+                    _log.warning("dmon output %s: %s (%d errors so far); retrying",
+                                self.name, self.last_error, self.errors)
+                if not fresh:
+                    fresh = True  # a kept connection may have gone stale: retry at once
+                    continue
+                self._backoff = min(self.max_backoff, self._backoff * 2 or 0.1)
+                self._stop.wait(self._backoff)
+                continue
+            self._backoff = 0.0
+            if reply["ok"]:
+                self.sent += len(parts)
+            else:
+                self.failed += len(parts)
+                self.last_error = reply["error"] or "server replied ok=false"
+                _log.error("dmon output %s: server refused %d events: %s", self.name,
+                          len(parts), self.last_error)
+            return
+        self.failed += len(parts)
+
+
+class _Forward(Output):
+    kind = "forward"
+
+    def __init__(self, host: str, port: int, batch: int, interval: float, queue: int,
+                 timeout: float) -> None:
+        super().__init__()
+        if not isinstance(host, str) or not host:
+            raise ValueError(f"forward() needs a host name, got {host!r}")
+        self.host, self.port = host, int(port)
+        self.batch, self.interval, self.timeout = batch, interval, timeout
+        name = f"forward {host}:{self.port}"
+        self.worker = self.rt.worker(
+            name, queue, lambda n, size: ForwardWorker(n, size, host, self.port, batch,
+                                                       interval, timeout))
+
+    def send(self, event: Any) -> None:
+        captured = self.rt.captured
+        if captured is not None:
+            captured.append((self.kind, event))
+            return
+        submit = self.worker.submit
+        if isinstance(event, dict):
+            submit(event)
+        else:
+            for e in event:
+                submit(e)
+
+    def counters(self) -> dict[str, int]:
+        """``sent``, ``failed``, ``dropped``, ``errors``, ``queued`` (see :class:`ForwardWorker`)."""
+        return self.worker.counters()
+
+    def params(self) -> dict:
+        return {"host": self.host, "port": self.port, "batch": self.batch,
+                "interval": self.interval}
+
+
+def forward(host: str, port: int = 5555, *, batch: int = 100, interval: float = 1.0,
+            queue: int = 10000, timeout: float = 5.0) -> Stream:
+    """Forward each event (each event of a list) to another dmon or Riemann over TCP in
+    Riemann's protobuf protocol, from a background thread: events are queued (at most
+    ``queue``; more are dropped and counted), sent in batches of up to ``batch`` events
+    or every ``interval`` seconds, each batch acknowledged by the server. A lost
+    connection is reopened with a backoff capped at 5 s; the stream never blocks or
+    raises. ``counters()`` gives sent/failed/dropped/errors/queued. Forwards to one
+    ``host:port`` in a runtime share one queue and connection (the first one's options).
+
+    Under :mod:`dmon.testing` nothing is sent: the events land in ``captured`` as
+    ``("forward", event)``.
+
+    >>> s = forward("riemann.example.com", batch=50)
+    >>> s.params()
+    {'host': 'riemann.example.com', 'port': 5555, 'batch': 50, 'interval': 1.0}
+    """
+    return _Forward(host, port, batch, interval, queue, timeout)

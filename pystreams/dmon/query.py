@@ -244,8 +244,14 @@ def _compile(node: tuple) -> Predicate:
         return lambda e: _truthy(f(e))
     if op in ("=", "!="):
         left, right = node[1], node[2]
-        left, right = node[1], node[2]
         fa = _value_fn(left)
+        if right[0] == "lit" and isinstance(right[1], str) and left[0] == "field" \
+                and left[1] in CORE_KEYS:
+            # The commonest query (service = "cpu"): one call per event, not two.
+            name, lit = left[1], right[1]
+            if op == "=":
+                return lambda e: e.get(name) == lit
+            return lambda e: e.get(name) != lit
         if right[0] == "lit" and isinstance(right[1], str):
             # Against a string literal Python's == already is Clojure's =.
             lit = right[1]

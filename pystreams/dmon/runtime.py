@@ -486,15 +486,17 @@ class Runtime:
 
     # -- background work ------------------------------------------------------
 
-    def worker(self, name: str, maxsize: int = 1000) -> Worker:
-        """The background worker of that name, created on first use; outputs of one kind
-        share it, so ``by`` forks do not multiply threads."""
+    def worker(self, name: str, maxsize: int = 1000,
+               factory: Callable[[str, int], Worker] | None = None) -> Worker:
+        """The background worker of that name, created on first use (by
+        ``factory(name, maxsize)``, default :class:`Worker`); outputs of one kind share
+        it, so ``by`` forks do not multiply threads."""
         w = self._workers.get(name)
         if w is None:
             with self._workers_lock:
                 w = self._workers.get(name)
                 if w is None:
-                    w = self._workers[name] = Worker(name, maxsize)
+                    w = self._workers[name] = (factory or Worker)(name, maxsize)
         return w
 
     def workers(self) -> dict[str, Worker]:

@@ -1,5 +1,7 @@
-"""`python3 -m dmon.shell [module]`: try a stream module by hand on a controlled clock, or
-`python3 -m dmon.shell --check module` to lint it (import it, list its root streams).
+"""`python3 -m dmon.shell [module] [plain|ipython|bpython]`: try a stream module by hand on a
+controlled clock; `python3 -m dmon.shell --connect HOST:PORT [plain|ipython|bpython]` to talk
+to a running dmon (or Riemann) node; `python3 -m dmon.shell --check module` to lint a module
+(import it, list its root streams).
 
 The interactive shell is a Python console with the whole ``dmon`` vocabulary imported and
 these helpers (``shell_help()`` lists them)::
@@ -40,7 +42,7 @@ from .loader import _close_quietly
 from .runtime import activate
 from .testing import Harness
 
-__all__ = ["Shell", "format_tree", "check", "main"]
+__all__ = ["Shell", "RemoteShell", "run_console", "parse_address", "format_tree", "check", "main"]
 
 
 def format_tree(d: Mapping[str, Any], indent: str = "  ", depth: int = 0) -> list[str]:
@@ -264,34 +266,175 @@ class Shell:
 
     # -- the console ------------------------------------------------------------------------
 
-    def interact(self, banner: str | None = None) -> None:
-        """Run the console until end of input."""
-        console = code.InteractiveConsole(self.namespace)
-        previous = sys.displayhook
-        prompts = getattr(sys, "ps1", None), getattr(sys, "ps2", None)
-        sys.displayhook = _displayhook(self.namespace, self.out)
-        if not sys.stdin.isatty():
-            # Scripted input (a pipe, a file): no prompts in the output, as python3 itself does.
-            sys.ps1, sys.ps2 = "", ""
-        else:
-            try:
-                import readline
-                import rlcompleter
-                readline.set_completer(rlcompleter.Completer(self.namespace).complete)
-                readline.parse_and_bind("tab: complete")
-            except ImportError:
-                pass
+    def interact(self, banner: str | None = None, console: str = "plain") -> None:
+        """Run the console (``plain``, ``ipython`` or ``bpython``) until end of input."""
         if banner is None:
             banner = (f"dmon shell: the dmon vocabulary is imported; clock at {self.harness.now:g}. "
                       f"shell_help() lists the helpers; end with Ctrl-D.")
+        run_console(self.namespace, banner, console, self.out)
+
+
+CONSOLES = ("plain", "ipython", "bpython")
+_INSTALL = {"ipython": "IPython (apt install ipython3, or pip install ipython)",
+            "bpython": "bpython (apt install bpython3, or pip install bpython)"}
+
+
+def run_console(ns: dict, banner: str, kind: str = "plain", out: TextIO | None = None) -> str:
+    """Run an interactive console on namespace ``ns`` until end of input and return the
+    kind that ran: ``ipython`` or ``bpython`` when asked for and importable, else (with
+    a message naming the package to install) the standard library's console."""
+    out = out if out is not None else sys.stdout
+    if kind not in CONSOLES:
+        raise ValueError(f"console must be one of {', '.join(CONSOLES)}, got {kind!r}")
+    if kind == "ipython":
         try:
-            console.interact(banner=banner, exitmsg="")
+            from IPython import embed  # type: ignore[import-not-found]
+        except ImportError:
+            print(f"dmon.shell: ipython is not installed; install {_INSTALL['ipython']}. "
+                  f"Using the plain console.", file=sys.stderr)
+        else:
+            embed(user_ns=ns, banner1=banner + "\n", colors="neutral")
+            return "ipython"
+    elif kind == "bpython":
+        try:
+            import bpython  # type: ignore[import-not-found]
+        except ImportError:
+            print(f"dmon.shell: bpython is not installed; install {_INSTALL['bpython']}. "
+                  f"Using the plain console.", file=sys.stderr)
+        else:
+            bpython.embed(locals_=ns, banner=banner)
+            return "bpython"
+    _plain_console(ns, banner, out)
+    return "plain"
+
+
+def _plain_console(ns: dict, banner: str, out: TextIO) -> None:
+    console = code.InteractiveConsole(ns)
+    previous = sys.displayhook
+    prompts = getattr(sys, "ps1", None), getattr(sys, "ps2", None)
+    sys.displayhook = _displayhook(ns, out)
+    if not sys.stdin.isatty():
+        # Scripted input (a pipe, a file): no prompts in the output, as python3 itself does.
+        sys.ps1, sys.ps2 = "", ""
+    else:
+        try:
+            import readline
+            import rlcompleter
+            readline.set_completer(rlcompleter.Completer(ns).complete)
+            readline.parse_and_bind("tab: complete")
+        except ImportError:
+            pass
+    try:
+        console.interact(banner=banner, exitmsg="")
+    finally:
+        sys.displayhook = previous
+        if prompts[0] is None:
+            del sys.ps1, sys.ps2
+        else:
+            sys.ps1, sys.ps2 = prompts
+
+
+class RemoteShell:
+    """The connected shell: a :class:`dmon.wire.Client` to a running node and the
+    helpers the console offers (``shell_help()`` lists them)::
+
+        send({"host": "a", "service": "cpu", "metric": 0.9})   or send(host="a", ...),
+                                   or several events: the server's reply {"ok": ..., "error": ...}
+        query('service = "cpu"')   events in the node's index matching a Riemann query
+        client                     the dmon.wire.Client;  reconnect(), close()
+
+    Events without ``time`` get the node's arrival time, as with any Riemann client.
+
+    >>> sh = RemoteShell("127.0.0.1", 9); sh.client
+    <dmon Client 127.0.0.1:9 not connected>
+    """
+
+    def __init__(self, host: str, port: int, *, timeout: float = 5.0,
+                 out: TextIO | None = None) -> None:
+        from .wire import Client
+        self.out = out if out is not None else sys.stdout
+        self.client = Client(host, port, timeout=timeout)
+        self.namespace = self._namespace()
+
+    def _namespace(self) -> dict[str, Any]:
+        import dmon
+        ns: dict[str, Any] = {"__name__": "__console__", "__doc__": None, "dmon": dmon}
+        ns.update({n: getattr(dmon, n) for n in dmon.__all__})
+        for name in ("send", "query", "reconnect", "close", "shell_help"):
+            ns[name] = getattr(self, name)
+        ns["client"] = self.client
+        return ns
+
+    def shell_help(self) -> None:
+        """List the connected shell's helpers."""
+        import textwrap
+        print(textwrap.dedent(type(self).__doc__.split("::", 1)[1].split("Events without", 1)[0]).strip("\n"),
+              file=self.out)
+
+    def send(self, *events: Any, **fields: Any) -> dict[str, Any]:
+        """Send events in one message: ``send({...})``, ``send(e1, e2)``, ``send([e1, e2])``
+        or ``send(host="a", metric=1)``; returns ``{"ok": True}`` or ``{"ok": False,
+        "error": "..."}`` as the server replied."""
+        batch: list[Event] = []
+        for e in events:
+            batch.extend(e if isinstance(e, (list, tuple)) else [e])
+        if fields:
+            batch.append(dict(fields))
+        for e in batch:
+            if not isinstance(e, Mapping):
+                raise TypeError(f"an event is a dict, got {e!r}")
+        if not batch:
+            raise TypeError("send() needs at least one event: send(host=..., service=..., metric=...)")
+        reply = self.client.send(batch)
+        out: dict[str, Any] = {"ok": bool(reply["ok"])}
+        if reply["error"]:
+            out["error"] = reply["error"]
+        return out
+
+    def query(self, q: str = "true") -> list[Event]:
+        """Events in the node's index matching Riemann query ``q`` (``true``: all)."""
+        return self.client.query(q)
+
+    def reconnect(self) -> None:
+        """Close the connection and open a new one."""
+        self.client.close()
+        self.client.connect()
+
+    def close(self) -> None:
+        """Close the connection (the next send or query reopens it)."""
+        self.client.close()
+
+    def interact(self, banner: str | None = None, console: str = "plain") -> None:
+        """Run the console until end of input, then close the connection."""
+        if banner is None:
+            h, p = self.client.address
+            banner = (f"dmon shell connected to {h}:{p}: the dmon vocabulary is imported; "
+                      f"send(...) and query(...) talk to the node. shell_help() lists the "
+                      f"helpers; end with Ctrl-D.")
+        try:
+            run_console(self.namespace, banner, console, self.out)
         finally:
-            sys.displayhook = previous
-            if prompts[0] is None:
-                del sys.ps1, sys.ps2
-            else:
-                sys.ps1, sys.ps2 = prompts
+            self.client.close()
+
+
+def parse_address(s: str, default_port: int = 5555) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT``, or ``HOST`` alone for port 5555) as (host, port).
+
+    >>> parse_address("localhost:5556"), parse_address("[::1]:7"), parse_address("node-1")
+    (('localhost', 5556), ('::1', 7), ('node-1', 5555))
+    """
+    host, port = s, default_port
+    if s.startswith("["):
+        end = s.index("]")
+        host, rest = s[1:end], s[end + 1:]
+        if rest.startswith(":"):
+            port = int(rest[1:])
+    elif s.count(":") == 1:
+        host, p = s.split(":")
+        port = int(p)
+    if not host:
+        raise ValueError(f"no host in {s!r}: write HOST:PORT")
+    return host, port
 
 
 def _fmt(e: Any) -> str:
@@ -342,8 +485,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python3 -m dmon.shell",
         description="An interactive shell to try dmon stream modules on a controlled clock, "
-                    "or --check to lint a module.")
-    p.add_argument("module", nargs="?", help="stream module to load (name on PYTHONPATH or path to a .py file)")
+                    "to talk to a running node (--connect), or --check to lint a module.")
+    p.add_argument("args", nargs="*", metavar="[module] [plain|ipython|bpython]",
+                   help="stream module to load (name on PYTHONPATH or path to a .py file), "
+                        "and/or the console: plain (default), ipython or bpython")
+    p.add_argument("--connect", metavar="HOST:PORT",
+                   help="connect to a running dmon or Riemann node (TCP, protobuf): "
+                        "send(...) events and query(...) its index")
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="with --connect: seconds to wait for the node (default 5)")
     p.add_argument("--check", metavar="MODULE",
                    help="import MODULE, print its root streams and their trees, exit 1 if it fails")
     p.add_argument("--json", action="store_true", help="with --check: print the trees as JSON")
@@ -353,17 +503,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.check:
         return check(args.check, as_json=args.json)
+    console, module = "plain", None
+    for a in args.args:
+        if a in CONSOLES:
+            console = a
+        elif module is None:
+            module = a
+        else:
+            p.error(f"one module at most (got {module!r} and {a!r}); the console is one of "
+                    f"{', '.join(CONSOLES)}")
+    if args.connect:
+        if module is not None:
+            p.error(f"--connect talks to a running node; it loads no module (got {module!r})")
+        try:
+            host, port = parse_address(args.connect)
+        except ValueError as exc:
+            p.error(f"--connect {args.connect}: {exc}")
+        remote = RemoteShell(host, port, timeout=args.timeout)
+        try:
+            remote.client.connect()
+        except OSError as exc:
+            print(f"dmon.shell: cannot connect to {host}:{port}: {exc}. Is dmond running and "
+                  f"listening for TCP there (--tcp-port)?", file=sys.stderr)
+            return 2
+        remote.interact("" if args.quiet else None, console)
+        return 0
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(levelname)s %(name)s: %(message)s")
     sh = Shell(args.start)
-    if args.module:
+    if module:
         try:
-            sh.load(args.module)
+            sh.load(module)
         except Exception:
             traceback.print_exc()
-            print(f"dmon.shell: {args.module} does not load; fix it and load({args.module!r}) "
+            print(f"dmon.shell: {module} does not load; fix it and load({module!r}) "
                   f"again", file=sys.stderr)
-    sh.interact("" if args.quiet else None)
+    sh.interact("" if args.quiet else None, console)
     return 0
 
 

@@ -113,7 +113,14 @@ class _Where(Stream):
             self.fail(exc, event)
             return False
         if ok:
-            self.emit(event)
+            send1 = self._send1
+            if send1 is not None:  # emit() inlined: where is on every event's path
+                try:
+                    send1(event)
+                except Exception as exc:
+                    self.fail(exc, event)
+            else:
+                self.emit(event)
             return True
         if self._else_sends:
             self.emit_to(self._else_sends, event)
@@ -901,8 +908,19 @@ class _By(Stream):
         super().__init__(templates)
         self.fields = flatten(fields) if not callable(fields) or isinstance(fields, str) else [fields]
         getters = [getter(f) for f in self.fields]
+        # One core field (by("host")): read it inline instead of through a getter.
+        self._kfield = self.fields[0] if len(self.fields) == 1 and \
+            isinstance(self.fields[0], str) and self.fields[0] in CORE_KEYS else None
         if len(getters) == 1:
             self.key = getters[0]
+        elif all(isinstance(f, str) and f in CORE_KEYS for f in self.fields):
+            # changed_state's by(["host", "service"]): no generator per event.
+            names = tuple(self.fields)
+            if len(names) == 2:
+                a, b = names
+                self.key = lambda e: (e.get(a), e.get(b))
+            else:
+                self.key = lambda e: tuple(map(e.get, names))
         else:
             self.key = lambda e: tuple(g(e) for g in getters)
         self.make = make
@@ -918,7 +936,8 @@ class _By(Stream):
             for c in kids:
                 if isinstance(c, _S):
                     _bind_handler(c, self._exc_handler)
-        fork = (kids, tuple(child_send(c) for c in kids), [0.0])
+        sends = tuple(child_send(c) for c in kids)
+        fork = (kids, sends, [0.0], sends[0] if len(sends) == 1 else None)
         self.forks[k] = fork
         if self.idle is not None and self._gc is None:
             self._gc = self.every(self.idle, self._collect)
@@ -926,9 +945,10 @@ class _By(Stream):
 
     def send(self, event: Any) -> None:
         try:
-            k = self.key(event)
+            kf = self._kfield
+            k = event.get(kf) if kf is not None else self.key(event)
             fork = self.forks.get(k)
-        except Exception as exc:  # unhashable key from a user function
+        except Exception as exc:  # unhashable key from a user function, not an event
             self.fail(exc, event)
             return
         if fork is None:
@@ -939,11 +959,18 @@ class _By(Stream):
                 return
         if self.idle is not None:
             fork[2][0] = self.rt.now()
-        self.emit_to(fork[1], event)
+        send1 = fork[3]
+        if send1 is not None:  # emit_to() inlined for the usual single-child fork
+            try:
+                send1(event)
+            except Exception as exc:
+                self.fail(exc, event)
+        else:
+            self.emit_to(fork[1], event)
 
     def _collect(self) -> None:
         cutoff = self.rt.now() - self.idle
-        for k, (kids, _, seen) in list(self.forks.items()):
+        for k, (kids, _, seen, _) in list(self.forks.items()):
             if seen[0] <= cutoff:
                 del self.forks[k]
                 for c in kids:
@@ -952,7 +979,7 @@ class _By(Stream):
 
     def close(self) -> None:
         super().close()
-        for kids, _, _ in self.forks.values():
+        for kids, _, _, _ in self.forks.values():
             for c in kids:
                 if isinstance(c, Stream):
                     c.close()
@@ -969,7 +996,7 @@ class _By(Stream):
 
     def _state(self) -> Any:
         forks = []
-        for k, (kids, _, seen) in self.forks.items():
+        for k, (kids, _, seen, _) in self.forks.items():
             key = list(k) if isinstance(k, tuple) else k
             forks.append([key, [c.state() if isinstance(c, Stream) else None for c in kids], seen[0]])
         return {"forks": forks} if forks else None
@@ -979,7 +1006,7 @@ class _By(Stream):
             return
         for key, states, seen in data.get("forks", ()):
             k = tuple(key) if isinstance(key, list) else key
-            kids, _, s = self.forks.get(k) or self._fork(k)
+            kids, _, s, _ = self.forks.get(k) or self._fork(k)
             s[0] = seen
             for c, st in zip(kids, states):
                 if isinstance(c, Stream) and st is not None:
@@ -1065,8 +1092,10 @@ class _Changed(Stream):
         self.pairs = pairs
 
     def send(self, event: Any) -> None:
-        ok, v = self.call(self.f, event)
-        if not ok:
+        try:
+            v = self.f(event)
+        except Exception as exc:
+            self.fail(exc, event)
             return
         pv, pe = self.prev_value, self.prev_event
         self.prev_value, self.prev_event = v, event
@@ -1384,10 +1413,11 @@ class _Periodic:
     every ``interval`` (after ``delay``); stop on an expired event, or once the most
     recent event's ``time + ttl`` has passed."""
 
-    __slots__ = ("stream", "interval", "delay", "fn", "task", "expires_at")
+    __slots__ = ("stream", "interval", "delay", "fn", "task", "expires_at", "_now")
 
     def __init__(self, stream: Stream, interval: float, delay: float, fn: Callable[[], Any]) -> None:
         self.stream, self.interval, self.delay, self.fn = stream, interval, delay, fn
+        self._now = stream.rt.now  # the runtime never changes under a stream
         self.task: Any = None
         self.expires_at = math.inf
 
@@ -1400,8 +1430,9 @@ class _Periodic:
                 dead = event.get("state") == "expired"
             else:
                 self.expires_at = t + ttl if ttl is not None else math.inf
-                dead = event.get("state") == "expired" or \
-                    self.stream.rt.now() - t > (ttl if is_number(ttl) else DEFAULT_TTL)
+                if not (ttl.__class__ is float or ttl.__class__ is int or is_number(ttl)):
+                    ttl = DEFAULT_TTL
+                dead = event.get("state") == "expired" or self._now() - t > ttl
         else:
             self.expires_at, dead = math.inf, False
         if dead:
@@ -1499,11 +1530,23 @@ class _Rate(Stream):
         self.interval = interval
         self.sum: float = 0
         self.last: Any = None
+        # True when `last` is an incoming event whose ttl still lacks the interval added
+        # below (done at the next tick or state(), not on every event: saves a copy).
+        self._raw = False
         self.periodic = _Periodic(self, interval, interval, self._tick)
+
+    def _last(self) -> Any:
+        last = self.last
+        if self._raw:
+            last = dict(last)
+            last["ttl"] = last["ttl"] + self.interval
+            self.last, self._raw = last, False
+        return last
 
     def _tick(self) -> None:
         total, self.sum = self.sum, 0
-        e = dict(self.last) if self.last is not None else {}
+        last = self._last()
+        e = dict(last) if last is not None else {}
         e["metric"] = total / self.interval
         e["time"] = self.rt.now()
         if e.get("ttl") is not None:
@@ -1515,13 +1558,14 @@ class _Rate(Stream):
         m = event.get("metric")
         if m is not None:
             ttl = event.get("ttl")
-            last = event
-            if ttl is not None:
-                # Emitted ttls decay by one interval per tick, so add one up front: under
-                # a steady flow the ttl out equals the ttl in.
+            # Emitted ttls decay by one interval per tick, so one is added up front (in
+            # _last, lazily): under a steady flow the ttl out equals the ttl in.
+            if ttl is None or ttl.__class__ is float or ttl.__class__ is int:
+                self.last, self._raw = event, ttl is not None
+            else:
                 last = dict(event)
-                last["ttl"] = ttl + self.interval
-            self.last = last
+                last["ttl"] = ttl + self.interval  # a non-number ttl raises here, as before
+                self.last, self._raw = last, False
             self.sum += m
         self.periodic.update(event)
 
@@ -1529,11 +1573,11 @@ class _Rate(Stream):
         return {"interval": self.interval}
 
     def _state(self) -> Any:
-        return {"sum": self.sum, "last": self.last, "periodic": self.periodic.state()}
+        return {"sum": self.sum, "last": self._last(), "periodic": self.periodic.state()}
 
     def _restore(self, data: Any) -> None:
         if data:
-            self.sum, self.last = data["sum"], data["last"]
+            self.sum, self.last, self._raw = data["sum"], data["last"], False
             self.periodic.restore(data["periodic"])
 
 

@@ -161,3 +161,20 @@ def test_dmon_instrumentation_events_reach_the_streams(node_factory):
     own = [e for e in seen if e.get("service", "").startswith("dmon ")]
     assert own, seen
     assert all(e["host"] == "self-test" and "dmon" in e.get("tags", []) for e in own)
+
+
+def test_history_returns_stored_events_in_a_time_range(node_factory):
+    n = node_factory("""
+from dmon import store
+stream = store()
+""")
+    for i in range(10):
+        send(n, host="hist", service=f"s{i}", time=1_700_000_000 + i, metric_sint64=i)
+    status, body = get(n, "/history?from=1700000002&to=2023-11-14T22:13:27Z&query="
+                       + urllib.request.quote("metric >= 3"))
+    assert status == 200, body
+    assert [e["metric"] for e in json.loads(body)] == [3, 4, 5, 6]
+    status, body = get(n, "/history?limit=2")
+    assert status == 200 and [e["metric"] for e in json.loads(body)] == [0, 1]
+    status, body = get(n, "/history?from=yesterday")
+    assert status == 400 and "ISO-8601" in body
