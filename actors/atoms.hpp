@@ -11,6 +11,8 @@ using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
 using frames_atom = caf::atom_constant<caf::atom("frames")>;
 /// Raw datagrams from a UDP listener to its parser.
 using datagrams_atom = caf::atom_constant<caf::atom("datagrams")>;
+/// A batch another node's router sends to the owner of its keys (encoded events).
+using forward_atom = caf::atom_constant<caf::atom("forward")>;
 /// Periodic timer tick into the streams.
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 /// Save the streams' state to the store.

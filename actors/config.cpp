@@ -40,6 +40,11 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("http-subscriber-queue", c.http_subscriber_queue,
       "events queued for one subscriber before it is dropped as too slow")
       ->check(CLI::Range(size_t{1}, size_t{1} << 24));
+  opt("peers", c.peers, "cluster peers, host:port,... (empty: a single node)");
+  opt("peers-dns", c.peers_dns, "DNS name whose addresses are the cluster peers");
+  opt("peer-port", c.peer_port, "cluster port (CAF middleman; 0: any free port)");
+  opt("node-id", c.node_id, "this node's stable id in the cluster (default: advertise)");
+  opt("advertise", c.advertise, "host:port peers dial to reach this node (default: bind:port)");
   opt("max-frame-bytes", c.max_frame_bytes, "largest TCP frame accepted")
       ->check(CLI::Range(size_t{16}, size_t{1} << 31));
   opt("max-datagram-bytes", c.max_datagram_bytes, "largest UDP datagram accepted")
@@ -92,12 +97,14 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
     for (auto* o : app.get_options()) {
       auto env = o->get_envname();
       const char* value = env.empty() ? nullptr : std::getenv(env.c_str());
-      if (!value) continue;
+      if (!value)
+        continue;
       auto flag = o->get_name();
       bool on_command_line = std::any_of(given.begin(), given.end(), [&](const std::string& a) {
         return a == flag || a.rfind(flag + "=", 0) == 0;
       });
-      if (on_command_line) continue;
+      if (on_command_line)
+        continue;
       o->clear();
       o->add_result(std::string{value});
       o->run_callback();

@@ -32,6 +32,19 @@ struct config {
   size_t http_max_subscribers = 256;
   /// Events queued for one subscriber before it is dropped as too slow. Default: 1024.
   size_t http_subscriber_queue = 1024;
+  /// Cluster peers, "host:port,..." (this node may be listed too). Empty with no peers_dns:
+  /// a single node that opens no cluster port.
+  std::string peers;
+  /// DNS name whose addresses are the peers (a Kubernetes headless Service), re-resolved
+  /// every 30 s.
+  std::string peers_dns;
+  /// Cluster (CAF middleman) port; 0 picks a free port. Default: 5557.
+  uint16_t peer_port = 5557;
+  /// This node's stable id in the cluster; it decides which keys the node owns, so keep it
+  /// across restarts (a pod name). Default: the advertised endpoint.
+  std::string node_id;
+  /// "host:port" peers dial to reach this node. Default: bind:peer_port.
+  std::string advertise;
   /// Largest TCP frame accepted, bytes. Default: 64 MiB.
   size_t max_frame_bytes = 64u << 20;
   /// Largest UDP datagram accepted, bytes. Default: 16 KiB (Riemann's).

@@ -30,8 +30,8 @@ struct http_handlers {
   std::function<result<std::vector<event>>(const std::string&)> query;
   /// GET /history?query=&from=&to=&limit=: stored events (store() streams) with from <= time < to
   /// (unix microseconds), oldest first, at most `limit`.
-  std::function<result<std::vector<event>>(const std::string& query, int64_t from_us,
-                                            int64_t to_us, size_t limit)>
+  std::function<result<std::vector<event>>(const std::string& query, int64_t from_us, int64_t to_us,
+                                           size_t limit)>
       history;
   /// POST /events and WS /events: takes decoded events and later calls `done`
   /// (from any thread, exactly once) with one outcome per event in order: an

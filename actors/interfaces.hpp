@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "atoms.hpp"
+#include "cluster_interfaces.hpp"
 #include "event.hpp"
 
 // Event batches only travel between actors of one process; crossing nodes they are
@@ -26,10 +27,16 @@ using stream_actor = caf::typed_actor<
     // Save the streams' state now; replies whether it worked.
     caf::replies_to<checkpoint_atom>::with<bool>>;
 
-/// Picks the owner (shard) of each event's key and delivers events there, in order per key.
+/// Picks the owner (node, then shard) of each event's key and delivers events there, in order
+/// per key.
 using router_actor = caf::typed_actor<
     // Deliver a batch; replies once every owner processed its share.
-    caf::replies_to<ingest_atom, std::vector<event>>::with<uint64_t>>;
+    caf::replies_to<ingest_atom, std::vector<event>>::with<uint64_t>,
+    // A batch another node's router sends here because this node owns its keys
+    // (event_batch_codec bytes); runs on the local shards, never routed again.
+    caf::replies_to<forward_atom, std::string>::with<uint64_t>,
+    // The cluster's live members changed (also the first list, at start).
+    caf::reacts_to<members_atom, std::vector<cluster_member>>>;
 
 /// Decodes what one TCP connection read and answers each frame, in order.
 using tcp_parser_actor = caf::typed_actor<

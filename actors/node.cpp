@@ -14,17 +14,18 @@
 
 #include <unistd.h>
 
+#include "cluster_actor.hpp"
 #include "counters.hpp"
 #include "http_server.hpp"
-#include "metrics.hpp"
-#include "pubsub.hpp"
 #include "index.hpp"
-#include "store.hpp"
+#include "metrics.hpp"
 #include "parser_actor.hpp"
+#include "pubsub.hpp"
 #include "python_host.hpp"
 #include "query/query.hpp"
 #include "reaper_actor.hpp"
 #include "router_actor.hpp"
+#include "store.hpp"
 #include "stream_actor.hpp"
 #include "stream_host.hpp"
 #include "tcp_listener.hpp"
@@ -72,7 +73,8 @@ int wait_for_signal(milliseconds period, const std::function<void()>& on_wake) {
 }
 
 void log_stats(const std::vector<listener_counters*>& listeners,
-               const std::vector<std::unique_ptr<shard_counters>>& shards, const store& db) {
+               const std::vector<std::unique_ptr<shard_counters>>& shards, const store& db,
+               const router_counters& routing) {
   for (auto* l : listeners)
     spdlog::info(
         "stats {}: messages={} bytes={} events_accepted={} rejected={} too_large={} "
@@ -90,11 +92,15 @@ void log_stats(const std::vector<listener_counters*>& listeners,
         s.reinjected.load());
   }
   spdlog::info("stats index: size={}", db.size());
+  spdlog::info("stats cluster: forwarded_out={} forwarded_in={} forward_failures={}",
+               routing.forwarded_out.load(), routing.forwarded_in.load(),
+               routing.forward_failures.load());
 }
 
 std::string local_hostname() {
   char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  if (gethostname(buf, sizeof buf - 1) != 0)
+    return "localhost";
   return buf;
 }
 
@@ -201,6 +207,8 @@ int run_node(const config& cfg) {
 
   caf::actor_system_config sys_cfg;
   sys_cfg.load<caf::io::middleman>();
+  register_cluster_types(sys_cfg);
+  set_cluster_heartbeat(sys_cfg, std::chrono::seconds{1}, std::chrono::seconds{10});
   caf::actor_system sys{sys_cfg};
 
   std::vector<stream_actor> shards;
@@ -216,10 +224,48 @@ int run_node(const config& cfg) {
     ctx.checkpoint_every = millis(cfg.checkpoint_interval);
     shards.push_back(sys.spawn<caf::detached>(stream, std::move(hosts[shard]), std::move(ctx)));
   }
-  *router_slot = sys.spawn(router, shards);
+  router_counters routing;
+  *router_slot = sys.spawn(router, shards, &routing);
   std::atomic<uint64_t> expired_total{0};
   auto reaper_handle = sys.spawn(reaper, db.get(), &hub, &expired_total, *router_slot,
                                  millis(cfg.reap_interval), keep_keys{cfg.expired_keep_keys});
+
+  std::optional<cluster_handle> cluster;
+  // Start-up failed after the actors exist: end them, or the actor system waits forever.
+  auto stop_actors = [&] {
+    if (cluster)
+      caf::anon_send_exit(cluster->actor, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(reaper_handle, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
+    for (auto& s : shards)
+      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  };
+
+  // A cluster only when peers are configured: a lone node opens no cluster port.
+  if (!cfg.peers.empty() || !cfg.peers_dns.empty()) {
+    auto peers = parse_peers(cfg.peers, cfg.peer_port);
+    if (!peers) {
+      spdlog::error("node: --peers: {}", peers.error().message);
+      stop_actors();
+      return 2;
+    }
+    cluster_options copts;
+    copts.node_id = cfg.node_id;
+    copts.bind = cfg.bind;
+    copts.port = cfg.peer_port;
+    copts.advertise = cfg.advertise;
+    copts.peers = std::move(*peers);
+    copts.peers_dns = cfg.peers_dns;
+    auto started = start_cluster(sys, copts, caf::actor_cast<caf::actor>(*router_slot),
+                                 caf::actor_cast<cluster_subscriber_actor>(*router_slot));
+    if (!started) {
+      spdlog::error("node: {}", started.error().message);
+      stop_actors();
+      return 2;
+    }
+    cluster = std::move(*started);
+    spdlog::info("node: cluster node '{}' on port {}", cluster->node_id, cluster->port);
+  }
 
   const index& idx = db->memory();
   query_function query = [&idx](const std::string& text) { return query_index(idx, text); };
@@ -254,10 +300,7 @@ int run_node(const config& cfg) {
       tcp.reset();
       udp.reset();
       json.reset();
-      caf::anon_send_exit(reaper_handle, caf::exit_reason::user_shutdown);
-      caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
-      for (auto& s : shards)
-        caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+      stop_actors();
       return 2;
     }
   }
@@ -286,8 +329,19 @@ int run_node(const config& cfg) {
   };
   http_handlers handlers;
   handlers.ready = [&]() -> std::pair<bool, std::string> {
-    if (!serving.load()) return {false, "starting: listeners are not open yet"};
-    return {true, "ok"};
+    if (!serving.load())
+      return {false, "starting: listeners are not open yet"};
+    if (!cluster)
+      return {true, "ok"};
+    std::pair<bool, std::string> answer{false, "cluster status did not answer in 2 s"};
+    caf::scoped_actor asker{sys};
+    asker->request(cluster->actor, std::chrono::seconds{2}, status_atom::value)
+        .receive(
+            [&](const cluster_status& st) {
+              answer = {st.ready, st.readiness};
+            },
+            [&](caf::error& err) { answer.second += ": " + sys.render(err); });
+    return answer;
   };
   handlers.metrics = [&] { return render_prometheus(take_snapshot()); };
   handlers.query = query;
@@ -296,13 +350,15 @@ int run_node(const config& cfg) {
     std::optional<query::predicate> filter;
     if (text.find_first_not_of(" \t\r\n,") != std::string::npos) {
       auto pred = query::parse_cached(text);
-      if (!pred) return pred.error();
+      if (!pred)
+        return pred.error();
       filter = std::move(*pred);
     }
     return db->history(from, to, filter ? &*filter : nullptr, limit);
   };
-  handlers.ingest = [&sys, router = *router_slot](std::vector<event> events,
-                                                   std::function<void(std::vector<std::string>)> done) {
+  handlers.ingest = [&sys, router = *router_slot](
+                        std::vector<event> events,
+                        std::function<void(std::vector<std::string>)> done) {
     ingest_async(sys, router, std::move(events), std::move(done));
   };
   http.emplace(cfg.bind, cfg.http_port,
@@ -318,10 +374,7 @@ int run_node(const config& cfg) {
     tcp.reset();
     udp.reset();
     json.reset();
-    caf::anon_send_exit(reaper_handle, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
-    for (auto& s : shards)
-      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+    stop_actors();
     return 2;
   }
 
@@ -332,8 +385,10 @@ int run_node(const config& cfg) {
   // Tests and scripts wait for this line; it names the real ports (useful with port 0).
   std::cout << "dmond ready: tcp=" << cfg.bind << ":" << *tcp_port << " udp=" << cfg.bind << ":"
             << *udp_port << " json-udp=" << cfg.bind << ":" << *json_port << " http=" << cfg.bind
-            << ":" << *http_port << " streams=" << cfg.streams << " shards=" << cfg.shards
-            << std::endl;
+            << ":" << *http_port;
+  if (cluster)
+    std::cout << " peer=" << cfg.bind << ":" << cluster->port << " node=" << cluster->node_id;
+  std::cout << " streams=" << cfg.streams << " shards=" << cfg.shards << std::endl;
   serving = true;
   spdlog::info("node: serving {}, {}, {}, http {}:{} with {} shard(s); data in {}", tcp_stats.name,
                udp_stats.name, json_stats.name, cfg.bind, *http_port, cfg.shards, cfg.data_dir);
@@ -347,14 +402,15 @@ int run_node(const config& cfg) {
   int sig = wait_for_signal(milliseconds{500}, [&] {
     auto now = steady_clock::now();
     if (cfg.stats_interval > 0 && now >= next_stats) {
-      log_stats(listeners, shard_stats, *db);
+      log_stats(listeners, shard_stats, *db, routing);
       next_stats = now + millis(cfg.stats_interval);
     }
     // dmon's own figures go through the streams like any event, so users alert on them.
     if (cfg.instrumentation_interval > 0 && now >= next_instrumentation) {
       auto snap = take_snapshot();
       auto events = instrumentation_events(snap, previous ? &*previous : nullptr, own_events);
-      if (!events.empty()) caf::anon_send(*router_slot, ingest_atom::value, std::move(events));
+      if (!events.empty())
+        caf::anon_send(*router_slot, ingest_atom::value, std::move(events));
       previous = std::move(snap);
       next_instrumentation = now + millis(cfg.instrumentation_interval);
     }
@@ -363,6 +419,9 @@ int run_node(const config& cfg) {
   spdlog::info("node: {} received; draining (up to {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                cfg.drain_timeout);
   serving = false;
+  // Peers notice the exit at once and stop routing here.
+  if (cluster)
+    caf::anon_send_exit(cluster->actor, caf::exit_reason::user_shutdown);
   http->stop();
   tcp->drain();
   udp->stop();
@@ -410,7 +469,7 @@ int run_node(const config& cfg) {
   sys.await_all_actors_done();
   if (auto flushed = db->flush(); !flushed)
     spdlog::error("node: final flush failed: {}", flushed.error().message);
-  log_stats(listeners, shard_stats, *db);
+  log_stats(listeners, shard_stats, *db, routing);
   spdlog::info("node: stopped");
   return clean ? 0 : 1;
 }

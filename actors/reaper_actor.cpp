@@ -1,8 +1,8 @@
 // Reaper actor: the periodic expiry sweep and history retention.
 #include "reaper_actor.hpp"
 
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+#include <caf/all.hpp>
 
 namespace dmon {
 
@@ -17,8 +17,10 @@ keep_keys::keep_keys(const std::string& spec) {
     auto name = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     name.erase(0, name.find_first_not_of(' '));
     name.erase(name.find_last_not_of(' ') + 1);
-    if (!name.empty()) fields_.push_back(name);
-    if (comma == std::string::npos) break;
+    if (!name.empty())
+      fields_.push_back(name);
+    if (comma == std::string::npos)
+      break;
     start = comma + 1;
   }
 }
@@ -29,13 +31,20 @@ event keep_keys::notice(const event& expired, int64_t now_us) const {
     n = expired;
   } else {
     for (auto& f : fields_) {
-      if (f == "host") n.host = expired.host;
-      else if (f == "service") n.service = expired.service;
-      else if (f == "description") n.description = expired.description;
-      else if (f == "metric") n.metric = expired.metric;
-      else if (f == "ttl") n.ttl = expired.ttl;
-      else if (f == "tags") n.tags = expired.tags;
-      else if (auto* v = expired.find_attribute(f)) n.attributes.push_back({f, *v});
+      if (f == "host")
+        n.host = expired.host;
+      else if (f == "service")
+        n.service = expired.service;
+      else if (f == "description")
+        n.description = expired.description;
+      else if (f == "metric")
+        n.metric = expired.metric;
+      else if (f == "ttl")
+        n.ttl = expired.ttl;
+      else if (f == "tags")
+        n.tags = expired.tags;
+      else if (auto* v = expired.find_attribute(f))
+        n.attributes.push_back({f, *v});
     }
   }
   n.state = "expired";

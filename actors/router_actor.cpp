@@ -1,47 +1,136 @@
-// Router actor: fan-out of a batch to its owners and fan-in of their replies.
+// Router actor: fan-out of a batch to its owners (shards here, routers elsewhere) and fan-in.
 #include "router_actor.hpp"
 
+#include <spdlog/spdlog.h>
 #include <caf/all.hpp>
+
+#include "event_batch_codec.hpp"
 
 namespace dmon {
 
-router_actor::behavior_type router(router_actor::stateful_pointer<router_state> self,
-                                   std::vector<stream_actor> shards) {
+namespace {
+
+using self_ptr = router_actor::stateful_pointer<router_state>;
+
+// How long a forwarded batch may take before the client is told it failed; a dead peer is
+// noticed by the cluster actor much sooner, this only bounds the wait.
+constexpr auto forward_timeout = std::chrono::seconds{30};
+
+// Collects the replies of every owner involved in one batch.
+struct fan_in {
+  caf::typed_response_promise<uint64_t> rp;
+  size_t pending = 0;
+  uint64_t total = 0;
+
+  void done(uint64_t n) {
+    total += n;
+    if (--pending == 0)
+      rp.deliver(total);
+  }
+  void failed(caf::error err) {
+    if (pending == 0)
+      return;
+    pending = 0;
+    rp.deliver(std::move(err));
+  }
+};
+
+// Sends events this node owns to their shards; each shard's reply counts towards `f`.
+void fan_out_local(self_ptr self, std::vector<event> batch, const std::shared_ptr<fan_in>& f) {
+  auto& st = self->state;
+  std::vector<std::vector<event>> parts(st.shards.size());
+  for (auto& e : batch)
+    parts[st.owners.shard_of(e)].push_back(std::move(e));
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].empty())
+      continue;
+    ++f->pending;
+    self->request(st.shards[i], caf::infinite, ingest_atom::value, std::move(parts[i]))
+        .then([f](uint64_t n) { f->done(n); }, [f](caf::error& err) { f->failed(err); });
+  }
+}
+
+// Runs events this node owns on their shards and replies with how many ran.
+caf::result<uint64_t> run_local(self_ptr self, std::vector<event> batch) {
+  auto& st = self->state;
+  if (st.shards.size() == 1)
+    return self->delegate(st.shards[0], ingest_atom::value, std::move(batch));
+  auto f = std::make_shared<fan_in>();
+  f->rp = self->make_response_promise<uint64_t>();
+  fan_out_local(self, std::move(batch), f);
+  if (f->pending == 0)
+    return uint64_t{0};
+  return f->rp;
+}
+
+}  // namespace
+
+router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shards,
+                                   router_counters* counters) {
   self->state.owners = ownership{shards.size()};
   self->state.shards = std::move(shards);
+  self->state.counters = counters;
   return {
       [=](ingest_atom, std::vector<event>& batch) -> caf::result<uint64_t> {
         auto& st = self->state;
-        if (st.shards.size() == 1)
-          return self->delegate(st.shards[0], ingest_atom::value, std::move(batch));
-        std::vector<std::vector<event>> parts(st.shards.size());
-        for (auto& e : batch)
-          parts[st.owners.shard_of(e)].push_back(std::move(e));
-        auto rp = self->make_response_promise<uint64_t>();
-        auto pending = std::make_shared<std::pair<size_t, uint64_t>>(0, 0);
-        for (size_t i = 0; i < parts.size(); ++i)
-          if (!parts[i].empty())
-            ++pending->first;
-        if (pending->first == 0)
-          return uint64_t{0};
-        for (size_t i = 0; i < parts.size(); ++i) {
-          if (parts[i].empty())
-            continue;
-          self->request(st.shards[i], caf::infinite, ingest_atom::value, std::move(parts[i]))
-              .then(
-                  [=](uint64_t n) mutable {
-                    pending->second += n;
-                    if (--pending->first == 0)
-                      rp.deliver(pending->second);
-                  },
-                  [=](caf::error& err) mutable {
-                    if (pending->first > 0) {
-                      pending->first = 0;
-                      rp.deliver(std::move(err));
-                    }
-                  });
+        if (st.members.size() <= 1)
+          return run_local(self, std::move(batch));
+        std::vector<event> local;
+        std::map<std::string, std::vector<event>> remote;
+        for (auto& e : batch) {
+          auto& owner = st.members.owner(ownership::key_hash(e));
+          if (owner == st.self_id)
+            local.push_back(std::move(e));
+          else
+            remote[owner].push_back(std::move(e));
         }
-        return rp;
+        if (remote.empty())
+          return run_local(self, std::move(local));
+        auto f = std::make_shared<fan_in>();
+        f->rp = self->make_response_promise<uint64_t>();
+        f->pending = remote.size();
+        for (auto& [owner, events] : remote) {
+          auto n = events.size();
+          st.counters->forwarded_out.fetch_add(n, std::memory_order_relaxed);
+          self->request(st.peers.at(owner), forward_timeout, forward_atom::value,
+                        event_batch_codec::encode(events))
+              .then([f](uint64_t done) { f->done(done); },
+                    [=](caf::error& err) {
+                      self->state.counters->forward_failures.fetch_add(n,
+                                                                       std::memory_order_relaxed);
+                      f->failed(caf::make_error(caf::sec::runtime_error,
+                                                "owner node " + owner + " did not process " +
+                                                    std::to_string(n) +
+                                                    " events: " + self->system().render(err)));
+                    });
+        }
+        // Replies arrive only after this handler returns, so `pending` is complete first.
+        fan_out_local(self, std::move(local), f);
+        return f->rp;
+      },
+      [=](forward_atom, const std::string& bytes) -> caf::result<uint64_t> {
+        auto batch = event_batch_codec::decode(bytes);
+        if (!batch)
+          return caf::make_error(caf::sec::runtime_error,
+                                 "forwarded batch did not decode: " + batch.error().message);
+        self->state.counters->forwarded_in.fetch_add(batch->size(), std::memory_order_relaxed);
+        // Never routed again: while two nodes' member lists briefly differ, that could loop.
+        return run_local(self, std::move(*batch));
+      },
+      [=](members_atom, const std::vector<cluster_member>& members) {
+        auto& st = self->state;
+        std::vector<std::string> ids;
+        st.peers.clear();
+        auto me = caf::actor_cast<caf::actor>(self);
+        for (auto& m : members) {
+          ids.push_back(m.node_id);
+          if (m.handle == me)
+            st.self_id = m.node_id;
+          else
+            st.peers[m.node_id] = caf::actor_cast<router_actor>(m.handle);
+        }
+        st.members = ring{ids};
+        spdlog::info("router: {} live member(s): {}", ids.size(), fmt::join(ids, ", "));
       },
   };
 }

@@ -1,8 +1,8 @@
 // Stream actor: maps ingest, tick and checkpoint messages onto stream_host and store calls.
 #include "stream_actor.hpp"
 
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+#include <caf/all.hpp>
 
 namespace dmon {
 
@@ -37,7 +37,8 @@ std::optional<error> flush(shard_context& ctx) {
     auto stored = ctx.db->append_history(w.history);
     if (!stored) {
       ctx.counters->index_failures.fetch_add(w.history.size(), std::memory_order_relaxed);
-      if (!failed) failed = stored.error();
+      if (!failed)
+        failed = stored.error();
     }
     w.history.clear();
   }
@@ -47,7 +48,8 @@ std::optional<error> flush(shard_context& ctx) {
 bool checkpoint(stream_actor::stateful_pointer<stream_state> self) {
   auto& st = self->state;
   auto text = st.host->snapshot_state();
-  if (text.empty()) return false;
+  if (text.empty())
+    return false;
   auto put = st.ctx.db->put_state(st.ctx.checkpoint_key, text);
   if (!put) {
     spdlog::error("stream shard {}: checkpoint failed: {}", st.ctx.shard, put.error().message);
@@ -80,9 +82,9 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
         st.host->process(batch);
         publish(*st.host, *st.ctx.counters);
         if (auto err = flush(st.ctx))
-          return caf::make_error(caf::sec::runtime_error,
-                                 "storage failed, the events' index writes were not made: " +
-                                     err->message);
+          return caf::make_error(
+              caf::sec::runtime_error,
+              "storage failed, the events' index writes were not made: " + err->message);
         return batch.size();
       },
       [=](tick_atom) {

@@ -94,10 +94,12 @@ std::optional<error> read_string(const json& obj, const char* key,
 
 std::optional<int64_t> parse_time(std::string_view text) {
   std::string s{text};
-  if (auto iso = parse_iso8601(s)) return iso;
+  if (auto iso = parse_iso8601(s))
+    return iso;
   char* end = nullptr;
   double secs = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(secs)) return std::nullopt;
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(secs))
+    return std::nullopt;
   return static_cast<int64_t>(std::llround(secs * 1e6));
 }
 

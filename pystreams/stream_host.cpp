@@ -173,10 +173,12 @@ result<std::unique_ptr<stream_host>> stream_host::load(const stream_host_config&
     if (p->sinks.publish)
       publish = py::cpp_function([target = p->sinks.publish](std::string topic, py::handle ev) {
         auto converted = event_convert::from_dict(ev);
-        if (!converted) throw py::type_error("publish(): " + converted.error().message);
+        if (!converted)
+          throw py::type_error("publish(): " + converted.error().message);
         target(topic, std::move(*converted));
       });
-    if (p->sinks.store) store = p->sink(p->sinks.store, "store()");
+    if (p->sinks.store)
+      store = p->sink(p->sinks.store, "store()");
     p->runtime = runtime_mod.attr("Runtime")(
         py::arg("index") = p->sink(p->sinks.index, "index()"),
         py::arg("reinject") = p->sink(p->sinks.reinject, "reinject()"),
