@@ -279,6 +279,15 @@ int run_node(const config& cfg) {
   // Optional so that they (and their parser actors) go away before the actor system waits.
   std::optional<tcp_listener> tcp;
   std::optional<udp_listener> udp, json;
+  std::optional<http_server> http;
+  auto close_listeners = [&] {
+    http.reset();
+    if (udp) udp->close();
+    if (json) json->close();
+    tcp.reset();
+    udp.reset();
+    json.reset();
+  };
   tcp.emplace(io, sys, *router_slot, query,
               tcp_listener::options{cfg.max_frame_bytes, cfg.max_inflight_frames}, tcp_stats);
   udp.emplace(io, sys, *router_slot,
@@ -295,11 +304,7 @@ int run_node(const config& cfg) {
   for (auto* r : {&tcp_port, &udp_port, &json_port}) {
     if (!*r) {
       spdlog::error("node: {}", r->error().message);
-      udp->close();
-      json->close();
-      tcp.reset();
-      udp.reset();
-      json.reset();
+      close_listeners();
       stop_actors();
       return 2;
     }
@@ -309,7 +314,6 @@ int run_node(const config& cfg) {
   json_stats.name = endpoint("json-udp", *json_port);
 
   std::atomic<bool> serving{false};
-  std::optional<http_server> http;
   auto take_snapshot = [&] {
     metrics_snapshot s;
     s.time_us = now_micros();
@@ -368,12 +372,7 @@ int run_node(const config& cfg) {
   auto http_port = http->listen();
   if (!http_port) {
     spdlog::error("node: {}", http_port.error().message);
-    http.reset();
-    udp->close();
-    json->close();
-    tcp.reset();
-    udp.reset();
-    json.reset();
+    close_listeners();
     stop_actors();
     return 2;
   }
@@ -442,12 +441,7 @@ int run_node(const config& cfg) {
   io.stop();
   for (auto& t : io_threads)
     t.join();
-  udp->close();
-  json->close();
-  tcp.reset();
-  udp.reset();
-  json.reset();
-  http.reset();
+  close_listeners();
 
   // The streams finish what reached them before the checkpoint request (mailboxes are FIFO).
   caf::anon_send_exit(reaper_handle, caf::exit_reason::user_shutdown);
