@@ -153,6 +153,8 @@ class index {
   using map_type = detail::index_map;
   using secondary = detail::index_secondary;
 
+  /// Calls `fn` on every entry; callers hold a lock.
+  void scan_locked(const std::function<void(const event&)>& fn) const;
   /// Callers hold the exclusive lock.
   void put_locked(std::string key, event e);
   bool erase_locked(map_type::iterator i);
