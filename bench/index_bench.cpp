@@ -41,6 +41,7 @@ struct options {
   std::string dir;
   bool keep = false;
   bool reopen_only = false;
+  bool skip_queries = false;
 };
 
 // Returns the resident set size in bytes, from VmRSS in /proc/self/status.
@@ -196,6 +197,7 @@ int main(int argc, char** argv) {
   app.add_flag("--keep", o.keep, "keep the data directory");
   app.add_flag("--reopen-only", o.reopen_only,
                "skip building: reopen --dir (kept by an earlier --keep run) and query it");
+  app.add_flag("--skip-queries", o.skip_queries, "stop after the reopen (e.g. to profile it)");
   CLI11_PARSE(app, argc, argv);
   bool own_dir = o.dir.empty();
   if (own_dir) {
@@ -241,7 +243,8 @@ int main(int argc, char** argv) {
       {"regex scan 1%", R"(service ~= "^disk 04")"},
   };
   for (auto& q : cases)
-    time_query(*s, q);
+    if (!o.skip_queries)
+      time_query(*s, q);
 
   s.reset();
   if (own_dir && !o.keep)
