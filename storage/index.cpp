@@ -360,11 +360,14 @@ std::vector<event> index::expire(int64_t now_us) {
 
 void index::commit(std::vector<change>& changes) {
   std::unique_lock lock{mtx_};
+  put_hint hint;
   for (auto& c : changes) {
     if (c.value) {
-      put_locked(std::move(c.key), std::move(*c.value));
+      put_locked(std::move(c.key), std::move(*c.value), &hint);
     } else if (auto i = entries_.find(c.key); i != entries_.end()) {
       erase_locked(i);
+      // The erase may have dropped the list the hint points to.
+      hint = {};
     }
   }
 }
@@ -374,19 +377,32 @@ size_t index::size() const {
   return entries_.size();
 }
 
-void index::put_locked(std::string key, event e) {
+void index::put_locked(std::string key, event e, put_hint* hint) {
   auto [i, added] = entries_.try_emplace(std::move(key));
   // Host and service are part of the key, so replacing the event of an
   // existing key leaves its postings unchanged.
   i->second.e = std::move(e);
-  if (added) {
-    auto& hosts = by_host_[i->second.e.host];
-    i->second.host_pos = static_cast<uint32_t>(hosts.size());
-    hosts.push_back(&*i);
-    auto& services = by_service_[i->second.e.service];
-    i->second.service_pos = static_cast<uint32_t>(services.size());
-    services.push_back(&*i);
-  }
+  if (!added)
+    return;
+  put_hint none;
+  if (!hint)
+    hint = &none;
+  // Consecutive puts often share a host (a rebuild reads keys in host order)
+  // or a service (a batch of one service from many hosts); the hint saves
+  // the ordered map's string comparisons then.
+  auto list_for =
+      [](secondary& by, const std::optional<std::string>& value,
+         std::optional<secondary::iterator>& last) -> std::vector<detail::index_entry*>& {
+    if (!last || (*last)->first != value)
+      last = by.try_emplace(value).first;
+    return (*last)->second;
+  };
+  auto& hosts = list_for(by_host_, i->second.e.host, hint->host);
+  i->second.host_pos = static_cast<uint32_t>(hosts.size());
+  hosts.push_back(&*i);
+  auto& services = list_for(by_service_, i->second.e.service, hint->service);
+  i->second.service_pos = static_cast<uint32_t>(services.size());
+  services.push_back(&*i);
 }
 
 bool index::erase_locked(map_type::iterator i) {
