@@ -40,14 +40,17 @@ std::string glue_hint(const token& t) {
   return " (operators need spaces around them: '" + t.str + "' reads as one field name)";
 }
 
-// Java's class intersection `[a-z&&[^c]]` is the one Java construct RE2
-// accepts but reads differently (as the literal characters '&', '[' and so
-// on), so it is refused rather than misread.
+// Java's class intersection `[a-z&&[^c]]` is valid RE2 too, but there it
+// means the literal characters '&', '[' and so on; refused rather than misread.
 bool has_class_intersection(std::string_view p) {
   bool in_class = false;
   for (size_t i = 0; i < p.size(); ++i) {
     char c = p[i];
-    if (c == '\\') {
+    if (c == '\\' && !in_class && p.substr(i).starts_with("\\Q")) {
+      // \Q...\E quotes everything up to \E (or the end).
+      auto end = p.find("\\E", i + 2);
+      i = end == std::string_view::npos ? p.size() : end + 1;
+    } else if (c == '\\') {
       ++i;
     } else if (!in_class) {
       in_class = c == '[';

@@ -301,7 +301,7 @@ TEST(query_parser, java_class_intersection_is_refused_not_read_as_literals) {
             "parse error at column 6: regular expression \"[a-z&&[^c]]\" uses Java's class "
             "intersection '&&', which RE2 would read as literal characters; list the class "
             "members instead in 'x ~= \"[a-z&&[^c]]\"'");
-  for (auto p : {"a&&b", "[&]&", "\\\\[&&]", "[]]&&"})
+  for (auto p : {"a&&b", "[&]&", "\\\\[&&]", "[]]&&", "\\\\Q[&&]\\\\E", "\\\\Q[&&"})
     EXPECT_EQ(sexpr(std::string("x ~= \"") + p + "\"").rfind("(:regex", 0), 0u) << p;
 }
 
