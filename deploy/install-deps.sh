@@ -7,7 +7,7 @@ packages=(
   libcaf-dev
   libprotobuf-dev protobuf-compiler
   libboost-dev libboost-system-dev
-  librocksdb-dev
+  librocksdb-dev libre2-dev
   pybind11-dev python3 python3-dev libpython3.11-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -153,8 +153,16 @@ class index {
   using map_type = detail::index_map;
   using secondary = detail::index_secondary;
 
-  /// Callers hold the exclusive lock.
-  void put_locked(std::string key, event e);
+  /// Calls `fn` on every entry; callers hold a lock.
+  void scan_locked(const std::function<void(const event&)>& fn) const;
+  /// The postings lists the previous put of a `commit` used.
+  struct put_hint {
+    std::optional<secondary::iterator> host;
+    std::optional<secondary::iterator> service;
+  };
+
+  /// Callers hold the exclusive lock. `hint` may be null.
+  void put_locked(std::string key, event e, put_hint* hint = nullptr);
   bool erase_locked(map_type::iterator i);
 
   double default_ttl_;

@@ -3,10 +3,13 @@
 
 #include <cstdint>
 #include <memory>
-#include <regex>
 #include <string>
 #include <variant>
 #include <vector>
+
+namespace re2 {
+class RE2;
+}  // namespace re2
 
 namespace dmon::query {
 
@@ -81,11 +84,10 @@ struct regex_node {
   operand subject;
   /// The pattern as written, for printing.
   std::string pattern;
-  /// Compiled once by the parser as `[\s\S]*(?:pattern)` for libstdc++'s
-  /// linear-time executor; match it with `std::regex_constants::
-  /// match_continuous` to get an unanchored search. Const use is safe from
-  /// many threads.
-  std::regex re;
+  /// Compiled once by the parser; the evaluator runs an unanchored partial
+  /// match, in time linear in the subject. RE2 is safe for concurrent const
+  /// use, so the AST stays shareable across threads. Never null.
+  std::shared_ptr<const re2::RE2> re;
 };
 
 /// `tagged "tag"`.

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <re2/re2.h>
+
 namespace dmon::query {
 
 namespace {
@@ -186,16 +188,7 @@ bool compare(const compare_node& c, const event& e) {
 bool regex_search(const regex_node& r, const event& e) {
   auto d = resolve(r.subject, e);
   auto* s = std::get_if<std::string_view>(&d);
-  if (!s)
-    return false;
-  // The pattern starts with [\s\S]*, so a match anchored at the start is an
-  // unanchored search (see regex_node). std::regex may still throw
-  // error_complexity or error_stack; a query must not take the caller down.
-  try {
-    return std::regex_search(s->begin(), s->end(), r.re, std::regex_constants::match_continuous);
-  } catch (const std::regex_error&) {
-    return false;
-  }
+  return s && re2::RE2::PartialMatch(re2::StringPiece(s->data(), s->size()), *r.re);
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 // Query parser: recursive descent, parens > not > and > or, and/or left-associative.
 #include "query/parser.hpp"
 
+#include <memory>
 #include <optional>
+
+#include <re2/re2.h>
 
 #include "query/lexer.hpp"
 
@@ -37,35 +40,62 @@ std::string glue_hint(const token& t) {
   return " (operators need spaces around them: '" + t.str + "' reads as one field name)";
 }
 
-// Java regex syntax that libstdc++ accepts but reads differently: escapes of
-// letters ECMAScript does not define (\A, \z, \Q, \h, \p...) silently become
-// the plain letter, and possessive quantifiers (a++) quietly backtrack.
-// Returns what was found, for the error message, or nullopt.
-std::optional<std::string> java_only(std::string_view p) {
-  static constexpr std::string_view ecmascript_escapes = "dDwWsSbBfnrtvcxu";
+// Java's class intersection `[a-z&&[^c]]` is valid RE2 too, but there it
+// means the literal characters '&', '[' and so on; refused rather than misread.
+bool has_class_intersection(std::string_view p) {
   bool in_class = false;
   for (size_t i = 0; i < p.size(); ++i) {
     char c = p[i];
-    if (c == '\\' && i + 1 < p.size()) {
-      char e = p[++i];
-      bool letter = (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z');
-      if (letter && ecmascript_escapes.find(e) == std::string_view::npos)
-        return "\\" + std::string(1, e) + ", which std::regex would read as a plain '" +
-               std::string(1, e) + "'";
-      continue;
-    }
-    if (in_class) {
-      in_class = c != ']';
-      continue;
-    }
-    if (c == '[') {
-      in_class = true;
-    } else if ((c == '*' || c == '+' || c == '?' || c == '}') && i + 1 < p.size() &&
-               p[i + 1] == '+') {
-      return "the possessive quantifier '" + std::string(1, c) + "+', which ECMAScript lacks";
+    if (c == '\\' && !in_class && p.substr(i).starts_with("\\Q")) {
+      // \Q...\E quotes everything up to \E (or the end).
+      auto end = p.find("\\E", i + 2);
+      i = end == std::string_view::npos ? p.size() : end + 1;
+    } else if (c == '\\') {
+      ++i;
+    } else if (!in_class) {
+      in_class = c == '[';
+      // A ']' right after '[' or '[^' is a literal member, not the end.
+      if (in_class && i + 1 < p.size() && p[i + 1] == '^')
+        ++i;
+      if (in_class && i + 1 < p.size() && p[i + 1] == ']')
+        ++i;
+    } else if (c == ']') {
+      in_class = false;
+    } else if (c == '&' && i + 1 < p.size() && p[i + 1] == '&') {
+      return true;
     }
   }
-  return std::nullopt;
+  return false;
+}
+
+// Says why RE2 refused a Java construct that users are likely to write, or
+// returns "" when RE2's own message is enough.
+std::string java_hint(const re2::RE2& re) {
+  const auto& arg = re.error_arg();
+  switch (re.error_code()) {
+    case re2::RE2::ErrorBadEscape:
+      if (arg.size() == 2 && arg[1] >= '1' && arg[1] <= '9')
+        return " (back-references need backtracking, which RE2 does not do so that no "
+               "query can hang the node)";
+      if (arg == "\\u")
+        return " (write the character itself, or the query string escape \"\\u0041\" with "
+               "one backslash, or \\x{41})";
+      return "";
+    case re2::RE2::ErrorBadPerlOp:
+      if (arg == "(?=" || arg == "(?!")
+        return " (lookahead is not supported)";
+      if (arg == "(?<")
+        return " (lookbehind is not supported; a named group is written (?P<name>...))";
+      if (arg == "(?>")
+        return " (atomic groups are not supported)";
+      return "";
+    case re2::RE2::ErrorRepeatOp:
+      if (arg.size() >= 2 && arg.back() == '+')
+        return " (possessive quantifiers are not supported)";
+      return "";
+    default:
+      return "";
+  }
 }
 
 class parser {
@@ -309,45 +339,20 @@ class parser {
     return l;
   }
 
-  // Compiles once here so evaluation never throws for syntax. A leading (?i)
-  // is Java's inline case-insensitive flag, common in Riemann queries and
-  // unknown to ECMAScript, so it becomes std::regex::icase.
-  //
-  // libstdc++'s default (backtracking) executor recurses once per character
-  // and segfaults on subjects of some 20 KB, and regex_search restarts at
-  // every offset, which is quadratic. So the pattern is compiled a second
-  // time as `[\s\S]*(?:pattern)` for the polynomial (Thompson NFA) executor
-  // and matched anchored at the start: one linear pass, bounded stack. The
-  // plain compile comes first so that syntax errors are judged on the user's
-  // pattern alone (`)(` must not become valid once wrapped).
+  // Compiles once here, so evaluation has no error path and every matcher
+  // runs in time linear in its subject (RE2 has no backtracking).
   node_ptr make_regex(const token& at, operand subject, std::string pattern) {
-    auto flags = std::regex::ECMAScript;
-    std::string_view body = pattern;
-    if (body.starts_with("(?i)")) {
-      flags |= std::regex::icase;
-      body.remove_prefix(4);
-    }
-    if (auto why = java_only(body))
-      return fail(at, "regular expression " + quote(pattern) + " uses " + *why +
-                          "; dmon's patterns use ECMAScript syntax");
-    try {
-      std::regex check(body.begin(), body.end(), flags);
-    } catch (const std::regex_error& e) {
-      return fail(at, "invalid regular expression " + quote(pattern) + " (" + e.what() +
-                          "); patterns use ECMAScript syntax");
-    }
-    std::string wrapped = "[\\s\\S]*(?:" + std::string(body) + ")";
-#if defined(__GLIBCXX__)
-    flags |= std::regex_constants::__polynomial;
-#endif
-    try {
-      std::regex re(wrapped, flags);
-      return make(regex_node{std::move(subject), std::move(pattern), std::move(re)});
-    } catch (const std::regex_error&) {
+    if (has_class_intersection(pattern))
       return fail(at, "regular expression " + quote(pattern) +
-                          " uses back-references, which need backtracking; dmon does not "
-                          "support them");
-    }
+                          " uses Java's class intersection '&&', which RE2 would read as "
+                          "literal characters; list the class members instead");
+    re2::RE2::Options options;
+    options.set_log_errors(false);
+    auto re = std::make_shared<const re2::RE2>(pattern, options);
+    if (!re->ok())
+      return fail(at, "invalid regular expression " + quote(pattern) + ": " + re->error() +
+                          java_hint(*re) + "; patterns use RE2 syntax");
+    return make(regex_node{std::move(subject), std::move(pattern), std::move(re)});
   }
 
   std::string_view text_;
