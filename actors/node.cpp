@@ -282,8 +282,10 @@ int run_node(const config& cfg) {
   std::optional<http_server> http;
   auto close_listeners = [&] {
     http.reset();
-    if (udp) udp->close();
-    if (json) json->close();
+    if (udp)
+      udp->close();
+    if (json)
+      json->close();
     tcp.reset();
     udp.reset();
     json.reset();

@@ -57,6 +57,7 @@ TEST(ownership, keys_spread_evenly_across_shards) {
 TEST(ownership, services_of_one_host_spread_too) {
   dmon::ownership owners{4};
   std::set<size_t> used;
-  for (int i = 0; i < 64; ++i) used.insert(owners.shard_of(key("web-1", "svc-" + std::to_string(i))));
+  for (int i = 0; i < 64; ++i)
+    used.insert(owners.shard_of(key("web-1", "svc-" + std::to_string(i))));
   EXPECT_EQ(used.size(), 4u);
 }
