@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 DMOND = os.environ.get("DMOND", str(Path(__file__).parents[2] / "build" / "dmond"))
 
-#A stream module that records every event it sees, one JSON line each, so tests can
-#assert exactly what the streams received.DMON_TEST_OUT names the file.
+# A stream module that records every event it sees, one JSON line each, so tests can
+# assert exactly what the streams received. DMON_TEST_OUT names the file.
 RECORDER = """
 import json, os
 from dmon import index
@@ -114,7 +114,7 @@ def start_node(workdir: Path, module_source: str | None = RECORDER, args: list[s
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if line.startswith("dmond ready:"):
-#Keep draining stdout so the server never blocks writing to it.
+            # Keep draining stdout so the server never blocks writing to it.
             import threading
             threading.Thread(target=proc.stdout.read, daemon=True).start()
             return Node(proc, workdir, line.strip(), log_path)

@@ -80,8 +80,8 @@ def test_each_key_is_owned_by_exactly_one_node(cluster):
     owned = [local_keys(n) for n in cluster]
     assert all(owned), "every node owns some of 300 keys"
     assert sum(len(k) for k in owned) == 300
-    assert set.union(*owned) == {f"host-{i}" for i in range(300)
-  }
+    assert set.union(*owned) == {f"host-{i}" for i in range(300)}
+
 
 def test_per_key_order_is_kept_across_the_hop(cluster):
     hosts = [f"ordered-{i}" for i in range(30)]

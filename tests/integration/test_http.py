@@ -1,29 +1,29 @@
-""
-    "dmond's HTTP side with real clients: probes, Prometheus metrics, queries, POST /events, SSE, "
-    "WebSocket."
-    ""
+"""dmond's HTTP side with real clients: probes, Prometheus metrics, queries, POST /events, SSE, WebSocket."""
 
-    import base64 import json import os import socket
-        import struct import urllib.error import urllib.request
+import base64
+import json
+import os
+import socket
+import struct
+import urllib.error
+import urllib.request
 
-            from riemann_wire import Connection,
-    make_event,
-    msg_with
+from riemann_wire import Connection, make_event, msg_with
 
-        def
-        get(node, path, headers = None)
-    : req = urllib.request.Request(f "http://127.0.0.1:{node.http}{path}",
-                                   headers = headers or {}) try
-    : with urllib
-  .request.urlopen(req, timeout = 20) as r : return r.status,
-      r.read().decode() except urllib.error.HTTPError as e : return e.code,
-      e.read().decode()
 
-          def post(node, path, body
-                   : bytes)
-      : req = urllib.request.Request(f "http://127.0.0.1:{node.http}{path}", data = body,
-                                     method = "POST") try
-      : with urllib.request.urlopen(req, timeout=20) as r:
+def get(node, path, headers=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{node.http}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def post(node, path, body: bytes):
+    req = urllib.request.Request(f"http://127.0.0.1:{node.http}{path}", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()

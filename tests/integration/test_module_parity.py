@@ -1,14 +1,10 @@
-""
-    "A stream module runs inside dmond the way it runs under dmon.testing (issue 4): the same
-    module,
-    fed the same events once in -
-        process through dmon.testing.Harness and once through a real dmond over TCP,
-    records the same events and indexes the same
-            ones.Also the shell's connected
-            mode(python3 - m dmon.shell-- connect) against the real node.
+"""A stream module runs inside dmond the way it runs under dmon.testing (issue 4): the same
+module, fed the same events once in-process through dmon.testing.Harness and once through a
+real dmond over TCP, records the same events and indexes the same ones. Also the shell's
+connected mode (python3 -m dmon.shell --connect) against the real node.
 
-        Streams are chosen so the comparison does not depend on the wall clock : windows
-        and changes use event time; rate's per-tick split does depend on when ticks fall, so for it
+Streams are chosen so the comparison does not depend on the wall clock: windows and
+changes use event time; rate's per-tick split does depend on when ticks fall, so for it
 the test compares what is invariant, the sum over all ticks (sum of metrics / interval)."""
 
 from __future__ import annotations
@@ -68,8 +64,7 @@ def make_events(t0: float) -> list[dict]:
             events.append({"host": host, "service": "cpu", "metric": m,
                            "state": states[(i // 4 + h) % len(states)],
                            "time": t0 + i + h * 0.25, "ttl": 300.0,
-                           "tags": ["parity"], "attributes": {
-  "dc" : f "dc{h}"}})
+                           "tags": ["parity"], "attributes": {"dc": f"dc{h}"}})
         events.append({"host": "web-1", "service": "req", "metric": (i % 5) + 1,
                        "time": t0 + i + 0.5, "ttl": 300.0})
     events.append({"host": "web-3", "service": "cpu", "time": t0 + 50, "ttl": 300.0})  # no metric
@@ -124,9 +119,8 @@ def run_in_process(workdir: Path, events: list[dict]) -> tuple[dict, list[dict]]
 
 
 def comparable(e: dict) -> dict:
-    return {
-  k: e[k] for k in KEEP if k in e and not (k == "ttl" and e[k] == 60.0)
-  }
+    return {k: e[k] for k in KEEP if k in e and not (k == "ttl" and e[k] == 60.0)}
+
 
 def by_key(es: list[dict]) -> list[dict]:
     return sorted((comparable(e) for e in es), key=lambda e: (e.get("host"), e.get("service")))
@@ -136,7 +130,7 @@ def test_module_runs_the_same_in_dmond_and_under_testing(node_factory, tmp_path)
     t0 = float(int(time.time()))
     events = make_events(t0)
     expected, expected_index = run_in_process(tmp_path / "inproc", events)
-#The module did something worth comparing.
+    # The module did something worth comparing.
     assert len(expected["seen"]) == len(events)
     assert len(expected["cpu_mean_by_host"]) == 12  # 3 hosts x 4 closed 10 s windows
     assert len(expected["cpu_state_changes"]) >= 9
@@ -159,13 +153,12 @@ def test_module_runs_the_same_in_dmond_and_under_testing(node_factory, tmp_path)
     got = records(node.out_path)
     assert "Traceback" not in node.log()
 
-#What dmond handed the module is exactly what the harness was fed.
+    # What dmond handed the module is exactly what the harness was fed.
     assert got["seen"] == json.loads(json.dumps(expected["seen"]))
     assert got["cpu_mean_by_host"] == expected["cpu_mean_by_host"]
     assert got["cpu_state_changes"] == expected["cpu_state_changes"]
     assert rate_total(got) == pytest.approx(total)
-    assert {(e["host"], e["service"]) for e in got["req_rate"]
-} == {("web-1", "req")}
+    assert {(e["host"], e["service"]) for e in got["req_rate"]} == {("web-1", "req")}
 
     with Connection(node.tcp) as c:
         reply = c.request(msg_with(query="true"))
@@ -191,7 +184,7 @@ def test_connected_shell_against_dmond(node_factory):
     lines = r.stdout.splitlines()
     assert r.returncode == 0, r.stderr
     assert lines[:2] == ["{'ok': True}", "{'ok': True}"]
-#Only metrics over 0.8 reach index() in the module.
+    # Only metrics over 0.8 reach index() in the module.
     assert lines[2] == f"[('shell-1', 0.95, {t}), ('shell-2', 0.99, {t})]"
     assert "parse error" in r.stderr  # a bad query shows the node's message
     seen = [x for tag, x in (json.loads(line) for line in node.out_path.read_text().splitlines())

@@ -96,16 +96,17 @@ def test_keep_keys_all_keeps_the_whole_event(node_factory):
 def test_a_second_node_on_the_same_data_dir_is_refused(tmp_path):
     n = start_node(tmp_path / "a", RECORDER)
     try:
-        proc
-= start_node(tmp_path / "b", RECORDER, data_dir = tmp_path / "a" / "data", expect_ready = False)
-      assert proc.returncode == 2 log = (tmp_path / "b" / "dmond.log")
-                                            .read_text() assert
-                                            str(tmp_path / "a" / "data") in log finally
-    : n.stop()
+        proc = start_node(tmp_path / "b", RECORDER, data_dir=tmp_path / "a" / "data",
+                          expect_ready=False)
+        assert proc.returncode == 2
+        log = (tmp_path / "b" / "dmond.log").read_text()
+        assert str(tmp_path / "a" / "data") in log
+    finally:
+        n.stop()
 
-          def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path)
-    : (tmp_path / "afile")
-                                            .write_text("x") proc =
-      start_node(tmp_path / "n", RECORDER, data_dir = tmp_path / "afile",
-                 expect_ready = False) assert proc.returncode
-      == 2 assert "afile" in(tmp_path / "n" / "dmond.log").read_text()
+
+def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    proc = start_node(tmp_path / "n", RECORDER, data_dir=tmp_path / "afile", expect_ready=False)
+    assert proc.returncode == 2
+    assert "afile" in (tmp_path / "n" / "dmond.log").read_text()

@@ -72,19 +72,10 @@ def test_every_field_survives_the_trip(node):
     with Connection(node.tcp) as c:
         assert c.request(msg_with([event])).ok
     (seen,) = node.wait_seen(1)
-    assert seen == {
-  "host" : "h",
-           "service" : "s",
-                       "state" : "ok",
-                                 "description" : "d",
-                                                 "time" : 1_700_000_000.25,
-                                                 "ttl" : 12.5,
-                                                 "metric" : 1.5,
-                                                 "tags" : [ "a", "b" ],
-                                                          "attributes" : {
-    "env" : "prod"
-  }
-}
+    assert seen == {"host": "h", "service": "s", "state": "ok", "description": "d",
+                    "time": 1_700_000_000.25, "ttl": 12.5, "metric": 1.5, "tags": ["a", "b"],
+                    "attributes": {"env": "prod"}}
+
 
 def test_udp_protobuf_datagrams(node):
     for i in range(20):

@@ -26,7 +26,7 @@ def test_sigterm_drains_pipelined_work_then_exits_zero(node_factory):
                             for i in range(count)))
         first = c.recv_reply()
         assert first.ok
-#The server is still working through the backlog when the signal arrives.
+        # The server is still working through the backlog when the signal arrives.
         n.proc.send_signal(signal.SIGTERM)
         replies = [first] + [c.recv_reply() for _ in range(count - 1)]
         assert all(r is not None and r.ok for r in replies)
@@ -43,7 +43,7 @@ def test_new_connections_are_refused_after_sigterm(node_factory):
         assert c.recv_reply().ok
         n.proc.send_signal(signal.SIGTERM)
         assert n.wait_log("draining")
-#The listener closes right after the log line; poll briefly rather than race it.
+        # The listener closes right after the log line; poll briefly rather than race it.
         refused = False
         deadline = time.monotonic() + 10
         while not refused and time.monotonic() < deadline:

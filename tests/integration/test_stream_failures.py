@@ -51,13 +51,12 @@ def test_raising_stream_is_logged_rebuilt_and_the_others_go_on(node_factory):
         r1 = c.request(msg_with([make_event(host="h", service="before")]))
         r2 = c.request(msg_with([make_event(host="h", service="boom")]))
         r3 = c.request(msg_with([make_event(host="h", service="after")]))
-#The rule : an ack reports delivery to the streams; a stream's exception is the
-#stream 's problem (logged, counted, rebuilt), not the client' s.
+    # The rule: an ack reports delivery to the streams; a stream's exception is the
+    # stream's problem (logged, counted, rebuilt), not the client's.
     assert r1.ok and r2.ok and r3.ok
     seen = n.wait_seen(5)
     assert {"steady": "boom"} in seen
-    assert {
-  "fragile" : "boom"} not in seen
+    assert {"fragile": "boom"} not in seen
     assert {"fragile": "after"} in seen and {"steady": "after"} in seen
     assert n.wait_log(r"stream 'fragile_stream' raised on event .*boom")
     log = n.log()
