@@ -793,8 +793,8 @@ class http_session final : public session_base {
     }
     respond_error(req, http::status::not_found,
                   "no endpoint " + t.path +
-                      "; try /healthz, /readyz, /metrics, /index?query=..., /history, "
-                      "/pubsub/<topic>, /events (see docs/http-api.md)");
+                      "; try / (the dashboard), /healthz, /readyz, /metrics, /index?query=..., "
+                      "/history, /pubsub/<topic>, /events (see docs/http-api.md)");
   }
 
   // GET / and /web/<name>: a file of the dashboard from options::static_dir.

@@ -74,7 +74,8 @@ def test_curl_healthz_and_unknown_path(node_factory):
     assert curl(f"http://127.0.0.1:{node.http}/healthz") == (200, "ok\n")
     status, body = curl(f"http://127.0.0.1:{node.http}/no/such/thing")
     assert status == 404
-    assert "no endpoint /no/such/thing" in json.loads(body)["error"]
+    error = json.loads(body)["error"]
+    assert "no endpoint /no/such/thing" in error and "/ (the dashboard)" in error, error
 
 
 def test_curl_post_events_counts_accepted_and_malformed(node_factory):
