@@ -15,9 +15,12 @@
 
 #include <array>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -98,6 +101,43 @@ target parse_target(std::string_view t) {
     rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
   }
   return out;
+}
+
+// The content type of a dashboard file, by its extension.
+std::string_view content_type_of(std::string_view file) {
+  static constexpr std::pair<std::string_view, std::string_view> types[] = {
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".png", "image/png"},
+      {".svg", "image/svg+xml"},
+      {".ico", "image/x-icon"},
+      {".txt", "text/plain; charset=utf-8"}};
+  for (auto [ext, type] : types)
+    if (file.size() > ext.size() && file.ends_with(ext))
+      return type;
+  return "application/octet-stream";
+}
+
+// Whether `name` (a decoded path below /web/) names a plain file inside the
+// folder: no "..", no absolute path, no backslash or NUL, no hidden files.
+bool safe_static_name(std::string_view name) {
+  if (name.empty() || name.front() == '/' || name.find('\\') != std::string_view::npos ||
+      name.find('\0') != std::string_view::npos)
+    return false;
+  size_t start = 0;
+  while (start <= name.size()) {
+    auto slash = name.find('/', start);
+    auto part = name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
+    if (part.empty() || part.front() == '.')
+      return false;
+    if (slash == std::string_view::npos)
+      break;
+    start = slash + 1;
+  }
+  return true;
 }
 
 bool wants_event_stream(const request& req) {
@@ -713,6 +753,10 @@ class http_session final : public session_base {
           req, http::status::method_not_allowed,
           std::string{req.method_string()} + " is not allowed on " + t.path + "; use " + allowed);
     };
+    if (t.path == "/" || t.path == "/index.html")
+      return get ? static_file(req, "index.html") : not_allowed("GET");
+    if (t.path.starts_with("/web/"))
+      return get ? static_file(req, t.path.substr(5)) : not_allowed("GET");
     if (t.path == "/healthz")
       return get ? respond(req, http::status::ok, "ok\n", "text/plain") : not_allowed("GET");
     if (t.path == "/readyz")
@@ -749,8 +793,34 @@ class http_session final : public session_base {
     }
     respond_error(req, http::status::not_found,
                   "no endpoint " + t.path +
-                      "; try /healthz, /readyz, /metrics, /index?query=..., /history, "
-                      "/pubsub/<topic>, /events (see docs/http-api.md)");
+                      "; try / (the dashboard), /healthz, /readyz, /metrics, /index?query=..., "
+                      "/history, /pubsub/<topic>, /events (see docs/http-api.md)");
+  }
+
+  // GET / and /web/<name>: a file of the dashboard from options::static_dir.
+  void static_file(const request& req, const std::string& name) {
+    const auto& dir = srv_->opts.static_dir;
+    if (!safe_static_name(name))
+      return respond_error(req, http::status::not_found,
+                           "no dashboard file '" + name +
+                               "': names may not be empty, start with '.' or contain '..'");
+    if (dir.empty())
+      return respond_error(req, http::status::not_found,
+                           "no dashboard file '" + name + "': this server has no static_dir");
+    auto path = dir + "/" + name;
+    std::error_code ec;
+    std::ifstream in;
+    if (std::filesystem::is_regular_file(path, ec))
+      in.open(path, std::ios::binary);
+    std::ostringstream body;
+    if (in.is_open())
+      body << in.rdbuf();
+    if (!in.is_open() || in.bad())
+      return respond_error(req, http::status::not_found,
+                           "no dashboard file '" + name + "' in " + dir);
+    auto type = content_type_of(name);
+    respond(req, http::status::ok, std::move(body).str(),
+            beast::string_view{type.data(), type.size()});
   }
 
   void readyz(const request& req) {

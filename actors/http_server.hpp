@@ -54,6 +54,7 @@ struct http_counters {
 /// threads (RIEMANN.md §5.2–5.4). Endpoints (docs/http.md has the details):
 ///
 /// - GET /healthz, GET /readyz, GET /metrics
+/// - GET / and GET /web/<file>: the dashboard's static files from options::static_dir
 /// - GET /index?query=Q: JSON array; 400 with the parse error
 /// - GET /index?query=Q with `Accept: text/event-stream`, or GET /sse/index?query=Q:
 ///   SSE, the current matches then live updates of channel "index"
@@ -80,6 +81,9 @@ class http_server {
     int threads = 1;
     /// Seconds a connection may take to send one request (headers and body). Default: 30.
     double request_timeout = 30;
+    /// Folder of the dashboard's static files, served at GET / (its index.html) and
+    /// GET /web/<file>. Empty: GET / answers 404. Default: empty.
+    std::string static_dir;
   };
 
   /// `hub` must outlive the server.

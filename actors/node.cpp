@@ -368,8 +368,10 @@ int run_node(const config& cfg) {
     ingest_async(sys, router, std::move(events), std::move(done));
   };
   http.emplace(cfg.bind, cfg.http_port,
-               http_server::options{cfg.http_max_body_bytes, cfg.http_max_subscribers,
-                                    cfg.http_subscriber_queue},
+               http_server::options{.max_body_bytes = cfg.http_max_body_bytes,
+                                    .max_subscribers = cfg.http_max_subscribers,
+                                    .subscriber_queue = cfg.http_subscriber_queue,
+                                    .static_dir = DMON_WEB_DIR},
                std::move(handlers), hub);
   auto http_port = http->listen();
   if (!http_port) {

@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-pytest python3-protobuf
   riemann-c-client
+  chromium python3-websockets python3-prometheus-client curl
 )
 
 # The deployment tests validate the manifests with npm packages. A machine that already
