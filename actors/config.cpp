@@ -33,6 +33,7 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("udp-port", c.udp_port, "Riemann protobuf over UDP (0: any free port)");
   opt("json-udp-port", c.json_udp_port, "JSON event datagrams (0: any free port)");
   opt("http-port", c.http_port, "HTTP API, metrics, WebSocket/SSE (0: any free port)");
+  opt("http-web-dir", c.http_web_dir, "folder of the dashboard's static files (GET /)");
   opt("http-max-body-bytes", c.http_max_body_bytes, "largest HTTP body or WebSocket message")
       ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
   opt("http-max-subscribers", c.http_max_subscribers, "WebSocket/SSE subscribers at once")

@@ -26,6 +26,9 @@ struct config {
   /// HTTP: /healthz /readyz /metrics, /index queries, WebSocket/SSE subscriptions, POST /events;
   /// 0 picks a free port. Default: 5556.
   uint16_t http_port = 5556;
+  /// Folder of the dashboard's static files served at GET /. Default: web/ of the source tree
+  /// dmond was built from.
+  std::string http_web_dir = DMON_WEB_DIR;
   /// Largest HTTP body or WebSocket message, bytes. Default: 1 MiB.
   size_t http_max_body_bytes = 1u << 20;
   /// WebSocket and SSE subscribers at once. Default: 256.

@@ -371,7 +371,7 @@ int run_node(const config& cfg) {
                http_server::options{.max_body_bytes = cfg.http_max_body_bytes,
                                     .max_subscribers = cfg.http_max_subscribers,
                                     .subscriber_queue = cfg.http_subscriber_queue,
-                                    .static_dir = DMON_WEB_DIR},
+                                    .static_dir = cfg.http_web_dir},
                std::move(handlers), hub);
   auto http_port = http->listen();
   if (!http_port) {
