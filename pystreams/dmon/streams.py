@@ -809,19 +809,27 @@ def untag(tags: str | Sequence[str], *children: Child) -> Stream:
 # -- index, fan-out by key -------------------------------------------------------------
 
 
-class _Index(Stream):
-    kind = "index"
+class _Sink(Stream):
+    """Hands each event (each event of a list) to one of the runtime's sinks, named by
+    ``sink``; looked up once, at construction, so the hot path is one call."""
+
+    sink = ""
 
     def __init__(self) -> None:
         super().__init__()
-        self._index = self.rt.index
+        self._write = getattr(self.rt, self.sink)
 
     def send(self, event: Any) -> None:
         if isinstance(event, list):
             for e in event:
-                self._index(e)
+                self._write(e)
         else:
-            self._index(event)
+            self._write(event)
+
+
+class _Index(_Sink):
+    kind = "index"
+    sink = "index"
 
 
 def index() -> Stream:
@@ -871,19 +879,9 @@ def publish(topic: str) -> Stream:
     return _Publish(topic)
 
 
-class _Store(Stream):
+class _Store(_Sink):
     kind = "store"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._store = self.rt.store
-
-    def send(self, event: Any) -> None:
-        if isinstance(event, list):
-            for e in event:
-                self._store(e)
-        else:
-            self._store(event)
+    sink = "store"
 
 
 def store() -> Stream:
