@@ -7,6 +7,8 @@
 
 namespace dmon {
 
+class latency_histogram;
+
 /// One listener's figures; written by its I/O thread and its parser, read by the node.
 struct listener_counters {
   std::string name;                            // e.g. "tcp 127.0.0.1:5555"
@@ -20,6 +22,8 @@ struct listener_counters {
   std::atomic<uint64_t> connections{0};        // open TCP connections
   std::atomic<uint64_t> queued{0};             // UDP datagrams waiting for the parser
   std::atomic<uint64_t> inflight_events{0};    // UDP events handed to the router, not yet done
+  /// Frames read -> answers ready (decode, streams, index write); TCP only; may be null.
+  latency_histogram* ack_latency = nullptr;
 };
 
 /// One shard's figures, published by its stream actor after every batch.

@@ -211,9 +211,13 @@ int run_node(const config& cfg) {
   set_cluster_heartbeat(sys_cfg, std::chrono::seconds{1}, std::chrono::seconds{10});
   caf::actor_system sys{sys_cfg};
 
+  // Node-wide latency figures, observed by the actors and rendered on /metrics.
+  latency_histogram stream_latency, write_latency, ack_latency;
   std::vector<stream_actor> shards;
   for (int shard = 0; shard < cfg.shards; ++shard) {
     shard_context ctx;
+    ctx.stream_latency = &stream_latency;
+    ctx.write_latency = &write_latency;
     ctx.shard = shard;
     ctx.db = db.get();
     ctx.counters = shard_stats[shard].get();
@@ -276,6 +280,7 @@ int run_node(const config& cfg) {
     return std::string{proto} + " " + cfg.bind + ":" + std::to_string(port);
   };
   listener_counters tcp_stats, udp_stats, json_stats;
+  tcp_stats.ack_latency = &ack_latency;
   // Optional so that they (and their parser actors) go away before the actor system waits.
   std::optional<tcp_listener> tcp;
   std::optional<udp_listener> udp, json;
@@ -331,6 +336,17 @@ int run_node(const config& cfg) {
     s.index_size = db->size();
     s.expired = expired_total.load(std::memory_order_relaxed);
     s.process = read_process();
+    s.histograms.push_back(stream_latency.snapshot(
+        "dmon_stream_event_duration_seconds",
+        "Time one event spends in the streams (a batch's time over its size).", {},
+        "streams latency"));
+    s.histograms.push_back(write_latency.snapshot(
+        "dmon_index_write_duration_seconds",
+        "Time to write one batch of index updates to RocksDB (WAL included)."));
+    s.histograms.push_back(ack_latency.snapshot(
+        "dmon_tcp_ack_duration_seconds",
+        "From frames read to their answers ready: decode, streams, index write.", {},
+        "server tcp " + tcp_stats.name.substr(4) + " in latency"));
     return s;
   };
   http_handlers handlers;

@@ -6,6 +6,7 @@
 
 #include "frame_decoder.hpp"
 #include "json_codec.hpp"
+#include "metrics.hpp"
 #include "protobuf_codec.hpp"
 
 namespace dmon {
@@ -94,7 +95,11 @@ tcp_parser_actor::behavior_type tcp_parser(
             std::move(req->events.begin(), req->events.end(), std::back_inserter(events));
         }
         auto frame_count = frames.size() + (b->fatal.empty() ? 0 : 1);
+        auto started = std::chrono::steady_clock::now();
         auto finish = [=](const std::string& stream_error) {
+          if (auto* h = self->state.counters->ack_latency)
+            h->observe(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
           self->state.finished.emplace(
               seq, tcp_parser_state::answer{render(*b, stream_error, self->state.query),
                                             frame_count, !b->fatal.empty()});

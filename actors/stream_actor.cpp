@@ -22,7 +22,10 @@ std::optional<error> flush(shard_context& ctx) {
   auto& w = *ctx.writes;
   std::optional<error> failed;
   if (!w.index.empty()) {
+    auto started = std::chrono::steady_clock::now();
     auto written = ctx.db->apply(w.index);
+    ctx.write_latency->observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     if (!written) {
       ctx.counters->index_failures.fetch_add(w.index.size(), std::memory_order_relaxed);
       failed = written.error();
@@ -79,7 +82,12 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
   return {
       [=](ingest_atom, const std::vector<event>& batch) -> caf::result<uint64_t> {
         auto& st = self->state;
+        auto started = std::chrono::steady_clock::now();
         st.host->process(batch);
+        if (!batch.empty())
+          st.ctx.stream_latency->observe(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() /
+              static_cast<double>(batch.size()));
         publish(*st.host, *st.ctx.counters);
         if (auto err = flush(st.ctx))
           return caf::make_error(

@@ -8,6 +8,7 @@
 
 #include "counters.hpp"
 #include "interfaces.hpp"
+#include "metrics.hpp"
 #include "pubsub.hpp"
 #include "store.hpp"
 #include "stream_host.hpp"
@@ -30,6 +31,9 @@ struct shard_context {
   shard_writes* writes = nullptr;
   /// Index writes are published on its "index" channel (WebSocket/SSE subscribers).
   pubsub* hub = nullptr;
+  /// Per-event time in the streams (a batch's time over its size) and per-batch store writes.
+  latency_histogram* stream_latency = nullptr;
+  latency_histogram* write_latency = nullptr;
   /// Key of this shard's stream-state checkpoint in the store.
   std::string checkpoint_key;
   std::chrono::milliseconds tick{1000};

@@ -48,6 +48,11 @@ def test_metrics_count_what_the_listeners_saw(node):
                 if line.startswith("dmon_listener_accepted_events_total") and 'tcp' in line]
     assert accepted and float(accepted[0].split()[-1]) >= 1, body[:2000]
     assert "process_resident_memory_bytes" in body or "dmon_process_resident_memory_bytes" in body
+    counts = {line.split()[0]: float(line.split()[-1]) for line in body.splitlines()
+              if line.endswith(tuple("0123456789")) and "_count" in line.split()[0]}
+    for name in ("dmon_tcp_ack_duration_seconds_count", "dmon_stream_event_duration_seconds_count",
+                 "dmon_index_write_duration_seconds_count"):
+        assert counts.get(name, 0) >= 1, (name, counts)
 
 
 def test_index_query_returns_json_with_iso_time(node):
@@ -157,10 +162,18 @@ stream = publish("alerts")
 
 def test_dmon_instrumentation_events_reach_the_streams(node_factory):
     n = node_factory(args=["--instrumentation-interval", "0.5", "--hostname", "self-test"])
-    seen = n.wait_seen(5)
-    own = [e for e in seen if e.get("service", "").startswith("dmon ")]
-    assert own, seen
+    import time
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        own = [e for e in n.seen() if e.get("service", "").startswith("dmon ")]
+        if any(e["service"] == "dmon streams latency 0.99" for e in own):
+            break
+        time.sleep(0.2)
+    assert own, n.seen()
     assert all(e["host"] == "self-test" and "dmon" in e.get("tags", []) for e in own)
+    services = {e["service"] for e in own}
+    assert "dmon streams latency 0.99" in services, sorted(services)
+    assert "dmon index size" in services, sorted(services)
 
 
 def test_history_returns_stored_events_in_a_time_range(node_factory):
