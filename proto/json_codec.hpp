@@ -24,7 +24,8 @@ result<event> decode(std::string_view text, int64_t now_us);
 std::optional<int64_t> parse_time(std::string_view text);
 
 /// Encodes an event as a JSON object; `time` as an ISO-8601 UTC string when
-/// `iso_time`, else unix seconds; attributes as top-level keys when `flat_attributes`.
+/// `iso_time`, else unix seconds. With `flat_attributes` it writes Riemann's HTTP form:
+/// attributes as top-level keys and every core key present, null when absent.
 std::string encode(const event& e, bool iso_time = false, bool flat_attributes = false);
 
 }  // namespace dmon::json_codec

@@ -129,5 +129,7 @@ TEST(json_codec, encode_iso_time_and_flat_attributes) {
   dmon::event e;
   e.time_us = 1'767'225'601'250'000;
   e.attributes = {{"k", "v"}};
-  EXPECT_EQ(jc::encode(e, true, true), R"({"k":"v","time":"2026-01-01T00:00:01.250Z"})");
+  EXPECT_EQ(jc::encode(e, true, true),
+            R"({"description":null,"host":null,"k":"v","metric":null,"service":null,"state":null,)"
+            R"("tags":null,"time":"2026-01-01T00:00:01.250Z","ttl":null})");
 }
