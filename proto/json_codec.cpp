@@ -211,9 +211,10 @@ std::string encode(const event& e, bool iso_time, bool flat_attributes) {
   if (!e.tags.empty())
     j["tags"] = e.tags;
   if (flat_attributes)
-    for (const char* core : {"host", "service", "state", "description", "metric", "time", "ttl",
-                             "tags"})
-      if (!j.contains(core)) j[core] = nullptr;
+    for (const char* core :
+         {"host", "service", "state", "description", "metric", "time", "ttl", "tags"})
+      if (!j.contains(core))
+        j[core] = nullptr;
   if (!e.attributes.empty()) {
     json& attrs = flat_attributes ? j : (j["attributes"] = json::object());
     for (auto& a : e.attributes)
