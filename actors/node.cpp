@@ -37,6 +37,9 @@ namespace {
 
 using namespace std::chrono;
 
+// Events per chunk of a streamed GET /index answer (about 300 bytes of JSON each).
+constexpr size_t http_query_page_events = 1024;
+
 milliseconds millis(double seconds) {
   return milliseconds{static_cast<int64_t>(seconds * 1000)};
 }
@@ -134,6 +137,29 @@ result<std::vector<event>> query_index(const index& idx, const std::string& text
   if (!pred)
     return pred.error();
   return idx.select(*pred);
+}
+
+result<size_t> visit_index(const index& idx, const std::string& text,
+                           const std::function<void(const event&)>& fn) {
+  if (text.find_first_not_of(" \t\r\n,") == std::string::npos)
+    return size_t{0};
+  auto pred = query::parse_cached(text);
+  if (!pred)
+    return pred.error();
+  return idx.visit(*pred, fn);
+}
+
+result<std::function<bool(std::vector<event>&)>> page_index(const index& idx,
+                                                            const std::string& text,
+                                                            size_t page_size) {
+  using pager = std::function<bool(std::vector<event>&)>;
+  if (text.find_first_not_of(" \t\r\n,") == std::string::npos)
+    return pager{[](std::vector<event>&) { return false; }};
+  auto pred = query::parse_cached(text);
+  if (!pred)
+    return pred.error();
+  return pager{[&idx, page_size, p = std::move(*pred), at = index::cursor{}](
+                   std::vector<event>& out) mutable { return idx.page(p, at, page_size, out); }};
 }
 
 void block_shutdown_signals() {
@@ -272,7 +298,9 @@ int run_node(const config& cfg) {
   }
 
   const index& idx = db->memory();
-  query_function query = [&idx](const std::string& text) { return query_index(idx, text); };
+  query_function query = [&idx](const std::string& text, const query_visitor& fn) {
+    return visit_index(idx, text, fn);
+  };
 
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
@@ -366,7 +394,10 @@ int run_node(const config& cfg) {
     return answer;
   };
   handlers.metrics = [&] { return render_prometheus(take_snapshot()); };
-  handlers.query = query;
+  handlers.query = [&idx](const std::string& text) { return query_index(idx, text); };
+  handlers.query_pages = [&idx](const std::string& text) {
+    return page_index(idx, text, http_query_page_events);
+  };
   handlers.history = [&db](const std::string& text, int64_t from, int64_t to,
                            size_t limit) -> result<std::vector<event>> {
     std::optional<query::predicate> filter;
