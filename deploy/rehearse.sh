@@ -24,6 +24,12 @@
 #
 # usage: deploy/rehearse.sh [--dmond PATH] [--events N] [--report FILE] [--workdir DIR]
 #                           [--keep] [--pre-stop SECONDS]
+#   --events     events sent, half before and half after the join (default 200)
+#   --report     also write the steps' results as JSON there
+#   --workdir    where the pods' files go (default: a new /tmp/dmon-rehearsal.*, removed
+#                after a run where every step passed unless --keep)
+#   --pre-stop   seconds between a pod leaving DNS and its SIGTERM (default: the manifest's
+#                preStop sleep)
 # Needs root, iproute2, curl and python3 with PyYAML. Exit status: 0 when every step passed,
 # 1 when one failed, 77 when network namespaces are refused here (a test runner skips then),
 # 2 for bad usage or a missing tool.
@@ -68,9 +74,12 @@ fi
 ip netns del "${pfx}probe"
 
 net=198.51.100
+own_workdir=0
 if [[ -z $workdir ]]; then
   workdir=$(mktemp -d /tmp/dmon-rehearsal.XXXXXX)
+  own_workdir=1
 fi
+failed=0
 mkdir -p "$workdir"
 client=${pfx}c
 hub=${pfx}hub
@@ -90,7 +99,12 @@ teardown() {
   if ((added_route)) && ! ip netns list | grep -qE '^dr[0-9]+hub'; then
     ip route del unreachable $net.0/24 2>/dev/null
   fi
-  ((keep)) || rm -rf "$workdir"
+  # The pods' logs and data stay for a look after a failed step (or with --keep).
+  if ((own_workdir && !keep && !failed)); then
+    rm -rf "$workdir"
+  else
+    echo "rehearse: pod logs and data are in $workdir/pods" >&2
+  fi
 }
 trap teardown EXIT
 trap 'exit 130' INT TERM
@@ -197,6 +211,15 @@ publish_dns() {
   done
 }
 
+# Checks that getaddrinfo in a pod's view returns one address per live pod for the Service
+# name, as the headless Service's DNS answer would; prints the count.
+dns_answers() {
+  ip netns exec "$client" python3 -c '
+import socket, sys
+print(len({a[4][0] for a in socket.getaddrinfo(sys.argv[1], None, socket.AF_INET, socket.SOCK_STREAM)}))' \
+    "$svc_name" 2>/dev/null || echo 0
+}
+
 attach() {  # attach <namespace> <ip>
   local ns=$1 addr=$2 br
   br=v${1#"$pfx"}
@@ -297,8 +320,10 @@ check_queryable() {
 }
 
 declare -A result=()
+note=
 step() {  # step <name> <ok 0|1> <message>
   result[$1]="$2 $3"
+  (($2)) || failed=1
   printf 'rehearse: %-6s %s  %s\n' "$1" "$( (($2)) && echo PASS || echo FAIL)" "$3"
 }
 write_report() {
@@ -312,6 +337,7 @@ write_report() {
       printf '  "%s": {"ok": %s, "message": "%s"},\n' "$name" \
         "$( ((ok)) && echo true || echo false)" "${msg//\"/\'}"
     done
+    printf '  "notes": [%s],\n' "${note:+\"${note//\"/\'}\"}"
     printf '  "acked": %s, "workdir": "%s"\n}\n' "$(sort -u "$workdir/acked.txt" | wc -l)" "$workdir"
   } >"$report"
 }
@@ -332,12 +358,23 @@ for n in "${live[@]}"; do create_pod "$n"; done
 publish_dns
 for n in "${live[@]}"; do start_pod "$n"; done
 ok=1
+if (($(dns_answers) != ${#live[@]})); then
+  step up3 0 "getaddrinfo($svc_name) did not return the ${#live[@]} pod addresses from /etc/netns/*/hosts"
+  write_report
+  exit 1
+fi
 for n in "${live[@]}"; do wait_ready "$n" 60 || ok=0; done
 half=$((events / 2))
 ((ok)) && send_batch 0 "$half"
 acked=$(sort -u "$workdir/acked.txt" | wc -l)
 if ((ok && acked == half)); then
   step up3 1 "3 pods Ready; $acked of $half events acknowledged"
+  # What a pod tells its peers to dial: with bind 0.0.0.0 and no --advertise that is not an
+  # address a peer can use (a peer learned through gossip alone would be dialled there).
+  if grep -q "advertised as 0.0.0.0" "$(pod_dir 0)/dmond.log"; then
+    note="pods advertise 0.0.0.0:$peer_port to their peers; the StatefulSet should pass --advertise=\$(POD_IP):$peer_port"
+    echo "rehearse: note: $note"
+  fi
 else
   step up3 0 "pods Ready: $ok; $acked of $half events acknowledged"
   write_report
@@ -365,6 +402,7 @@ fi
 # the grace period (which includes preStop) is over.
 live=(0 1)
 publish_dns
+dns_left=$(dns_answers)
 sleep "$pre_stop"
 for n in 3 2; do kill -TERM "${pid[$n]}" 2>/dev/null || true; done
 clean=1
@@ -379,7 +417,9 @@ for n in 3 2; do
   unset "pid[$n]"
 done
 gone=$(check_queryable 30)
-if ((gone == 0)); then
+if ((dns_left != 2)); then
+  step leave2 0 "getaddrinfo($svc_name) returned $dns_left addresses after the scale-down, not 2"
+elif ((gone == 0)); then
   step leave2 1 "2 pods left; all $acked acknowledged events queryable"
 else
   step leave2 0 "$gone of $acked acknowledged events no longer queryable after the scale-down$( ((clean)) || echo '; a pod needed SIGKILL')"

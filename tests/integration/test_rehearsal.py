@@ -24,7 +24,7 @@ def rehearsal(tmp_path_factory):
     out = tmp_path_factory.mktemp("rehearsal")
     report = out / "report.json"
     proc = subprocess.run([str(SCRIPT), "--dmond", DMOND, "--events", "300",
-                           "--report", str(report)],
+                           "--report", str(report), "--workdir", str(out / "run")],
                           capture_output=True, text=True, timeout=240)
     if proc.returncode == 77:
         pytest.skip(proc.stdout.strip() or "network namespaces are refused here")
@@ -58,4 +58,7 @@ def test_scaling_3_to_4_keeps_every_acknowledged_event_queryable(rehearsal):
                           "keys owned by the two removed pods leave with them")
 def test_scaling_4_to_2_keeps_every_acknowledged_event_queryable(rehearsal):
     s = step(rehearsal, "leave2")
+    if "getaddrinfo" in s["message"]:
+        # The harness's DNS, not the missing handoff: a real failure, not the expected one.
+        pytest.fail(s["message"])
     assert s["ok"], s["message"]
