@@ -30,8 +30,8 @@
 #                after a run where every step passed unless --keep)
 #   --pre-stop   seconds between a pod leaving DNS and its SIGTERM (default: the manifest's
 #                preStop sleep)
-# Needs root, iproute2, curl and python3 with PyYAML. Exit status: 0 when every step passed,
-# 1 when one failed, 77 when network namespaces are refused here (a test runner skips then),
+# Needs root, iproute2, curl and python3 with PyYAML ($PYTHON, default /usr/bin/python3).
+# Exit status: 0 when every step passed, 1 when one failed, 77 when network namespaces are refused here (a test runner skips then),
 # 2 for bad usage or a missing tool.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,10 +56,12 @@ while (($#)); do
 done
 [[ $events =~ ^[1-9][0-9]*$ ]] || { echo "rehearse: --events must be a positive number" >&2; exit 2; }
 [[ -x $dmond ]] || { echo "rehearse: $dmond is not an executable dmond; build it or pass --dmond" >&2; exit 2; }
-for tool in ip curl python3; do
-  command -v $tool >/dev/null || { echo "rehearse: $tool is missing (deploy/install-deps.sh installs it)" >&2; exit 2; }
+# Debian's python3 (PyYAML from python3-yaml), not whatever python3 comes first in PATH.
+py=${PYTHON:-/usr/bin/python3}
+for tool in ip curl "$py"; do
+  command -v "$tool" >/dev/null || { echo "rehearse: $tool is missing (deploy/install-deps.sh installs it)" >&2; exit 2; }
 done
-python3 -c 'import yaml' 2>/dev/null || { echo "rehearse: python3 lacks PyYAML (apt-get install python3-yaml)" >&2; exit 2; }
+"$py" -c 'import yaml' 2>/dev/null || { echo "rehearse: $py lacks PyYAML (apt-get install python3-yaml)" >&2; exit 2; }
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "rehearse: SKIP: network namespaces need root"
@@ -122,7 +124,7 @@ fi
 
 # -- the manifests ---------------------------------------------------------------------------
 # One line per fact: ns, svc, port.peer, grace, prestop, env NAME=VALUE|-, arg ...
-python3 - "$repo/deploy/k8s" >"$workdir/manifest.txt" <<'EOF'
+"$py" - "$repo/deploy/k8s" >"$workdir/manifest.txt" <<'EOF'
 import sys, yaml, pathlib
 d = pathlib.Path(sys.argv[1])
 docs = [x for f in sorted(d.glob("*.yaml")) for x in yaml.safe_load_all(f.read_text()) if x]
@@ -173,7 +175,7 @@ layout_pod() {
   mkdir -p "$root"
   while read -r _ mount key cm; do
     mkdir -p "$root$mount"
-    python3 - "$repo/deploy/k8s" "$cm" "$key" >"$root$mount/$key" <<'EOF'
+    "$py" - "$repo/deploy/k8s" "$cm" "$key" >"$root$mount/$key" <<'EOF'
 import sys, yaml, pathlib
 for f in sorted(pathlib.Path(sys.argv[1]).glob("*.yaml")):
     for x in yaml.safe_load_all(f.read_text()):
@@ -214,7 +216,7 @@ publish_dns() {
 # Checks that getaddrinfo in a pod's view returns one address per live pod for the Service
 # name, as the headless Service's DNS answer would; prints the count.
 dns_answers() {
-  ip netns exec "$client" python3 -c '
+  ip netns exec "$client" "$py" -c '
 import socket, sys
 print(len({a[4][0] for a in socket.getaddrinfo(sys.argv[1], None, socket.AF_INET, socket.SOCK_STREAM)}))' \
     "$svc_name" 2>/dev/null || echo 0
@@ -284,7 +286,7 @@ send_batch() {
   for ((i = from; i < to; i += 50)); do
     n=${live[$((k % ${#live[@]}))]}
     k=$((k + 1))
-    body=$(python3 -c '
+    body=$("$py" -c '
 import json, sys
 lo, hi = int(sys.argv[1]), int(sys.argv[2])
 for h in range(lo, hi):
@@ -302,7 +304,7 @@ missing() {
   : >"$workdir/found.txt"
   for n in "${live[@]}"; do
     ccurl "http://$(ip_of "$n"):$http_port/index?query=service%20%3D%20%22rehearsal%22" |
-      python3 -c 'import json, sys; [print(e["host"]) for e in json.load(sys.stdin)]' \
+      "$py" -c 'import json, sys; [print(e["host"]) for e in json.load(sys.stdin)]' \
         >>"$workdir/found.txt" 2>/dev/null || true
   done
   sort -u "$workdir/acked.txt" | comm -23 - <(sort -u "$workdir/found.txt")
