@@ -31,8 +31,8 @@
 #   --pre-stop   seconds between a pod leaving DNS and its SIGTERM (default: the manifest's
 #                preStop sleep)
 # Needs root, iproute2, curl and python3 with PyYAML ($PYTHON, default /usr/bin/python3).
-# Exit status: 0 when every step passed, 1 when one failed, 77 when network namespaces are refused here (a test runner skips then),
-# 2 for bad usage or a missing tool.
+# Exit status: 0 when every step passed, 1 when one failed, 77 when network namespaces are
+# refused here (a test runner skips then), 2 for bad usage or a missing tool.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
