@@ -15,8 +15,8 @@ namespace dmon {
 /// later; node::run() waits for them. Call first thing in main.
 void block_shutdown_signals();
 
-/// Answers a Riemann query string from the index: an exact `host = X and
-/// service = Y` is a direct lookup, anything else a scan; an empty one matches nothing.
+/// Answers a Riemann query string from the index, through the path `index::plan`
+/// picks (a lookup, a host or service range, or a scan); an empty one matches nothing.
 result<std::vector<event>> query_index(const index& idx, const std::string& text);
 
 /// Like `query_index`, but calls `fn` with each match (under the index's read
