@@ -37,8 +37,9 @@ namespace {
 
 using namespace std::chrono;
 
-// Events per chunk of a streamed GET /index answer (about 300 bytes of JSON each).
-constexpr size_t http_query_page_events = 1024;
+// Events per page of a query answer: one HTTP chunk of GET /index (about 300 bytes of JSON
+// each), or one stretch of a TCP reply encoded outside the index lock.
+constexpr size_t query_page_events = 1024;
 
 milliseconds millis(double seconds) {
   return milliseconds{static_cast<int64_t>(seconds * 1000)};
@@ -146,7 +147,19 @@ result<size_t> visit_index(const index& idx, const std::string& text,
   auto pred = query::parse_cached(text);
   if (!pred)
     return pred.error();
-  return idx.visit(*pred, fn);
+  // Page by page, so `fn` (the reply encoder) runs outside the index lock and a
+  // big answer never holds up the writers for the whole encoding.
+  index::cursor at;
+  std::vector<event> page;
+  size_t n = 0;
+  for (bool more = true; more;) {
+    page.clear();
+    more = idx.page(*pred, at, query_page_events, page);
+    for (auto& e : page)
+      fn(e);
+    n += page.size();
+  }
+  return n;
 }
 
 result<std::function<bool(std::vector<event>&)>> page_index(const index& idx,
@@ -396,7 +409,7 @@ int run_node(const config& cfg) {
   handlers.metrics = [&] { return render_prometheus(take_snapshot()); };
   handlers.query = [&idx](const std::string& text) { return query_index(idx, text); };
   handlers.query_pages = [&idx](const std::string& text) {
-    return page_index(idx, text, http_query_page_events);
+    return page_index(idx, text, query_page_events);
   };
   handlers.history = [&db](const std::string& text, int64_t from, int64_t to,
                            size_t limit) -> result<std::vector<event>> {

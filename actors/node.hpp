@@ -19,8 +19,9 @@ void block_shutdown_signals();
 /// picks (a lookup, a host or service range, or a scan); an empty one matches nothing.
 result<std::vector<event>> query_index(const index& idx, const std::string& text);
 
-/// Like `query_index`, but calls `fn` with each match (under the index's read
-/// lock) instead of copying them all; returns the number of matches.
+/// Like `query_index`, but calls `fn` with each match instead of returning them
+/// all: the matches are read a page at a time (`index::page`) and `fn` runs
+/// outside the index lock. Returns the number of matches.
 result<size_t> visit_index(const index& idx, const std::string& text,
                            const std::function<void(const event&)>& fn);
 

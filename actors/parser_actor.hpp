@@ -25,8 +25,8 @@ class reply_sink {
 
 /// Answers a query string by calling the visitor with each matching index event
 /// (the index and query layers plug in here) and returns the number of matches,
-/// or ec::bad_query. The visitor may run under the index's read lock: it only
-/// encodes, so a reply never needs a copy of every match.
+/// or ec::bad_query. The visitor only encodes, so a reply never needs a copy of
+/// every match.
 using query_visitor = std::function<void(const event&)>;
 using query_function = std::function<result<size_t>(const std::string&, const query_visitor&)>;
 

@@ -12,6 +12,7 @@ query; the client discards what it reads.
 import argparse
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "build" / "tests" / "integration" / "gen"))
-from riemann_wire import Connection, msg_with  # noqa: E402
+import riemann_pb2  # noqa: E402
+from riemann_wire import msg_with  # noqa: E402
 
 
 def free_port() -> int:
@@ -60,15 +62,25 @@ def run(dmond: str, source: Path, how: str, work: Path) -> None:
         Path(f"/proc/{p.pid}/clear_refs").write_text("5")
         started = time.monotonic()
         if how == "tcp":
-            with Connection(tcp) as c:
-                n = len(c.request(msg_with(query="true")).events)
+            # Raw frames, so the time is the server's (receiving), not the client's parsing.
+            with socket.create_connection(("127.0.0.1", tcp)) as c:
+                payload = msg_with(query="true")
+                c.sendall(struct.pack(">I", len(payload)) + payload)
+                size = struct.unpack(">I", c.recv(4, socket.MSG_WAITALL))[0]
+                reply = bytearray()
+                while len(reply) < size:
+                    reply += c.recv(min(1 << 20, size - len(reply)))
+            took = time.monotonic() - started
+            msg = riemann_pb2.Msg()
+            msg.ParseFromString(bytes(reply))
+            n = len(msg.events)
         else:
             n = 0
             url = f"http://127.0.0.1:{http}/index?query=true"
             with urllib.request.urlopen(url, timeout=600) as r:
                 while chunk := r.read(1 << 20):
                     n += chunk.count(b'"service"')
-        took = time.monotonic() - started
+            took = time.monotonic() - started
         peak = status_mb(p.pid, "VmHWM")
         print(f"{how:4} {dmond}: {n} events in {took:.2f} s; RSS {base} MB before, "
               f"peak {peak} MB during (+{peak - base} MB)", flush=True)
