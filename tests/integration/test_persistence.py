@@ -2,6 +2,7 @@
 
 import re
 import signal
+import time
 
 from conftest import RECORDER, start_node
 from riemann_wire import Connection, make_event, msg_with
@@ -153,5 +154,26 @@ def test_a_changed_module_restores_what_still_matches_and_logs_what_it_dropped(t
                          r"changed from .*'n': 5.* to .*'n': 7", log), log
         assert re.search(r"dropping saved state of rates_stream rate: the module has no root "
                          r"stream of that name any more", log), log
+    finally:
+        n.stop()
+
+
+def test_periodic_checkpoints_carry_stream_state_over_a_kill_dash_nine(tmp_path):
+    # No clean shutdown, so only a periodic checkpoint can have saved the state. The wait is a
+    # margin of 15 intervals, not a measurement: without periodic checkpoints the test fails
+    # however long it waits.
+    args = ["--checkpoint-interval", "0.2", "--tick-interval", "0.1"]
+    n = start_node(tmp_path, CHANGES, args)
+    send(n, dict(host="a", service="s", state="ok"))
+    send(n, dict(host="a", service="s", state="warning"))
+    assert [e["changed"] for e in n.wait_seen(2)] == ["ok", "warning"]
+    time.sleep(3)
+    n.proc.send_signal(signal.SIGKILL)
+    n.proc.wait()
+    n = start_node(tmp_path, CHANGES, args)
+    try:
+        send(n, dict(host="a", service="s", state="warning"))  # same state: no change
+        send(n, dict(host="a", service="s", state="critical"))
+        assert [e["changed"] for e in n.wait_seen(3)] == ["ok", "warning", "critical"]
     finally:
         n.stop()
