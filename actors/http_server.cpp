@@ -325,6 +325,10 @@ class subscriber_session : public session_base {
     pump();
   }
 
+  // The snapshot comes from `pages` a page at a time as the client takes it,
+  // instead of all at once, so a subscription to `true` never holds every match.
+  void snapshot_pages(http_handlers::page_source pages) { pages_ = std::move(pages); }
+
   // The peer went away or the session ended: stop receiving at once.
   void end() {
     done_ = true;
@@ -361,6 +365,17 @@ class subscriber_session : public session_base {
     if (box_ && box_->overflowed())
       return on_overflow();
     std::string text;
+    if (pending_.empty() && pages_) {
+      std::vector<event> page;
+      bool more = true;
+      // Pages may come back empty (a sparse scan); read on until one has matches or the walk ends.
+      while (more && page.empty())
+        more = pages_(page);
+      if (!more)
+        pages_ = nullptr;
+      for (auto& e : page)
+        pending_.push_back(json_codec::encode(e, true, true));
+    }
     if (!pending_.empty()) {
       text = std::move(pending_.front());
       pending_.pop_front();
@@ -389,6 +404,7 @@ class subscriber_session : public session_base {
   std::unique_ptr<subscription> sub_;
   std::shared_ptr<outbox> box_;
   std::deque<std::string> pending_;
+  http_handlers::page_source pages_;
   std::string peer_;
   bool open_ = false;
   bool writing_ = false;
@@ -999,7 +1015,13 @@ class http_session final : public session_base {
       sub->attach(box, id);
     }
     std::deque<std::string> first;
-    if (snapshot) {
+    http_handlers::page_source pages;
+    if (snapshot && srv_->handlers.query_pages) {
+      auto found = srv_->handlers.query_pages(text);
+      if (!found)
+        return refuse(http::status::bad_request, found.error().message);
+      pages = std::move(*found);
+    } else if (snapshot) {
       if (!srv_->handlers.query)
         return refuse(http::status::service_unavailable, "this server has no index to query");
       auto found = srv_->handlers.query(text);
@@ -1014,6 +1036,8 @@ class http_session final : public session_base {
       auto ws = std::make_shared<ws_subscriber>(srv_, std::move(stream_), std::move(req),
                                                 std::move(sub), box, std::move(first), who);
       s = ws;
+      if (pages)
+        ws->snapshot_pages(std::move(pages));
       if (box)
         box->owner(s);
       ws->track();
@@ -1022,6 +1046,8 @@ class http_session final : public session_base {
       auto sse = std::make_shared<sse_subscriber>(srv_, std::move(stream_), std::move(sub), box,
                                                   std::move(first), who);
       s = sse;
+      if (pages)
+        sse->snapshot_pages(std::move(pages));
       if (box)
         box->owner(s);
       sse->track();

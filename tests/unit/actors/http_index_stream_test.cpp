@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -15,6 +16,7 @@ using namespace dmon;
 using namespace std::chrono_literals;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using json = nlohmann::json;
@@ -170,6 +172,44 @@ TEST_F(http_index_stream_test, http_1_0_and_head_get_the_whole_answer_without_ch
   EXPECT_EQ(head.get().result(), http::status::ok);
   EXPECT_FALSE(head.get().chunked());
   EXPECT_EQ(whole_answers_, 2);
+}
+
+TEST_F(http_index_stream_test, a_websocket_snapshot_is_read_from_the_pages_as_the_client_takes_it) {
+  start(5000, 300);
+  net::io_context ioc;
+  websocket::stream<beast::tcp_stream> ws{ioc};
+  beast::get_lowest_layer(ws).connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), port_});
+  ws.handshake("127.0.0.1", "/index?query=true");
+  std::vector<std::string> hosts;
+  beast::flat_buffer b;
+  beast::error_code ec;
+  // Bounded: one frame per event, then the server closes (no subscribe=true).
+  for (int i = 0; i < 6000; ++i) {
+    b.clear();
+    ws.read(b, ec);
+    if (ec)
+      break;
+    hosts.push_back(json::parse(beast::buffers_to_string(b.data()))["host"]);
+  }
+  EXPECT_EQ(ec, websocket::error::closed) << ec.message();
+  ASSERT_EQ(hosts.size(), 5000u);
+  for (int i = 0; i < 5000; ++i)
+    ASSERT_EQ(hosts[i], "h" + std::to_string(i));
+  EXPECT_EQ(pages_read_, 33);
+  EXPECT_EQ(whole_answers_, 0);
+}
+
+TEST_F(http_index_stream_test,
+       a_websocket_subscription_with_a_bad_query_is_refused_with_the_error) {
+  start(10, 10);
+  net::io_context ioc;
+  websocket::stream<beast::tcp_stream> ws{ioc};
+  beast::get_lowest_layer(ws).connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), port_});
+  beast::error_code ec;
+  ws.handshake("127.0.0.1", "/index?query=bad", ec);
+  // The parse error comes as a 400 instead of the upgrade (http_server_test reads its body).
+  EXPECT_EQ(ec, websocket::error::upgrade_declined) << ec.message();
+  EXPECT_EQ(pages_read_, 0);
 }
 
 }  // namespace
