@@ -325,6 +325,10 @@ class subscriber_session : public session_base {
     pump();
   }
 
+  // The snapshot comes from `pages` a page at a time as the client takes it,
+  // instead of all at once, so a subscription to `true` never holds every match.
+  void snapshot_pages(http_handlers::page_source pages) { pages_ = std::move(pages); }
+
   // The peer went away or the session ended: stop receiving at once.
   void end() {
     done_ = true;
@@ -361,6 +365,17 @@ class subscriber_session : public session_base {
     if (box_ && box_->overflowed())
       return on_overflow();
     std::string text;
+    if (pending_.empty() && pages_) {
+      std::vector<event> page;
+      bool more = true;
+      // Pages may come back empty (a sparse scan); read on until one has matches or the walk ends.
+      while (more && page.empty())
+        more = pages_(page);
+      if (!more)
+        pages_ = nullptr;
+      for (auto& e : page)
+        pending_.push_back(json_codec::encode(e, true, true));
+    }
     if (!pending_.empty()) {
       text = std::move(pending_.front());
       pending_.pop_front();
@@ -389,6 +404,7 @@ class subscriber_session : public session_base {
   std::unique_ptr<subscription> sub_;
   std::shared_ptr<outbox> box_;
   std::deque<std::string> pending_;
+  http_handlers::page_source pages_;
   std::string peer_;
   bool open_ = false;
   bool writing_ = false;
@@ -878,7 +894,78 @@ class http_session final : public session_base {
     respond(req, http::status::ok, std::move(body), "application/json");
   }
 
+  // The JSON array of an index query, written as one HTTP chunk per page of
+  // matches, so the whole answer never sits in memory: the pager holds the
+  // index lock only while it reads a page, and the next page is read only
+  // after the previous chunk went out.
+  struct query_stream {
+    http_handlers::page_source next;
+    bool more = true;
+    bool any = false;
+    bool keep_alive = true;
+    std::string chunk;
+  };
+
+  void stream_query(const request& req, http_handlers::page_source next) {
+    auto qs = std::make_shared<query_stream>();
+    qs->next = std::move(next);
+    qs->keep_alive = req.keep_alive();
+    auto res = std::make_shared<http::response<http::empty_body>>(http::status::ok, req.version());
+    res->set(http::field::server, "dmon");
+    res->set(http::field::content_type, "application/json");
+    res->keep_alive(qs->keep_alive);
+    res->chunked(true);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+    qs->chunk = "[";
+    stream_.expires_after(
+        std::chrono::milliseconds{static_cast<int64_t>(srv_->opts.request_timeout * 1000)});
+    http::async_write_header(stream_, *sr,
+                             [self = self(), res, sr, qs](beast::error_code ec, size_t) {
+                               if (ec)
+                                 return self->close_now();
+                               self->write_page(qs);
+                             });
+  }
+
+  void write_page(const std::shared_ptr<query_stream>& qs) {
+    std::vector<event> page;
+    // Pages may come back empty (a sparse scan); read on until one has matches or the walk ends.
+    while (qs->more && page.empty())
+      qs->more = qs->next(page);
+    for (auto& e : page) {
+      if (qs->any)
+        qs->chunk += ',';
+      qs->any = true;
+      qs->chunk += json_codec::encode(e, true, true);
+    }
+    if (!qs->more)
+      qs->chunk += "]\n";
+    stream_.expires_after(
+        std::chrono::milliseconds{static_cast<int64_t>(srv_->opts.request_timeout * 1000)});
+    net::async_write(stream_, http::make_chunk(net::buffer(qs->chunk)),
+                     [self = self(), qs](beast::error_code ec, size_t) {
+                       if (ec)
+                         return self->close_now();
+                       qs->chunk.clear();
+                       if (qs->more)
+                         return self->write_page(qs);
+                       net::async_write(self->stream_, http::make_chunk_last(),
+                                        [self, qs](beast::error_code ec, size_t) {
+                                          if (ec || !qs->keep_alive)
+                                            return self->close_now();
+                                          self->read();
+                                        });
+                     });
+  }
+
   void query(const request& req, const std::string& text) {
+    // Chunked needs HTTP/1.1, and HEAD has no body to stream.
+    if (srv_->handlers.query_pages && req.version() >= 11 && req.method() == http::verb::get) {
+      auto pages = srv_->handlers.query_pages(text);
+      if (!pages)
+        return respond_error(req, http::status::bad_request, pages.error().message);
+      return stream_query(req, std::move(*pages));
+    }
     if (!srv_->handlers.query)
       return respond_error(req, http::status::service_unavailable,
                            "this server has no index to query");
@@ -928,7 +1015,13 @@ class http_session final : public session_base {
       sub->attach(box, id);
     }
     std::deque<std::string> first;
-    if (snapshot) {
+    http_handlers::page_source pages;
+    if (snapshot && srv_->handlers.query_pages) {
+      auto found = srv_->handlers.query_pages(text);
+      if (!found)
+        return refuse(http::status::bad_request, found.error().message);
+      pages = std::move(*found);
+    } else if (snapshot) {
       if (!srv_->handlers.query)
         return refuse(http::status::service_unavailable, "this server has no index to query");
       auto found = srv_->handlers.query(text);
@@ -943,6 +1036,8 @@ class http_session final : public session_base {
       auto ws = std::make_shared<ws_subscriber>(srv_, std::move(stream_), std::move(req),
                                                 std::move(sub), box, std::move(first), who);
       s = ws;
+      if (pages)
+        ws->snapshot_pages(std::move(pages));
       if (box)
         box->owner(s);
       ws->track();
@@ -951,6 +1046,8 @@ class http_session final : public session_base {
       auto sse = std::make_shared<sse_subscriber>(srv_, std::move(stream_), std::move(sub), box,
                                                   std::move(first), who);
       s = sse;
+      if (pages)
+        sse->snapshot_pages(std::move(pages));
       if (box)
         box->owner(s);
       sse->track();

@@ -28,6 +28,12 @@ struct http_handlers {
   std::function<std::string()> metrics;
   /// GET /index?query=: the index events matching the query, or ec::bad_query.
   std::function<result<std::vector<event>>(const std::string&)> query;
+  /// GET /index?query= streamed (HTTP/1.1): returns a source that appends the
+  /// next page of matches to its argument and says whether more may follow
+  /// (a page may be empty), or ec::bad_query. Without it GET /index answers
+  /// from `query` in one body.
+  using page_source = std::function<bool(std::vector<event>&)>;
+  std::function<result<page_source>(const std::string&)> query_pages;
   /// GET /history?query=&from=&to=&limit=: stored events (store() streams) with from <= time < to
   /// (unix microseconds), oldest first, at most `limit`.
   std::function<result<std::vector<event>>(const std::string& query, int64_t from_us, int64_t to_us,
@@ -55,7 +61,8 @@ struct http_counters {
 ///
 /// - GET /healthz, GET /readyz, GET /metrics
 /// - GET / and GET /web/<file>: the dashboard's static files from options::static_dir
-/// - GET /index?query=Q: JSON array; 400 with the parse error
+/// - GET /index?query=Q: JSON array (HTTP/1.1: chunked, one chunk per page of
+///   matches, never the whole array in memory); 400 with the parse error
 /// - GET /index?query=Q with `Accept: text/event-stream`, or GET /sse/index?query=Q:
 ///   SSE, the current matches then live updates of channel "index"
 /// - WS /index?query=Q[&subscribe=true]: one text frame per current match, then

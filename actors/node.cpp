@@ -37,6 +37,10 @@ namespace {
 
 using namespace std::chrono;
 
+// Events per page of a query answer: one HTTP chunk of GET /index (about 300 bytes of JSON
+// each), or one stretch of a TCP reply encoded outside the index lock.
+constexpr size_t query_page_events = 1024;
+
 milliseconds millis(double seconds) {
   return milliseconds{static_cast<int64_t>(seconds * 1000)};
 }
@@ -134,6 +138,41 @@ result<std::vector<event>> query_index(const index& idx, const std::string& text
   if (!pred)
     return pred.error();
   return idx.select(*pred);
+}
+
+result<size_t> visit_index(const index& idx, const std::string& text,
+                           const std::function<void(const event&)>& fn) {
+  if (text.find_first_not_of(" \t\r\n,") == std::string::npos)
+    return size_t{0};
+  auto pred = query::parse_cached(text);
+  if (!pred)
+    return pred.error();
+  // Page by page, so `fn` (the reply encoder) runs outside the index lock and a
+  // big answer never holds up the writers for the whole encoding.
+  index::cursor at;
+  std::vector<event> page;
+  size_t n = 0;
+  for (bool more = true; more;) {
+    page.clear();
+    more = idx.page(*pred, at, query_page_events, page);
+    for (auto& e : page)
+      fn(e);
+    n += page.size();
+  }
+  return n;
+}
+
+result<std::function<bool(std::vector<event>&)>> page_index(const index& idx,
+                                                            const std::string& text,
+                                                            size_t page_size) {
+  using pager = std::function<bool(std::vector<event>&)>;
+  if (text.find_first_not_of(" \t\r\n,") == std::string::npos)
+    return pager{[](std::vector<event>&) { return false; }};
+  auto pred = query::parse_cached(text);
+  if (!pred)
+    return pred.error();
+  return pager{[&idx, page_size, p = std::move(*pred), at = index::cursor{}](
+                   std::vector<event>& out) mutable { return idx.page(p, at, page_size, out); }};
 }
 
 void block_shutdown_signals() {
@@ -272,7 +311,9 @@ int run_node(const config& cfg) {
   }
 
   const index& idx = db->memory();
-  query_function query = [&idx](const std::string& text) { return query_index(idx, text); };
+  query_function query = [&idx](const std::string& text, const query_visitor& fn) {
+    return visit_index(idx, text, fn);
+  };
 
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
@@ -366,7 +407,10 @@ int run_node(const config& cfg) {
     return answer;
   };
   handlers.metrics = [&] { return render_prometheus(take_snapshot()); };
-  handlers.query = query;
+  handlers.query = [&idx](const std::string& text) { return query_index(idx, text); };
+  handlers.query_pages = [&idx](const std::string& text) {
+    return page_index(idx, text, query_page_events);
+  };
   handlers.history = [&db](const std::string& text, int64_t from, int64_t to,
                            size_t limit) -> result<std::vector<event>> {
     std::optional<query::predicate> filter;

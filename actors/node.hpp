@@ -1,6 +1,7 @@
 // dmon::node: the one composition root; builds, starts and stops every component of a node.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,9 +15,21 @@ namespace dmon {
 /// later; node::run() waits for them. Call first thing in main.
 void block_shutdown_signals();
 
-/// Answers a Riemann query string from the index: an exact `host = X and
-/// service = Y` is a direct lookup, anything else a scan; an empty one matches nothing.
+/// Answers a Riemann query string from the index, through the path `index::plan`
+/// picks (a lookup, a host or service range, or a scan); an empty one matches nothing.
 result<std::vector<event>> query_index(const index& idx, const std::string& text);
+
+/// Like `query_index`, but calls `fn` with each match instead of returning them
+/// all: the matches are read a page at a time (`index::page`) and `fn` runs
+/// outside the index lock. Returns the number of matches.
+result<size_t> visit_index(const index& idx, const std::string& text,
+                           const std::function<void(const event&)>& fn);
+
+/// Returns a pager over the matches of `text`: each call appends the next page
+/// (about `page_size` events, see `index::page`) and says whether more may follow.
+result<std::function<bool(std::vector<event>&)>> page_index(const index& idx,
+                                                            const std::string& text,
+                                                            size_t page_size);
 
 /// Starts the interpreter, loads the stream module once per shard (a failure
 /// ends startup with the traceback), spawns the stream, router and reaper actors,

@@ -15,6 +15,9 @@ namespace {
 
 constexpr int64_t log_interval_us = 1'000'000;
 
+// The largest payload a 4-byte big-endian frame length can describe.
+constexpr size_t max_reply_bytes = 0xFFFF'FFFF;
+
 const std::string& ok_reply() {
   static const std::string bytes = frame_decoder::frame(protobuf_codec::encode_reply(true));
   return bytes;
@@ -22,6 +25,48 @@ const std::string& ok_reply() {
 
 std::string error_reply(std::string_view reason) {
   return frame_decoder::frame(protobuf_codec::encode_reply(false, reason));
+}
+
+// Events encoded per protobuf call while a query reply is built.
+constexpr size_t reply_chunk_events = 256;
+
+// Appends the framed reply to a query. The reply is one length-prefixed Msg,
+// so it is built whole, but with no copy of the matches: the Msg's `ok` field
+// goes first, then every chunk of matches as a Msg of its own. Protobuf
+// concatenation merges messages (repeated fields append), so the bytes decode
+// as one Msg{ok, events}. Peak memory is the reply itself plus one chunk.
+void append_query_reply(std::string& out, const std::string& text, const query_function& query) {
+  auto start = out.size();
+  out.append(4, '\0');
+  out += protobuf_codec::encode_reply(true);
+  std::vector<event> chunk;
+  chunk.reserve(reply_chunk_events);
+  auto found = query(text, [&](const event& e) {
+    chunk.push_back(e);
+    if (chunk.size() == reply_chunk_events) {
+      out += protobuf_codec::encode_events(chunk);
+      chunk.clear();
+    }
+  });
+  if (found && !chunk.empty())
+    out += protobuf_codec::encode_events(chunk);
+  auto size = out.size() - start - 4;
+  if (found && size > max_reply_bytes) {
+    out.resize(start);
+    out += error_reply("the answer to this query is " + std::to_string(size) +
+                       " bytes, over the 4 GiB a Riemann frame can carry; narrow the query");
+    return;
+  }
+  if (!found) {
+    out.resize(start);
+    out += error_reply(found.error().message);
+    return;
+  }
+  auto n = static_cast<uint32_t>(size);
+  out[start] = static_cast<char>(n >> 24);
+  out[start + 1] = static_cast<char>(n >> 16);
+  out[start + 2] = static_cast<char>(n >> 8);
+  out[start + 3] = static_cast<char>(n);
 }
 
 // Builds the framed replies of one batch; queries run now, after the batch's events went through.
@@ -34,11 +79,7 @@ std::string render(const tcp_parser_state::batch& b, const std::string& stream_e
     } else if (!stream_error.empty()) {
       out += error_reply(stream_error);
     } else if (b.queries[i]) {
-      auto found = query(*b.queries[i]);
-      if (found)
-        out += frame_decoder::frame(protobuf_codec::encode_reply(true, {}, *found));
-      else
-        out += error_reply(found.error().message);
+      append_query_reply(out, *b.queries[i], query);
     } else {
       out += ok_reply();
     }

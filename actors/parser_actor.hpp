@@ -23,8 +23,12 @@ class reply_sink {
   virtual void deliver(std::string bytes, size_t frames, bool close_after) = 0;
 };
 
-/// Answers a query string with matching index events (the index and query layers plug in here).
-using query_function = std::function<result<std::vector<event>>(const std::string&)>;
+/// Answers a query string by calling the visitor with each matching index event
+/// (the index and query layers plug in here) and returns the number of matches,
+/// or ec::bad_query. The visitor only encodes, so a reply never needs a copy of
+/// every match.
+using query_visitor = std::function<void(const event&)>;
+using query_function = std::function<result<size_t>(const std::string&, const query_visitor&)>;
 
 struct tcp_parser_state {
   // Not an aggregate: CAF would construct an aggregate state from the actor pointer.

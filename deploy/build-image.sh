@@ -55,7 +55,9 @@ base() {
 base docker.io/library/debian:bookworm
 base docker.io/library/debian:bookworm-slim
 
-buildah bud --pull=never --layers -f deploy/Dockerfile -t "$tag" .
+# Docker format: the OCI image format has no SHELL, and buildah then ignores the Dockerfile's
+# SHELL line (with a warning), so its RUN steps would lose pipefail.
+buildah bud --pull=never --layers --format docker -f deploy/Dockerfile -t "$tag" .
 
 c=$(buildah from "$tag")
 trap 'buildah rm "$c" >/dev/null; cleanup' EXIT

@@ -14,6 +14,8 @@ packages=(
   python3-pytest python3-protobuf
   riemann-c-client
   chromium python3-websockets python3-prometheus-client curl
+  # deploy/rehearse.sh: network namespaces and reading the manifests
+  iproute2 python3-yaml
 )
 
 # The deployment tests validate the manifests with npm packages. A machine that already

@@ -336,6 +336,135 @@ std::vector<event> index::select(const query::predicate& pred) const {
   return out;
 }
 
+namespace {
+
+// Calls `fn` on every entry matching `pred` among the candidates of path `a`;
+// the caller holds the index lock.
+size_t visit_matches(const detail::index_map& entries, const secondary& by_host,
+                     const secondary& by_service, const access& a, const query::predicate& pred,
+                     const std::function<void(const event&)>& fn) {
+  size_t n = 0;
+  auto each = [&](const detail::index_entry& entry) {
+    if (pred.matches(entry.second.e)) {
+      fn(entry.second.e);
+      ++n;
+    }
+  };
+  auto groups = [&](const secondary& by, const std::optional<std::string>& value, bool prefix) {
+    if (!prefix) {
+      if (auto i = by.find(value); i != by.end())
+        for_each_posting(i->second, each);
+      return;
+    }
+    auto [first, last] = prefix_range(by, *value);
+    for (auto i = first; i != last; ++i)
+      for_each_posting(i->second, each);
+  };
+  switch (a.path) {
+    case query_path::lookup:
+      if (auto i = entries.find(index_key{a.host, a.service}.encode()); i != entries.end())
+        each(*i);
+      break;
+    case query_path::host:
+      groups(by_host, a.host, false);
+      break;
+    case query_path::host_prefix:
+      groups(by_host, a.host, true);
+      break;
+    case query_path::service:
+      groups(by_service, a.service, false);
+      break;
+    case query_path::service_prefix:
+      groups(by_service, a.service, true);
+      break;
+    case query_path::scan:
+      for (auto& [host, list] : by_host)
+        for_each_posting(list, each);
+      break;
+  }
+  return n;
+}
+
+// Returns how many entries path `a` examines (an upper bound on its matches).
+size_t candidates(const detail::index_map& entries, const secondary& by_host,
+                  const secondary& by_service, const access& a) {
+  auto count = [](const secondary& by, const std::optional<std::string>& value, bool prefix) {
+    if (!prefix) {
+      auto i = by.find(value);
+      return i == by.end() ? size_t{0} : i->second.size();
+    }
+    size_t n = 0;
+    auto [first, last] = prefix_range(by, *value);
+    for (auto i = first; i != last; ++i)
+      n += i->second.size();
+    return n;
+  };
+  switch (a.path) {
+    case query_path::lookup:
+      return 1;
+    case query_path::host:
+      return count(by_host, a.host, false);
+    case query_path::host_prefix:
+      return count(by_host, a.host, true);
+    case query_path::service:
+      return count(by_service, a.service, false);
+    case query_path::service_prefix:
+      return count(by_service, a.service, true);
+    case query_path::scan:
+      break;
+  }
+  return entries.size();
+}
+
+}  // namespace
+
+size_t index::visit(const query::predicate& pred,
+                    const std::function<void(const event&)>& fn) const {
+  std::shared_lock lock{mtx_};
+  return visit_matches(entries_, by_host_, by_service_, analyze(pred), pred, fn);
+}
+
+bool index::page(const query::predicate& pred, cursor& at, size_t page_size,
+                 std::vector<event>& out) const {
+  if (at.done)
+    return false;
+  page_size = std::max<size_t>(page_size, 1);
+  std::shared_lock lock{mtx_};
+  if (at.walk == cursor::order::undecided) {
+    auto a = analyze(pred);
+    if (a.path != query_path::scan && candidates(entries_, by_host_, by_service_, a) <= page_size) {
+      // Small enough for one page: take it through the index.
+      visit_matches(entries_, by_host_, by_service_, a, pred,
+                    [&](const event& e) { out.push_back(e); });
+      at.walk = cursor::order::whole;
+      at.done = true;
+      return false;
+    }
+    // Too many for one page: walk one of the orderings group by group. A host
+    // query walks the services (its candidates all share one host, which
+    // would be a single group), anything else the hosts.
+    bool by_host_query = a.path == query_path::host || a.path == query_path::host_prefix;
+    at.walk = by_host_query ? cursor::order::by_service : cursor::order::by_host;
+  }
+  const auto& by = at.walk == cursor::order::by_host ? by_host_ : by_service_;
+  auto i = at.last ? by.upper_bound(*at.last) : by.begin();
+  // Bounded by entries examined too, so a rare match does not hold the lock
+  // for a whole scan: such a page may come back empty with more to follow.
+  size_t got = 0, examined = 0;
+  for (; i != by.end() && got < page_size && examined < 16 * page_size; ++i) {
+    examined += i->second.size();
+    for_each_posting(i->second, [&](const detail::index_entry& entry) {
+      if (pred.matches(entry.second.e)) {
+        out.push_back(entry.second.e);
+        ++got;
+      }
+    });
+    at.last = i->first;
+  }
+  at.done = i == by.end();
+  return !at.done;
+}
+
 void index::scan_locked(const std::function<void(const event&)>& fn) const {
   // Through the host postings rather than the hash table: every entry is in
   // exactly one host's list, and arrays of pointers can be prefetched where

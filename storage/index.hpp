@@ -133,6 +133,32 @@ class index {
   /// particular order.
   std::vector<event> select(const query::predicate& pred) const;
 
+  /// Calls `fn` on every entry matching `pred`, through the same path as
+  /// `select`, without copying the events; returns the number of matches.
+  /// `fn` runs under the read lock: it must be quick and must not call back
+  /// into the index (writers wait meanwhile).
+  size_t visit(const query::predicate& pred, const std::function<void(const event&)>& fn) const;
+
+  /// Where a paged walk (`page`) stands; a fresh cursor starts at the beginning.
+  struct cursor {
+    /// Which ordering the walk follows, chosen by the first page.
+    enum class order : uint8_t { undecided, whole, by_host, by_service } walk = order::undecided;
+    /// The last host or service value whose entries were returned.
+    std::optional<std::optional<std::string>> last;
+    bool done = false;
+  };
+
+  /// Appends the next page of entries matching `pred` to `out` and returns
+  /// whether more pages may follow. A page holds whole groups of one host (or
+  /// one service) in value order, at least `page_size` entries unless the walk
+  /// ends, and holds the lock only while it is read, so a streamed answer
+  /// never copies the whole result. Small answers (an indexed path with at
+  /// most `page_size` candidates) come in one page. An entry present during
+  /// the whole walk is returned exactly once; one added or removed meanwhile
+  /// may or may not be.
+  bool page(const query::predicate& pred, cursor& at, size_t page_size,
+            std::vector<event>& out) const;
+
   /// Returns how `select(pred)` will find its candidates.
   static query_path plan(const query::predicate& pred);
 

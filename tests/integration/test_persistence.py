@@ -1,6 +1,8 @@
 """The index, expiry and stream state live in RocksDB: restarts and kill -9 lose nothing acked."""
 
+import re
 import signal
+import time
 
 from conftest import RECORDER, start_node
 from riemann_wire import Connection, make_event, msg_with
@@ -110,3 +112,68 @@ def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path):
     proc = start_node(tmp_path / "n", RECORDER, data_dir=tmp_path / "afile", expect_ready=False)
     assert proc.returncode == 2
     assert "afile" in (tmp_path / "n" / "dmond.log").read_text()
+
+
+# Version 1 and 2 of one module: the counter is unchanged, the throttle's parameters changed
+# and the rate root is gone, so a restart on v2 keeps the counter's sum and drops the rest.
+MODULE_V1 = """
+import json, os
+from dmon import counter, rate, throttle
+_out = open(os.environ["DMON_TEST_OUT"], "a", buffering=1)
+
+class _Rec:
+    def __init__(self, name):
+        self.name = name
+    def send(self, event):
+        _out.write(json.dumps({"from": self.name, "metric": event.get("metric")}) + "\\n")
+
+counts_stream = counter(_Rec("counter"))
+throttled_stream = throttle(THROTTLE_N, 60, _Rec("throttle"))
+"""
+MODULE_V2 = MODULE_V1.replace("THROTTLE_N", "7")
+MODULE_V1 = MODULE_V1.replace("THROTTLE_N", "5") + "rates_stream = rate(5, _Rec('rate'))\n"
+
+
+def test_a_changed_module_restores_what_still_matches_and_logs_what_it_dropped(tmp_path):
+    n = start_node(tmp_path, MODULE_V1)
+    send(n, dict(host="a", service="s", metric_sint64=2))
+    assert [e["metric"] for e in n.wait_seen(2) if e["from"] == "counter"] == [2]
+    assert n.stop() == 0
+    (tmp_path / "seen.jsonl").unlink()
+    n = start_node(tmp_path, MODULE_V2)
+    try:
+        send(n, dict(host="a", service="s", metric_sint64=3))
+        seen = n.wait_seen(2)
+        # The counter's code did not change: its sum carries on from 2.
+        assert [e["metric"] for e in seen if e["from"] == "counter"] == [5]
+        log = n.log()
+        assert re.search(r"restored the state of \d+ stream\(s\), dropped 2 that no longer "
+                         r"match the module", log), log
+        # Each dropped stream is named with the reason.
+        assert re.search(r"dropping saved state of throttled_stream throttle: parameters "
+                         r"changed from .*'n': 5.* to .*'n': 7", log), log
+        assert re.search(r"dropping saved state of rates_stream rate: the module has no root "
+                         r"stream of that name any more", log), log
+    finally:
+        n.stop()
+
+
+def test_periodic_checkpoints_carry_stream_state_over_a_kill_dash_nine(tmp_path):
+    # No clean shutdown, so only a periodic checkpoint can have saved the state. The wait is a
+    # margin of 15 intervals, not a measurement: without periodic checkpoints the test fails
+    # however long it waits.
+    args = ["--checkpoint-interval", "0.2", "--tick-interval", "0.1"]
+    n = start_node(tmp_path, CHANGES, args)
+    send(n, dict(host="a", service="s", state="ok"))
+    send(n, dict(host="a", service="s", state="warning"))
+    assert [e["changed"] for e in n.wait_seen(2)] == ["ok", "warning"]
+    time.sleep(3)
+    n.proc.send_signal(signal.SIGKILL)
+    n.proc.wait()
+    n = start_node(tmp_path, CHANGES, args)
+    try:
+        send(n, dict(host="a", service="s", state="warning"))  # same state: no change
+        send(n, dict(host="a", service="s", state="critical"))
+        assert [e["changed"] for e in n.wait_seen(3)] == ["ok", "warning", "critical"]
+    finally:
+        n.stop()

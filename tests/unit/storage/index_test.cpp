@@ -211,3 +211,137 @@ TEST(index, replacing_or_removing_entries_keeps_the_secondary_paths_in_step) {
   EXPECT_EQ(idx.select(must_parse(R"(service = "x")")).size(), 2u);
   EXPECT_EQ(idx.select(must_parse(R"(service =~ "y%")")).size(), 0u);
 }
+
+namespace {
+
+// An index of `hosts` x `services` entries, service names "svc-<j>", host names "host-<i>".
+void fill(dmon::index& idx, int hosts, int services) {
+  for (int i = 0; i < hosts; ++i)
+    for (int j = 0; j < services; ++j)
+      idx.insert(make("host-" + std::to_string(i), "svc-" + std::to_string(j), now_micros()));
+}
+
+// Walks every page of `q`; returns the matches and counts the pages in `pages`.
+std::vector<event> all_pages(const dmon::index& idx, std::string_view q, size_t page_size,
+                             size_t* pages = nullptr, size_t* largest = nullptr) {
+  auto pred = must_parse(q);
+  dmon::index::cursor at;
+  std::vector<event> out;
+  size_t n = 0, big = 0;
+  bool more = true;
+  while (more) {
+    std::vector<event> page;
+    more = idx.page(pred, at, page_size, page);
+    ++n;
+    big = std::max(big, page.size());
+    out.insert(out.end(), page.begin(), page.end());
+    if (n > 100000)
+      break;  // a walk that never ends fails the comparison below
+  }
+  if (pages)
+    *pages = n;
+  if (largest)
+    *largest = big;
+  return out;
+}
+
+}  // namespace
+
+TEST(index, visit_calls_back_with_exactly_what_select_returns_on_every_path) {
+  dmon::index idx;
+  fill(idx, 20, 15);
+  idx.insert(make(std::nullopt, "svc-1", now_micros()));
+  idx.insert(make("host-3", std::nullopt, now_micros()));
+  for (auto q : {"true", "false", "host = \"host-3\" and service = \"svc-2\"", "host = \"host-3\"",
+                 "service = \"svc-1\"", "host =~ \"host-1%\"", "service =~ \"svc-1%\"",
+                 "host = nil", "service = nil", "metric > 5", "host = \"nope\""}) {
+    auto pred = must_parse(q);
+    std::vector<event> seen;
+    auto n = idx.visit(pred, [&](const event& e) { seen.push_back(e); });
+    EXPECT_EQ(n, seen.size()) << q;
+    EXPECT_EQ(by_key(seen), by_key(idx.select(pred))) << q;
+  }
+}
+
+TEST(index, pages_together_return_exactly_what_select_returns_on_every_path) {
+  dmon::index idx;
+  fill(idx, 40, 30);
+  idx.insert(make(std::nullopt, "svc-1", now_micros()));
+  idx.insert(make("host-3", std::nullopt, now_micros()));
+  for (auto q : {"true", "false", "host = \"host-3\" and service = \"svc-2\"", "host = \"host-3\"",
+                 "service = \"svc-1\"", "host =~ \"host-1%\"", "service =~ \"svc-1%\"",
+                 "service =~ \"%\"", "host = nil", "metric > 5", "host = \"nope\""}) {
+    for (size_t page_size : {1, 7, 100, 5000}) {
+      auto got = all_pages(idx, q, page_size);
+      EXPECT_EQ(by_key(got), by_key(idx.select(must_parse(q)))) << q << " pages of " << page_size;
+    }
+  }
+}
+
+TEST(index, a_large_answer_comes_in_bounded_pages_and_a_small_one_in_one) {
+  dmon::index idx;
+  fill(idx, 200, 10);  // 2000 entries, 10 per host, 200 per service
+  size_t pages = 0, largest = 0;
+  EXPECT_EQ(all_pages(idx, "true", 100, &pages, &largest).size(), 2000u);
+  EXPECT_GE(pages, 20u);
+  // Pages end at a host boundary: at most one host (10 entries) past the page size.
+  EXPECT_LE(largest, 110u);
+
+  // 200 candidates for one service: more than a page, so walked host by host.
+  EXPECT_EQ(all_pages(idx, "service = \"svc-3\"", 50, &pages, &largest).size(), 200u);
+  EXPECT_GT(pages, 1u);
+  EXPECT_LE(largest, 51u);
+
+  // A host query with more candidates than a page is walked service by service.
+  EXPECT_EQ(all_pages(idx, "host = \"host-7\"", 3, &pages, &largest).size(), 10u);
+  EXPECT_GT(pages, 1u);
+  EXPECT_LE(largest, 4u);
+
+  EXPECT_EQ(all_pages(idx, "service = \"svc-3\"", 500, &pages).size(), 200u);
+  EXPECT_EQ(pages, 1u);
+  EXPECT_EQ(all_pages(idx, "host = \"host-1\" and service = \"svc-1\"", 1, &pages).size(), 1u);
+  EXPECT_EQ(pages, 1u);
+}
+
+TEST(index, a_sparse_scan_returns_empty_pages_rather_than_holding_the_lock_for_the_whole_index) {
+  dmon::index idx;
+  fill(idx, 100, 10);
+  auto rare = make("host-99", "svc-9", now_micros());
+  rare.metric = int64_t{7};
+  idx.insert(rare);
+  size_t pages = 0;
+  auto got = all_pages(idx, "metric = 7", 2, &pages);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(*got[0].host, "host-99");
+  // 1000 entries examined at most 32 per page (whole hosts of 10 past that).
+  EXPECT_GE(pages, 20u);
+}
+
+TEST(index, an_entry_present_during_the_whole_walk_is_returned_exactly_once_despite_writes) {
+  dmon::index idx;
+  fill(idx, 50, 10);
+  auto pred = must_parse("true");
+  dmon::index::cursor at;
+  std::map<std::string, int> seen;
+  bool more = true;
+  int round = 0;
+  while (more && round < 10000) {
+    std::vector<event> page;
+    more = idx.page(pred, at, 25, page);
+    for (auto& e : page)
+      ++seen[index_key::of(e).encode()];
+    // Between pages: remove and add entries of other keys, and rewrite a kept one.
+    idx.remove({"host-" + std::to_string(round % 50), "svc-9"});
+    idx.insert(make("new-" + std::to_string(round), "svc-0", now_micros()));
+    idx.insert(make("host-0", "svc-0", now_micros()));
+    ++round;
+  }
+  EXPECT_FALSE(more);
+  for (int i = 0; i < 50; ++i)
+    for (int j = 0; j < 9; ++j) {
+      auto key = index_key{"host-" + std::to_string(i), "svc-" + std::to_string(j)}.encode();
+      EXPECT_EQ(seen[key], 1) << "host-" << i << " svc-" << j;
+    }
+  for (auto& [key, n] : seen)
+    EXPECT_EQ(n, 1);
+}
