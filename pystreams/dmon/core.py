@@ -39,6 +39,12 @@ def child_send(child: Child) -> Callable[[Any], Any]:
         f"a child stream must have a send() method or be a function of one event, got {child!r}")
 
 
+_plan_mode = False
+"""True while dmon.native.plan describes a graph for the native engine: built-ins then add
+what the C++ compiler needs beyond their parameters (native_extra), by() calls its stream
+factories once, and anything that is not one of dmon's own classes shows as Python."""
+
+
 def describe(child: Child) -> dict:
     """A plain-dict description of a stream graph; anything that is not a built-in shows
     as ``{"stream": "python"}`` (the server runs graphs of built-ins natively).
@@ -49,6 +55,9 @@ def describe(child: Child) -> dict:
     """
     d = getattr(child, "describe", None)
     if d is not None and isinstance(child, Stream):
+        if _plan_mode and (type(child).__module__ != "dmon.streams"
+                           or child._exc_handler is not None):
+            return {"stream": "python"}
         return d()
     return {"stream": "python"}
 
@@ -172,9 +181,17 @@ class Stream:
         """``{"stream": kind, <params>, "children": [...]}`` as plain data."""
         d = {"stream": self.kind}
         d.update(self.params())
+        if _plan_mode:
+            d.update(self.native_extra())
         if self.children:
             d["children"] = [describe(c) for c in self.children]
         return d
+
+    def native_extra(self) -> dict:
+        """What the native compiler needs beyond :meth:`params` to rebuild this stream
+        exactly (only in :func:`dmon.native.plan`'s descriptions; never part of state
+        snapshots' parameters)."""
+        return {}
 
     def _state(self) -> Any:
         return None

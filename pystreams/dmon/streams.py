@@ -101,6 +101,7 @@ class _Where(Stream):
     def __init__(self, pred: Any, children: Sequence[Child], else_: Any) -> None:
         super().__init__(children)
         self.pred, self.query = _predicate(pred)
+        self._const = pred is True or pred is False or pred is None
         self.else_children = tuple(prime(c) for c in _as_children(else_))
         self._else_sends = tuple(child_send(c) for c in self.else_children)
 
@@ -128,6 +129,9 @@ class _Where(Stream):
 
     def params(self) -> dict:
         return {"query": self.query} if self.query is not None else {"predicate": "python"}
+
+    def native_extra(self) -> dict:
+        return {"constant": True} if self._const else {}
 
     def describe(self) -> dict:
         d = super().describe()
@@ -660,6 +664,10 @@ class _With(Stream):
     def params(self) -> dict:
         return {"fields": dict(self.fields)}
 
+    def native_extra(self) -> dict:
+        # Field order matters (attributes are appended in it); JSON objects lose it.
+        return {"field_list": [[k, v] for k, v in self.fields.items()]}
+
 
 def with_(*args: Any) -> Stream:
     """Send a copy of each event with fields set: ``with_("state", "ok", ...)`` or
@@ -1067,11 +1075,36 @@ def by_builder(fields: str | Sequence[str] | Callable[[Event], Any],
     return _By(fields, lambda k: list(_as_children(build(k))), (), idle, True)
 
 
+def _describe_factory(f: Callable[[], Any]) -> dict:
+    """For dmon.native.plan: call a by() child factory once and describe what it builds, so
+    ``by(["host"], lambda: rate(5, index()))`` can run natively. The factory must build the
+    same graph every time it is called (by() already calls it once per key)."""
+    try:
+        made = list(_as_children(f()))
+    except Exception:
+        return {"stream": "python"}
+    if not made or not all(isinstance(m, Stream) for m in made):
+        return {"stream": "python"}
+    d = {"stream": "factory", "children": [describe(m) for m in made]}
+    for m in made:
+        m.close()
+    return d
+
+
 def _by_describe(self: _By) -> dict:
+    from . import core
     d = {"stream": "by"}
     d.update(self.params())
     shown = getattr(self, "_shown", None)
-    d["children"] = [describe(c) if isinstance(c, Stream) else {"stream": "python"} for c in (shown or ())]
+    kids = []
+    for c in shown or ():
+        if isinstance(c, Stream):
+            kids.append(describe(c))
+        elif core._plan_mode and callable(c):
+            kids.append(_describe_factory(c))
+        else:
+            kids.append({"stream": "python"})
+    d["children"] = kids
     return d
 
 
@@ -1085,6 +1118,7 @@ class _Changed(Stream):
         super().__init__(children)
         self.f = getter(f)
         self.field = f if isinstance(f, str) else None
+        self.init = init
         self.prev_value = init
         self.prev_event: Any = None
         self.pairs = pairs
@@ -1102,6 +1136,9 @@ class _Changed(Stream):
 
     def params(self) -> dict:
         return {"field": self.field or "python", "pairs": self.pairs}
+
+    def native_extra(self) -> dict:
+        return {"init": self.init}
 
     def _state(self) -> Any:
         return {"value": self.prev_value, "event": self.prev_event}
@@ -1642,6 +1679,9 @@ class _PartTimeSimple(Stream):
 
     def params(self) -> dict:
         return {"dt": self.dt}
+
+    def native_extra(self) -> dict:
+        return {"anchor": self.anchor}
 
     def _state(self) -> Any:
         return {"window": self.window, "scheduled": self.scheduled, "start": self.start,

@@ -1,0 +1,47 @@
+"""What the server's native engine runs: descriptions of stream graphs for its C++ compiler.
+
+dmond runs a root stream made only of built-ins in C++ (no GIL, no dicts) and the rest
+here. ``plan(stream)`` is the description it compiles: :func:`dmon.describe` plus what
+rebuilding a stream exactly needs (``native_extra``), with two rules:
+
+- anything that is not one of dmon's own built-in classes (your functions, generators,
+  subclasses, streams under ``exception_stream``) shows as ``{"stream": "python"}`` and keeps
+  its root in Python;
+- a function given to ``by`` as a child (``by(["host"], lambda: rate(5, index()))``) is
+  called once, now, and what it returns is described: when that is built-ins only, every
+  key gets a native copy of it. Such a factory must build the same graph every time it is
+  called, which ``by`` already assumes.
+
+>>> from dmon import where, by, rate, index
+>>> plan(where('service = "a"', by(["host"], lambda: rate(5, index()))))["children"][0]["children"]
+[{'stream': 'factory', 'children': [{'stream': 'rate', 'interval': 5, 'children': [{'stream': 'index'}]}]}]
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import core
+
+__all__ = ["plan", "plan_json"]
+
+
+def plan(stream: Any) -> dict:
+    """The description of ``stream``'s graph the native compiler reads (see the module)."""
+    previous = core._plan_mode
+    core._plan_mode = True
+    try:
+        return core.describe(stream)
+    finally:
+        core._plan_mode = previous
+
+
+def _opaque(x: Any) -> Any:
+    # A parameter JSON cannot hold: the compiler sees an object and refuses the node.
+    return {"python": repr(x)}
+
+
+def plan_json(stream: Any) -> str:
+    """:func:`plan` as JSON text; values JSON cannot hold become ``{"python": repr}``."""
+    return json.dumps(plan(stream), default=_opaque, allow_nan=False)
