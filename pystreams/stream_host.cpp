@@ -92,8 +92,8 @@ struct stream_host::impl {
   std::unique_ptr<native::engine> engine;
   /// dmon.state's `native` mapping: root name -> delegate; None without native roots.
   py::object native_state = py::none();
-  /// Whether any root runs in Python (then process() takes the GIL).
-  bool any_python = true;
+  /// Whether any root runs in Python or calls Python predicates (then process() takes the GIL).
+  bool needs_gil = true;
 
   ~impl() {
     py::gil_scoped_acquire gil;
@@ -131,11 +131,14 @@ struct stream_host::impl {
     out.store = [f = sinks.store](const event& e) { f(e); };
     out.publish = [f = sinks.publish](const std::string& t, const event& e) { f(t, e); };
     auto clock = cfg.clock_us;
+    native::compile_options opts;
+    opts.store = bool(sinks.store);
+    opts.publish = bool(sinks.publish);
     engine = std::make_unique<native::engine>(
         [clock] { return static_cast<double>(clock ? clock() : now_micros()) / 1e6; },
-        std::move(out), native::compile_options{bool(sinks.store), bool(sinks.publish)});
+        std::move(out), opts);
     py::dict delegates;
-    any_python = false;
+    needs_gil = false;
     for (size_t i = 0; i < roots.size(); ++i) {
       auto& r = roots[i];
       auto n = native_graph::compile_root(*engine, r.name, streams[i]);
@@ -143,9 +146,17 @@ struct stream_host::impl {
         r.native = static_cast<int>(*n);
         delegates[py::str(r.name)] = native_graph::state_delegate(*engine, *n);
         ++counters.native_roots;
-        spdlog::info("stream shard {}: root '{}' runs natively", cfg.shard, r.name);
+        if (engine->calls_host(*n)) {
+          needs_gil = true;
+          spdlog::info(
+              "stream shard {}: root '{}' runs natively, calling Python only for its "
+              "where predicate(s)",
+              cfg.shard, r.name);
+        } else {
+          spdlog::info("stream shard {}: root '{}' runs natively (no GIL)", cfg.shard, r.name);
+        }
       } else {
-        any_python = true;
+        needs_gil = true;
         ++counters.python_roots;
         spdlog::info("stream shard {}: root '{}' runs in Python: {}", cfg.shard, r.name,
                      n.error().message);
@@ -281,7 +292,7 @@ result<std::unique_ptr<stream_host>> stream_host::load(const stream_host_config&
 
 void stream_host::process(std::span<const event> batch) {
   auto& s = *impl_;
-  if (!s.any_python) {
+  if (!s.needs_gil) {
     // Every root is native: no GIL, no dicts.
     for (auto& e : batch) {
       ++s.counters.events_in;

@@ -45,6 +45,18 @@ what the C++ compiler needs beyond their parameters (native_extra), by() calls i
 factories once, and anything that is not one of dmon's own classes shows as Python."""
 
 
+_plan_refs: list | None = None
+"""While planning: the streams whose Python functions the native graph calls (by number)."""
+
+
+def plan_ref(stream: Any) -> int:
+    """While planning, the number under which the native engine finds ``stream`` (a
+    ``where`` whose predicate is a Python function) to call its predicate."""
+    assert _plan_refs is not None
+    _plan_refs.append(stream)
+    return len(_plan_refs) - 1
+
+
 def describe(child: Child) -> dict:
     """A plain-dict description of a stream graph; anything that is not a built-in shows
     as ``{"stream": "python"}`` (the server runs graphs of built-ins natively).

@@ -7,6 +7,8 @@ rebuilding a stream exactly needs (``native_extra``), with two rules:
 - anything that is not one of dmon's own built-in classes (your functions, generators,
   subclasses, streams under ``exception_stream``) shows as ``{"stream": "python"}`` and keeps
   its root in Python;
+- a ``where`` with a Python predicate (a function or a dict pattern) runs natively with its
+  children, calling that one function with the event as a dict (``plan_refs``);
 - a function given to ``by`` as a child (``by(["host"], lambda: rate(5, index()))``) is
   called once, now, and what it returns is described: when that is built-ins only, every
   key gets a native copy of it. Such a factory must build the same graph every time it is
@@ -24,7 +26,7 @@ from typing import Any
 
 from . import core
 
-__all__ = ["plan", "plan_json"]
+__all__ = ["plan", "plan_json", "plan_refs"]
 
 
 def plan(stream: Any) -> dict:
@@ -45,3 +47,14 @@ def _opaque(x: Any) -> Any:
 def plan_json(stream: Any) -> str:
     """:func:`plan` as JSON text; values JSON cannot hold become ``{"python": repr}``."""
     return json.dumps(plan(stream), default=_opaque, allow_nan=False)
+
+
+def plan_refs(stream: Any) -> tuple[str, list]:
+    """:func:`plan_json` plus the streams whose Python predicates the native graph calls:
+    a where with a function shows ``"ref": N``, the N-th stream of the list."""
+    previous = core._plan_refs
+    core._plan_refs = []
+    try:
+        return plan_json(stream), core._plan_refs
+    finally:
+        core._plan_refs = previous

@@ -131,7 +131,13 @@ class _Where(Stream):
         return {"query": self.query} if self.query is not None else {"predicate": "python"}
 
     def native_extra(self) -> dict:
-        return {"constant": True} if self._const else {}
+        from . import core
+        if self._const:
+            return {"constant": True}
+        if self.query is None and core._plan_refs is not None:
+            # A Python predicate: the native where calls self.pred and reports through self.fail.
+            return {"ref": core.plan_ref(self)}
+        return {}
 
     def describe(self) -> dict:
         d = super().describe()

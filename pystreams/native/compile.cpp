@@ -24,6 +24,8 @@ bool is_core(const std::string& f) {
 struct compiler {
   context& ctx;
   const compile_options& opts;
+  /// Nodes that call into the host (Python predicates).
+  size_t python_calls = 0;
 
   error no(const std::string& path, const std::string& why) const {
     return error{ec::unsupported, path + ": " + why};
@@ -169,12 +171,19 @@ struct compiler {
     if (kind == "python")
       return no(path, "a Python function, generator or custom stream");
     if (kind == "where") {
-      if (!desc.contains("query"))
-        return no(path, "where with a Python predicate");
-      auto q = desc["query"].get<std::string>();
       auto els = list(desc, "else", path, "else.");
       if (!els)
         return els.error();
+      if (!desc.contains("query")) {
+        if (!opts.python_predicate || !desc.contains("ref"))
+          return no(path, "where with a Python predicate");
+        auto pred = opts.python_predicate(desc);
+        if (!pred)
+          return no(path, pred.error().message);
+        ++python_calls;
+        return make_where_fn(std::move(*pred), std::move(children), std::move(*els));
+      }
+      auto q = desc["query"].get<std::string>();
       std::optional<bool> always;
       std::optional<query::predicate> pred;
       if (desc.value("constant", false)) {
@@ -292,13 +301,17 @@ struct compiler {
 
 }  // namespace
 
-result<node_ptr> compile(const json& desc, context& ctx, const compile_options& opts) {
+result<node_ptr> compile(const json& desc, context& ctx, const compile_options& opts,
+                         size_t* host_calls) {
   compiler c{ctx, opts};
   std::string kind = "?";
   if (desc.is_object() && desc.contains("stream") && desc["stream"].is_string())
     kind = desc["stream"].get<std::string>();
   try {
-    return c.build(desc, kind);
+    auto out = c.build(desc, kind);
+    if (host_calls)
+      *host_calls = c.python_calls;
+    return out;
   } catch (const json::exception& e) {
     return error{ec::unsupported, kind + ": unexpected description (" + e.what() + ")"};
   }

@@ -1,8 +1,11 @@
 // dmon::native::compile: a stream graph's description (dmon.native.plan JSON) into native nodes.
 #pragma once
 
+#include <functional>
+
 #include "error.hpp"
 #include "native/node.hpp"
+#include "native/nodes.hpp"
 
 namespace dmon::native {
 
@@ -10,12 +13,18 @@ namespace dmon::native {
 struct compile_options {
   bool store = true;
   bool publish = true;
+  /// Supplies the predicate of a `where` whose description carries {"predicate": "python",
+  /// "ref": N} (a user function the host calls itself); empty: such a where is refused.
+  std::function<result<where_predicate>(const json& desc)> python_predicate;
 };
 
 /// Builds the native graph for `desc`, the JSON of dmon.native.plan(stream): every node
 /// must be a built-in this library has, with parameters it represents exactly. Returns
 /// ec::unsupported with a message naming the first node that is not, and why ("where at
 /// where/0 has a Python predicate"), so the caller runs that root in Python instead.
-result<node_ptr> compile(const json& desc, context& ctx, const compile_options& opts = {});
+/// `host_calls`, when given, receives how many nodes call into the host (Python predicates):
+/// a graph with any must run with the GIL held.
+result<node_ptr> compile(const json& desc, context& ctx, const compile_options& opts = {},
+                         size_t* host_calls = nullptr);
 
 }  // namespace dmon::native

@@ -11,11 +11,15 @@ engine::~engine() {
     r.graph->close();
 }
 
-result<size_t> engine::add(const std::string& name, const json& desc) {
-  auto g = compile(desc, ctx_, opts_);
+result<size_t> engine::add(const std::string& name, const json& desc,
+                           std::function<result<where_predicate>(const json&)> python_predicate) {
+  auto opts = opts_;
+  opts.python_predicate = std::move(python_predicate);
+  size_t calls = 0;
+  auto g = compile(desc, ctx_, opts, &calls);
   if (!g)
     return g.error();
-  root r{name, std::move(*g), {}};
+  root r{name, std::move(*g), {}, calls};
   for (auto& [path, n] : walk(*r.graph))
     r.paths.emplace(path, n);  // the first node of a path wins, as in dmon.state
   roots_.push_back(std::move(r));

@@ -24,7 +24,11 @@ class engine {
 
   /// Compiles a root from its dmon.native.plan description; returns its number, or
   /// ec::unsupported saying which node keeps it in Python.
-  result<size_t> add(const std::string& name, const json& desc);
+  result<size_t> add(const std::string& name, const json& desc,
+                     std::function<result<where_predicate>(const json&)> python_predicate = {});
+
+  /// Whether the root calls into the host (Python predicates): then push() needs the GIL.
+  bool calls_host(size_t root) const { return roots_[root].host_calls > 0; }
 
   void push(size_t root, const event& e) { roots_[root].graph->push(e); }
 
@@ -49,6 +53,7 @@ class engine {
     std::string name;
     node_ptr graph;
     std::map<std::string, node*> paths;
+    size_t host_calls = 0;
   };
   context ctx_;
   compile_options opts_;

@@ -56,6 +56,40 @@ class where_node final : public node {
   std::vector<node_ptr> else_;
 };
 
+class where_fn_node final : public node {
+ public:
+  where_fn_node(where_predicate pred, std::vector<node_ptr> children,
+                std::vector<node_ptr> else_children)
+      : node("where", std::move(children)),
+        pred_(std::move(pred)),
+        else_(std::move(else_children)) {}
+
+  void push(const event& e) override {
+    auto ok = pred_(e);
+    if (!ok)
+      return;
+    if (*ok) {
+      emit(e);
+    } else {
+      for (auto& c : else_)
+        c->push(e);
+    }
+  }
+  node_ptr fresh(context& ctx) const override {
+    return make_where_fn(pred_, fresh_children(ctx), fresh_all(else_, ctx));
+  }
+  std::vector<std::pair<std::string, node*>> branches() const override {
+    auto out = node::branches();
+    for (size_t i = 0; i < else_.size(); ++i)
+      out.emplace_back("else." + std::to_string(i), else_[i].get());
+    return out;
+  }
+
+ private:
+  where_predicate pred_;
+  std::vector<node_ptr> else_;
+};
+
 class tagged_node final : public node {
  public:
   tagged_node(bool all, std::vector<std::string> tags, std::vector<node_ptr> children)
@@ -149,6 +183,11 @@ node_ptr make_where(std::optional<query::predicate> pred, std::optional<bool> al
                     std::vector<node_ptr> children, std::vector<node_ptr> else_children) {
   return std::make_unique<where_node>(std::move(pred), always, std::move(children),
                                       std::move(else_children));
+}
+node_ptr make_where_fn(where_predicate pred, std::vector<node_ptr> children,
+                       std::vector<node_ptr> else_children) {
+  return std::make_unique<where_fn_node>(std::move(pred), std::move(children),
+                                         std::move(else_children));
 }
 node_ptr make_tagged(bool all, std::vector<std::string> tags, std::vector<node_ptr> children) {
   return std::make_unique<tagged_node>(all, std::move(tags), std::move(children));

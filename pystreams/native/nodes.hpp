@@ -17,6 +17,11 @@ bool truthy(const json& j);
 /// where(query, *children, else_=...); `always` set for where(True/False/None).
 node_ptr make_where(std::optional<query::predicate> pred, std::optional<bool> always,
                     std::vector<node_ptr> children, std::vector<node_ptr> else_children);
+/// A predicate the host evaluates (a Python function): true/false, or nullopt when it
+/// raised (reported by the predicate itself; the event is dropped, as in Python).
+using where_predicate = std::function<std::optional<bool>(const event&)>;
+node_ptr make_where_fn(where_predicate pred, std::vector<node_ptr> children,
+                       std::vector<node_ptr> else_children);
 node_ptr make_tagged(bool all, std::vector<std::string> tags, std::vector<node_ptr> children);
 /// over(x) when `above`, under(x) otherwise.
 node_ptr make_threshold(bool above, number x, std::vector<node_ptr> children);
