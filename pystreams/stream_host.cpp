@@ -94,6 +94,8 @@ struct stream_host::impl {
   py::object native_state = py::none();
   /// Whether any root runs in Python or calls Python predicates (then process() takes the GIL).
   bool needs_gil = true;
+  /// Whether a native root calls Python predicates (then its timers run under the GIL too).
+  bool native_calls_python = false;
 
   ~impl() {
     py::gil_scoped_acquire gil;
@@ -148,6 +150,7 @@ struct stream_host::impl {
         ++counters.native_roots;
         if (engine->calls_host(*n)) {
           needs_gil = true;
+          native_calls_python = true;
           spdlog::info(
               "stream shard {}: root '{}' runs natively, calling Python only for its "
               "where predicate(s)",
@@ -338,9 +341,12 @@ void stream_host::process(std::span<const event> batch) {
 
 void stream_host::tick(int64_t now_us) {
   auto& s = *impl_;
-  if (s.engine)
-    s.engine->tick(static_cast<double>(now_us) / 1e6);
+  double now = static_cast<double>(now_us) / 1e6;
+  if (s.engine && !s.native_calls_python)
+    s.engine->tick(now);  // no GIL: nothing below a timer calls Python
   py::gil_scoped_acquire gil;
+  if (s.engine && s.native_calls_python)
+    s.engine->tick(now);
   try {
     s.activate(s.runtime);
     s.runtime.attr("tick")(static_cast<double>(now_us) / 1e6);

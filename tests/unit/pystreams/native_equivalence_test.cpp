@@ -243,6 +243,8 @@ TEST(native_equivalence, python_predicates_are_called_from_native_graphs) {
   check_equivalent(
       "stream = by('host', lambda: where(lambda e: e.get('metric', 0) > 20, throttle(1, 1, "
       "index())))");
+  // Timers reach Python predicates too (under the GIL).
+  check_equivalent("stream = rate(1, where(lambda e: e['metric'] > 10, index(), else_=store()))");
   // A predicate that raises is reported and its event dropped, on both paths alike.
   check_equivalent("stream = where(lambda e: e['metric'] > 50, store(), else_=index())");
 }
