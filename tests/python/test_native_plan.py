@@ -1,0 +1,56 @@
+"""dmon.native.plan: the descriptions the server's native engine compiles, and what keeps a stream in Python."""
+
+import json
+
+from dmon import (by, changed_state, describe, exception_stream, index, rate, smap, throttle, where,
+                  with_)
+from dmon.native import plan, plan_json, plan_refs
+from dmon.streams import _Index
+
+
+def test_by_factories_are_called_once_and_described():
+    s = where('service = "svc-1"', by(["host"], lambda: rate(5, index())))
+    fork = plan(s)["children"][0]
+    assert fork["stream"] == "by" and fork["fields"] == ["host"]
+    assert fork["children"] == [{"stream": "factory", "children": [
+        {"stream": "rate", "interval": 5, "children": [{"stream": "index"}]}]}]
+    # Outside planning, describe() never calls user functions.
+    assert describe(s)["children"][0]["children"] == [{"stream": "python"}]
+
+
+def test_factories_that_build_python_stay_python():
+    assert plan(by("host", lambda: smap(lambda e: e, index())))["children"][0]["children"][0] == {
+        "stream": "smap", "children": [{"stream": "index"}]}
+    assert plan(by("host", lambda: (lambda e: None)))["children"] == [{"stream": "python"}]
+    assert plan(by("host", lambda: 1 / 0))["children"] == [{"stream": "python"}]
+
+
+def test_extras_the_compiler_needs():
+    t = throttle(2, 1, index())
+    assert plan(t)["anchor"] == t.anchor
+    assert "anchor" not in describe(t)
+    w = plan(with_({"state": "ok", "env": "x"}, index()))
+    assert w["field_list"] == [["state", "ok"], ["env", "x"]]
+    assert plan(changed_state(index(), init="ok"))["children"][0]["init"] == "ok"
+    assert plan(where(True, index()))["constant"] is True
+
+
+def test_subclasses_and_exception_handling_show_as_python():
+    class MyIndex(_Index):
+        pass
+    assert plan(MyIndex()) == {"stream": "python"}
+    s = exception_stream(index(), where('host = "a"', index()))
+    assert plan(s) == {"stream": "python"}
+
+
+def test_python_predicates_are_referenced():
+    w = where(lambda e: True, index())
+    text, refs = plan_refs(where('host = "a"', w))
+    d = json.loads(text)
+    assert d["children"][0]["ref"] == 0 and refs == [w]
+    assert "ref" not in plan(w)  # only plan_refs hands out references
+
+
+def test_values_json_cannot_hold_become_opaque():
+    d = json.loads(plan_json(with_("metric", object(), index())))
+    assert "python" in d["field_list"][0][1]
