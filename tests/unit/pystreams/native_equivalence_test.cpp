@@ -203,6 +203,29 @@ TEST(native_equivalence, filters) {
   check_equivalent("stream = sdo(expired(index()), not_expired(store()))");
 }
 
+TEST(native_equivalence, query_strings_agree_with_the_python_query_engine) {
+  const char* queries[] = {
+      R"(host =~ "h%" and not service = "cpu")",
+      R"(description ~= "d[12]" or tagged "b")",
+      R"(metric >= 25.5 and metric < 75)",
+      R"(metric = 3 or metric = 3.0 or metric != 50)",
+      R"(ttl < 10 or ttl = nil)",
+      R"(env = "prod" or env = nil)",
+      R"(state != nil and not (state = "ok" or state = "warning"))",
+      R"(time > 1000010.0 and host != "h0")",
+      R"(service =~ "%-%")",
+      R"(true and not false)",
+      R"(metric)",
+      R"(tagged "a" and tagged "c")",
+  };
+  for (auto* q : queries) {
+    check_equivalent(std::string{"stream = where(r'''"} + q + "''', index(), else_=store())", 2,
+                     300);
+    if (HasFailure())
+      return;
+  }
+}
+
 TEST(native_equivalence, transforms) {
   check_equivalent(
       "stream = with_({'host': None, 'ttl': 30, 'tags': ['z'], 'rack': 'r1', 'n': 5, 'flag': True,"
