@@ -45,6 +45,10 @@ what the C++ compiler needs beyond their parameters (native_extra), by() calls i
 factories once, and anything that is not one of dmon's own classes shows as Python."""
 
 
+_plan_seen: dict | None = None
+"""While planning: stateful built-ins already described, by id (a stream object used in two
+places shares its state in Python; native copies would not, so it shows as Python)."""
+
 _plan_refs: list | None = None
 """While planning: the streams whose Python functions the native graph calls (by number)."""
 
@@ -67,9 +71,13 @@ def describe(child: Child) -> dict:
     """
     d = getattr(child, "describe", None)
     if d is not None and isinstance(child, Stream):
-        if _plan_mode and (type(child).__module__ != "dmon.streams"
-                           or child._exc_handler is not None):
-            return {"stream": "python"}
+        if _plan_mode:
+            if type(child).__module__ != "dmon.streams" or child._exc_handler is not None:
+                return {"stream": "python"}
+            if _plan_seen is not None and type(child)._state is not Stream._state:
+                if id(child) in _plan_seen:
+                    return {"stream": "python", "shared": True}
+                _plan_seen[id(child)] = child
         return d()
     return {"stream": "python"}
 

@@ -10,9 +10,11 @@ rebuilding a stream exactly needs (``native_extra``), with two rules:
 - a ``where`` with a Python predicate (a function or a dict pattern) runs natively with its
   children, calling that one function with the event as a dict (``plan_refs``);
 - a function given to ``by`` as a child (``by(["host"], lambda: rate(5, index()))``) is
-  called once, now, and what it returns is described: when that is built-ins only, every
-  key gets a native copy of it. Such a factory must build the same graph every time it is
-  called, which ``by`` already assumes.
+  called twice, now, and what it returns is described: when that is built-ins only, the
+  same graph both times, with no stateful stream shared between the two, every key gets
+  a native copy of it;
+- a stateful built-in used in two places of a graph (one ``rate`` object under two
+  parents) shares its state in Python, so it shows as Python too.
 
 >>> from dmon import where, by, rate, index
 >>> plan(where('service = "a"', by(["host"], lambda: rate(5, index()))))["children"][0]["children"]
@@ -31,12 +33,12 @@ __all__ = ["plan", "plan_json", "plan_refs"]
 
 def plan(stream: Any) -> dict:
     """The description of ``stream``'s graph the native compiler reads (see the module)."""
-    previous = core._plan_mode
-    core._plan_mode = True
+    previous, seen = core._plan_mode, core._plan_seen
+    core._plan_mode, core._plan_seen = True, {}
     try:
         return core.describe(stream)
     finally:
-        core._plan_mode = previous
+        core._plan_mode, core._plan_seen = previous, seen
 
 
 def _opaque(x: Any) -> Any:

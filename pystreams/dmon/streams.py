@@ -1082,18 +1082,35 @@ def by_builder(fields: str | Sequence[str] | Callable[[Event], Any],
 
 
 def _describe_factory(f: Callable[[], Any]) -> dict:
-    """For dmon.native.plan: call a by() child factory once and describe what it builds, so
-    ``by(["host"], lambda: rate(5, index()))`` can run natively. The factory must build the
-    same graph every time it is called (by() already calls it once per key)."""
-    try:
-        made = list(_as_children(f()))
-    except Exception:
+    """For dmon.native.plan: call a by() child factory twice and describe what it builds, so
+    ``by(["host"], lambda: rate(5, index()))`` can run natively. Both calls must build the
+    same graph of built-ins without sharing a stateful stream (dmon.core._plan_seen shows a
+    shared one as Python), as by() relies on when it calls the factory for every key."""
+    def build() -> list | None:
+        try:
+            made = list(_as_children(f()))
+        except Exception:
+            return None
+        return made if made and all(isinstance(m, Stream) for m in made) else None
+
+    first, second = build(), build()
+    if first is None or second is None:
         return {"stream": "python"}
-    if not made or not all(isinstance(m, Stream) for m in made):
-        return {"stream": "python"}
-    d = {"stream": "factory", "children": [describe(m) for m in made]}
-    for m in made:
+    d1 = [describe(m) for m in first]
+    d2 = [describe(m) for m in second]
+    for m in first + second:
         m.close()
+    if _without_anchors(d1) != _without_anchors(d2):
+        return {"stream": "python", "factory": "builds different graphs"}
+    return {"stream": "factory", "children": d1}
+
+
+def _without_anchors(d: Any) -> Any:
+    # Window anchors are creation times and refs number predicates: two calls differ there only.
+    if isinstance(d, dict):
+        return {k: _without_anchors(v) for k, v in d.items() if k not in ("anchor", "ref")}
+    if isinstance(d, list):
+        return [_without_anchors(v) for v in d]
     return d
 
 

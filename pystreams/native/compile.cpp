@@ -168,8 +168,13 @@ struct compiler {
       return kids.error();
     auto& children = *kids;
 
-    if (kind == "python")
+    if (kind == "python") {
+      if (desc.contains("shared"))
+        return no(path, "a stateful stream used in two places (its shared state stays in Python)");
+      if (desc.contains("factory"))
+        return no(path, "by's function " + desc["factory"].get<std::string>());
       return no(path, "a Python function, generator or custom stream");
+    }
     if (kind == "where") {
       auto els = list(desc, "else", path, "else.");
       if (!els)

@@ -54,3 +54,17 @@ def test_python_predicates_are_referenced():
 def test_values_json_cannot_hold_become_opaque():
     d = json.loads(plan_json(with_("metric", object(), index())))
     assert "python" in d["field_list"][0][1]
+
+
+def test_shared_stateful_streams_stay_python():
+    r = rate(5, index())
+    d = plan(where('host = "a"', r, else_=r))
+    assert d["children"][0]["stream"] == "rate" and d["else"][0] == {"stream": "python", "shared": True}
+    # A shared stateless stream is fine: copies behave the same.
+    out = index()
+    assert plan(where('host = "a"', out, else_=out))["else"] == [{"stream": "index"}]
+    # A factory handing every key the same rate shares its state across keys in Python.
+    assert plan(by("host", lambda: r))["children"][0]["stream"] == "python"
+    calls = []
+    assert plan(by("host", lambda: calls.append(1) or (rate(1) if len(calls) == 1 else index())))[
+        "children"][0] == {"stream": "python", "factory": "builds different graphs"}

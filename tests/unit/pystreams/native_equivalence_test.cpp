@@ -359,7 +359,9 @@ TEST(native_equivalence, user_functions_keep_their_root_in_python) {
   auto module = write_module(
       "stream = where(lambda e: e.get('service') != 'cpu', index())\n"
       "native_stream = by('host', rate(1, index()))\n"
-      "smap_stream = smap(lambda e: {**e, 'state': 'mapped'}, index())\n");
+      "smap_stream = smap(lambda e: {**e, 'state': 'mapped'}, index())\n"
+      "r = rate(1, index())\n"
+      "shared_stream = where('host = \"h1\"', r, else_=r)\n");
   auto steps = random_steps(5, 300);
   auto py_run = run(module, steps, false);
   auto nat_run = run(module, steps, true);
