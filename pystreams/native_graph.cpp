@@ -19,6 +19,80 @@ struct python_where {
   py::object fail;
 };
 
+// A Python subtree (an output, your function or generator, or timer-free Python streams)
+// called from a native graph: the event becomes a dict only here. What `send` raises is
+// reported through the Python parent's fail(), as the parent's emit would; state and
+// restore are the Python object's, in the same JSON shape as native nodes'. Every method
+// runs with the GIL held (roots with such nodes are driven under it).
+class python_leaf final : public native::node {
+ public:
+  python_leaf(std::string kind, py::object obj, py::object fail)
+      : node(std::move(kind)),
+        obj_(std::move(obj)),
+        send_(py::module_::import("dmon.core").attr("child_send")(obj_)),
+        fail_(std::move(fail)),
+        stream_(py::isinstance(obj_, py::module_::import("dmon.core").attr("Stream"))) {}
+
+  void push(const event& e) override { call(event_convert::to_dict(e)); }
+  void push_list(const std::vector<event>& es) override {
+    py::list l(es.size());
+    for (size_t i = 0; i < es.size(); ++i)
+      l[i] = event_convert::to_dict(es[i]);
+    call(l);
+  }
+  bool takes_lists() const override { return true; }
+  bool hosted() const override { return true; }
+
+  native::node_ptr fresh(native::context&) const override {
+    // What by() does for its templates: built-ins rebuilt, your objects shared.
+    py::object copy = py::module_::import("dmon.core").attr("fresh")(obj_);
+    return std::make_unique<python_leaf>(kind_, copy, fail_);
+  }
+  void close() override {
+    if (stream_)
+      obj_.attr("close")();
+  }
+  native::json own_state() const override {
+    return stream_ ? to_json(obj_.attr("_state")()) : native::json(nullptr);
+  }
+  void restore_own(const native::json& data) override {
+    if (stream_)
+      obj_.attr("_restore")(from_json(data));
+  }
+  native::json state() const override {
+    return stream_ ? to_json(obj_.attr("state")()) : native::json(nullptr);
+  }
+  void restore(const native::json& data) override {
+    if (stream_ && !data.is_null())
+      obj_.attr("restore")(from_json(data));
+  }
+
+ private:
+  void call(py::handle arg) {
+    PyObject* r = PyObject_CallOneArg(send_.ptr(), arg.ptr());
+    if (r) {
+      Py_DECREF(r);
+      return;
+    }
+    py::error_already_set err;
+    if (fail_.is_none())
+      throw err;  // no parent to report to: a root-level failure
+    fail_(err.value(), arg);
+  }
+  static native::json to_json(py::handle data) {
+    if (data.is_none())
+      return nullptr;
+    auto text = py::module_::import("json").attr("dumps")(data).cast<std::string>();
+    return native::json::parse(text);
+  }
+  static py::object from_json(const native::json& j) {
+    return py::module_::import("json").attr("loads")(j.dump());
+  }
+
+  py::object obj_, send_, fail_;
+  bool stream_;
+};
+
 native::where_predicate predicate_of(py::handle where) {
   auto w = std::make_shared<python_where>(python_where{where.attr("pred"), where.attr("fail")});
   return [w](const event& e) -> std::optional<bool> {
@@ -55,12 +129,28 @@ result<size_t> compile_root(native::engine& eng, const std::string& name, py::ha
   auto desc = native::json::parse(text, nullptr, false);
   if (desc.is_discarded())
     return error{ec::unsupported, "its description is not JSON: " + text};
-  return eng.add(name, desc, [refs](const native::json& d) -> result<native::where_predicate> {
-    auto i = d.at("ref").get<int64_t>();
+  auto ref = [refs](const native::json& d, const char* key) -> std::optional<py::tuple> {
+    auto i = d.at(key).get<int64_t>();
     if (i < 0 || static_cast<size_t>(i) >= py::len(refs))
-      return error{ec::unsupported, "unknown predicate reference " + std::to_string(i)};
-    return predicate_of(refs[static_cast<size_t>(i)]);
-  });
+      return std::nullopt;
+    return refs[static_cast<size_t>(i)].cast<py::tuple>();
+  };
+  auto predicate = [ref](const native::json& d) -> result<native::where_predicate> {
+    auto r = ref(d, "ref");
+    if (!r)
+      return error{ec::unsupported, "unknown predicate reference"};
+    return predicate_of((*r)[0]);
+  };
+  auto leaf = [ref](const native::json& d) -> result<native::node_ptr> {
+    auto r = ref(d, "leaf");
+    if (!r)
+      return error{ec::unsupported, "unknown subtree reference"};
+    py::object parent = (*r)[1];
+    py::object fail = parent.is_none() ? py::object(py::none()) : parent.attr("fail");
+    return native::node_ptr(
+        std::make_unique<python_leaf>(d.value("stream", std::string{"python"}), (*r)[0], fail));
+  };
+  return eng.add(name, desc, predicate, leaf);
 }
 
 py::object state_delegate(native::engine& eng, size_t root) {
@@ -68,6 +158,8 @@ py::object state_delegate(native::engine& eng, size_t root) {
   py::object loads = json_mod.attr("loads"), dumps = json_mod.attr("dumps");
   auto types = py::module_::import("types");
   py::object delegate = types.attr("SimpleNamespace")();
+  delegate.attr("owns") =
+      py::cpp_function([&eng, root](const std::string& path) { return eng.owns(root, path); });
   delegate.attr("state") = py::cpp_function([&eng, root, loads](const std::string& path) {
     auto j = eng.own_state(root, path);
     if (j.is_null())

@@ -61,6 +61,50 @@ def plan_ref(stream: Any) -> int:
     return len(_plan_refs) - 1
 
 
+# Kinds that never schedule a timer: a Python subtree made only of these (and of outputs,
+# functions and generators) can be called from a native graph without changing the order
+# in which timers fire within a tick.
+_TIMER_FREE = frozenset((
+    "where", "match", "split", "splitp", "sdo", "smap", "smap*", "smapcat", "sflatten",
+    "sreduce", "with", "default", "adjust", "scale", "tag", "untag", "tagged_all",
+    "tagged_any", "over", "under", "expired", "not_expired", "changed", "runs", "counter",
+    "ewma_timeless", "moving_event_window", "fixed_event_window", "index", "publish", "store",
+    "append", "register", "dual", "project", "top"))
+
+
+def _leafable(child: Any) -> bool:
+    """Whether ``child`` can run in Python below a native graph: an output, your function or
+    generator, or a dmon stream whose whole graph is timer-free and shares no stateful
+    stream with what was already compiled natively."""
+    from .outputs import Output
+    if not isinstance(child, Stream):
+        return True
+    stack = [child]
+    while stack:
+        s = stack.pop()
+        if isinstance(s, Output):
+            continue
+        if type(s).__module__ != "dmon.streams" or s.kind not in _TIMER_FREE:
+            return False
+        if _plan_seen is not None and id(s) in _plan_seen:
+            return False
+        stack.extend(c for _, c in s.branches() if isinstance(c, Stream))
+    return True
+
+
+def describe_child(child: Child, parent: "Stream") -> dict:
+    """:func:`describe` of a child; while planning with references, a child that can run in
+    Python below a native graph also gets ``"leaf": N`` (refs[N] is ``(child, parent)``:
+    the native graph calls ``child`` and reports what it raises through ``parent.fail``)."""
+    leaf = _plan_refs is not None and _leafable(child)
+    d = describe(child)
+    if leaf:
+        assert _plan_refs is not None
+        _plan_refs.append((child, parent))
+        d = dict(d, leaf=len(_plan_refs) - 1)
+    return d
+
+
 def describe(child: Child) -> dict:
     """A plain-dict description of a stream graph; anything that is not a built-in shows
     as ``{"stream": "python"}`` (the server runs graphs of built-ins natively).
@@ -204,7 +248,7 @@ class Stream:
         if _plan_mode:
             d.update(self.native_extra())
         if self.children:
-            d["children"] = [describe(c) for c in self.children]
+            d["children"] = [describe_child(c, self) for c in self.children]
         return d
 
     def native_extra(self) -> dict:

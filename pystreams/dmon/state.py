@@ -27,7 +27,8 @@ anything else is dropped and said so, so a module whose code changed keeps what 
 
 Roots that the server runs natively (see :mod:`dmon.native`) keep their state in C++;
 ``snapshot`` and ``restore`` take ``native={root name: delegate}`` whose ``state(path)``
-and ``restore(path, data)`` stand in for the Python stream's ``_state``/``_restore``. The
+and ``restore(path, data)`` stand in for the Python stream's ``_state``/``_restore`` where
+``owns(path)`` (parts of such a root that still run in Python keep their state there). The
 paths, parameters and state shapes are the same, so a checkpoint written by either path
 restores into the other.
 """
@@ -101,7 +102,8 @@ def snapshot(roots: Roots, native: Mapping[str, Any] | None = None) -> dict:
             if path in entries:
                 continue
             try:
-                own = delegate.state(path) if delegate is not None else s._state()
+                own = (delegate.state(path) if delegate is not None and delegate.owns(path)
+                       else s._state())
                 if own is None:
                     continue
                 entries[path] = _plain({"params": s.params(), "state": own})
@@ -169,7 +171,7 @@ def restore(roots: Roots, snapshot: Mapping[str, Any] | None,
                 drop(root, path, f"parameters changed from {entry.get('params')} to {params}")
                 continue
             try:
-                if delegate is not None:
+                if delegate is not None and delegate.owns(path):
                     delegate.restore(path, entry.get("state"))
                 else:
                     s._restore(entry.get("state"))

@@ -136,13 +136,14 @@ class _Where(Stream):
             return {"constant": True}
         if self.query is None and core._plan_refs is not None:
             # A Python predicate: the native where calls self.pred and reports through self.fail.
-            return {"ref": core.plan_ref(self)}
+            return {"ref": core.plan_ref((self, None))}
         return {}
 
     def describe(self) -> dict:
         d = super().describe()
         d.setdefault("children", [])
-        d["else"] = [describe(c) for c in self.else_children]
+        from .core import describe_child
+        d["else"] = [describe_child(c, self) for c in self.else_children]
         return d
 
     def close(self) -> None:
@@ -1081,7 +1082,7 @@ def by_builder(fields: str | Sequence[str] | Callable[[Event], Any],
     return _By(fields, lambda k: list(_as_children(build(k))), (), idle, True)
 
 
-def _describe_factory(f: Callable[[], Any]) -> dict:
+def _describe_factory(f: Callable[[], Any], by: Any) -> dict:
     """For dmon.native.plan: call a by() child factory twice and describe what it builds, so
     ``by(["host"], lambda: rate(5, index()))`` can run natively. Both calls must build the
     same graph of built-ins without sharing a stateful stream (dmon.core._plan_seen shows a
@@ -1096,7 +1097,8 @@ def _describe_factory(f: Callable[[], Any]) -> dict:
     first, second = build(), build()
     if first is None or second is None:
         return {"stream": "python"}
-    d1 = [describe(m) for m in first]
+    from .core import describe_child
+    d1 = [describe_child(m, by) for m in first]
     d2 = [describe(m) for m in second]
     for m in first + second:
         m.close()
@@ -1108,7 +1110,8 @@ def _describe_factory(f: Callable[[], Any]) -> dict:
 def _without_anchors(d: Any) -> Any:
     # Window anchors are creation times and refs number predicates: two calls differ there only.
     if isinstance(d, dict):
-        return {k: _without_anchors(v) for k, v in d.items() if k not in ("anchor", "ref")}
+        return {k: _without_anchors(v) for k, v in d.items()
+                if k not in ("anchor", "ref", "leaf")}
     if isinstance(d, list):
         return [_without_anchors(v) for v in d]
     return d
@@ -1122,9 +1125,9 @@ def _by_describe(self: _By) -> dict:
     kids = []
     for c in shown or ():
         if isinstance(c, Stream):
-            kids.append(describe(c))
+            kids.append(core.describe_child(c, self))
         elif core._plan_mode and callable(c):
-            kids.append(_describe_factory(c))
+            kids.append(_describe_factory(c, self))
         else:
             kids.append({"stream": "python"})
     d["children"] = kids

@@ -157,7 +157,19 @@ struct compiler {
     return make_by(ctx, std::move(*fields), idle, std::move(templates));
   }
 
+  // A node that does not compile natively but may run in Python below the native graph.
   result<node_ptr> build(const json& desc, const std::string& path) {
+    auto n = build_native(desc, path);
+    if (n || !opts.python_leaf || !desc.is_object() || !desc.contains("leaf"))
+      return n;
+    auto leaf = opts.python_leaf(desc);
+    if (!leaf)
+      return n.error();
+    ++python_calls;
+    return leaf;
+  }
+
+  result<node_ptr> build_native(const json& desc, const std::string& path) {
     if (!desc.is_object() || !desc.contains("stream") || !desc["stream"].is_string())
       return no(path, "not a stream description");
     std::string kind = desc["stream"].get<std::string>();

@@ -12,9 +12,11 @@ engine::~engine() {
 }
 
 result<size_t> engine::add(const std::string& name, const json& desc,
-                           std::function<result<where_predicate>(const json&)> python_predicate) {
+                           std::function<result<where_predicate>(const json&)> python_predicate,
+                           std::function<result<node_ptr>(const json&)> python_leaf) {
   auto opts = opts_;
   opts.python_predicate = std::move(python_predicate);
+  opts.python_leaf = std::move(python_leaf);
   size_t calls = 0;
   auto g = compile(desc, ctx_, opts, &calls);
   if (!g)
@@ -24,6 +26,12 @@ result<size_t> engine::add(const std::string& name, const json& desc,
     r.paths.emplace(path, n);  // the first node of a path wins, as in dmon.state
   roots_.push_back(std::move(r));
   return roots_.size() - 1;
+}
+
+bool engine::owns(size_t root, const std::string& path) const {
+  auto& paths = roots_.at(root).paths;
+  auto it = paths.find(path);
+  return it != paths.end() && !it->second->hosted();
 }
 
 json engine::own_state(size_t root, const std::string& path) const {

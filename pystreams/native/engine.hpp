@@ -25,10 +25,16 @@ class engine {
   /// Compiles a root from its dmon.native.plan description; returns its number, or
   /// ec::unsupported saying which node keeps it in Python.
   result<size_t> add(const std::string& name, const json& desc,
-                     std::function<result<where_predicate>(const json&)> python_predicate = {});
+                     std::function<result<where_predicate>(const json&)> python_predicate = {},
+                     std::function<result<node_ptr>(const json&)> python_leaf = {});
+
+  /// Whether the node at `path` keeps its state here (false for paths in Python subtrees).
+  bool owns(size_t root, const std::string& path) const;
 
   /// Whether the root calls into the host (Python predicates): then push() needs the GIL.
   bool calls_host(size_t root) const { return roots_[root].host_calls > 0; }
+  /// How many nodes of the root call into the host.
+  size_t host_calls(size_t root) const { return roots_[root].host_calls; }
 
   void push(size_t root, const event& e) { roots_[root].graph->push(e); }
 

@@ -46,9 +46,12 @@ class node {
   virtual void restore_own(const json& data);
 
   /// Python Stream.state(): {"s": own, "c": [children], "x": {label: other branches}} or null.
-  json state() const;
+  virtual json state() const;
   /// Python Stream.restore().
-  void restore(const json& data);
+  virtual void restore(const json& data);
+
+  /// True for a node the host runs (a Python subtree): its state lives there, not here.
+  virtual bool hosted() const { return false; }
 
   /// Every node directly below with its label: "0", "1", ... then "else.0", ...
   virtual std::vector<std::pair<std::string, node*>> branches() const;

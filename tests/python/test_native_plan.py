@@ -47,7 +47,7 @@ def test_python_predicates_are_referenced():
     w = where(lambda e: True, index())
     text, refs = plan_refs(where('host = "a"', w))
     d = json.loads(text)
-    assert d["children"][0]["ref"] == 0 and refs == [w]
+    assert refs[d["children"][0]["ref"]] == (w, None)
     assert "ref" not in plan(w)  # only plan_refs hands out references
 
 
@@ -68,3 +68,14 @@ def test_shared_stateful_streams_stay_python():
     calls = []
     assert plan(by("host", lambda: calls.append(1) or (rate(1) if len(calls) == 1 else index())))[
         "children"][0] == {"stream": "python", "factory": "builds different graphs"}
+
+
+def test_python_subtrees_below_native_streams_are_referenced_with_their_parent():
+    m = smap(lambda e: e, index())
+    w = where('host = "a"', m)
+    text, refs = plan_refs(w)
+    d = json.loads(text)
+    assert refs[d["children"][0]["leaf"]] == (m, w)
+    # Subtrees with timers stay out: they would fire in another order than native timers.
+    text, refs = plan_refs(where('host = "a"', smap(lambda e: e, rate(1, index()))))
+    assert "leaf" not in json.loads(text)["children"][0]

@@ -272,6 +272,21 @@ TEST(native_equivalence, python_predicates_are_called_from_native_graphs) {
   check_equivalent("stream = where(lambda e: e['metric'] > 50, store(), else_=index())");
 }
 
+TEST(native_equivalence, python_subtrees_are_called_from_native_graphs) {
+  check_equivalent(
+      "stream = where('metric > 20', smap(lambda e: {**e, 'state': 'mapped'}, index()), "
+      "else_=[store(), log('debug')])");
+  check_equivalent(
+      "stream = by('host', lambda: rate(1, smap(lambda e: {**e, 'description': 'r'}, index())))");
+  check_equivalent(
+      "stream = sdo(changed(lambda e: e.get('state'), index()), rate(2, store()), "
+      "by('service', lambda: changed(lambda e: e.get('host'), publish('t'))))");
+  check_equivalent(
+      "stream = coalesce(1, smap(lambda es: [dict(e, description='c') for e in es], index()))");
+  // A function child that raises is reported through its native parent, as in Python.
+  check_equivalent("stream = where('host = \"h1\"', lambda e: 1 / 0, index())");
+}
+
 namespace {
 
 // A random graph of built-ins as Python source, depth-limited.
@@ -332,7 +347,9 @@ TEST(native_equivalence, random_compositions) {
 TEST(native_equivalence, checkpoints_cross_between_paths) {
   const std::string body =
       "stream = sdo(by(['host'], lambda: rate(2, index())), changed_state(store()),\n"
-      "             throttle(2, 1, publish('t')), coalesce(1, index()))";
+      "             throttle(2, 1, publish('t')), coalesce(1, index()),\n"
+      "             changed(lambda e: e.get('state'), with_('service', 'pc', index())),\n"
+      "             by('service', lambda: changed(lambda e: e.get('host'), publish('u'))))";
   auto module = write_module(body);
   for (int seed = 1; seed <= 3; ++seed) {
     auto steps = random_steps(static_cast<uint64_t>(seed) * 31, 400);
