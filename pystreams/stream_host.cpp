@@ -118,6 +118,22 @@ struct stream_host::impl {
     return true;
   }
 
+  // Native nodes do not throw; a Python subtree whose error reporting itself fails might.
+  // Counted and logged like a root failure; the root keeps running.
+  void push_native(root_stream& r, const event& e) {
+    try {
+      engine->push(static_cast<size_t>(r.native), e);
+    } catch (const std::exception& ex) {
+      ++counters.root_exceptions;
+      auto now = now_micros();
+      if (now - r.last_log_us >= log_interval_us) {
+        r.last_log_us = now;
+        spdlog::error("stream shard {}: native stream '{}' failed on event {}: {}", cfg.shard,
+                      r.name, describe(e), ex.what());
+      }
+    }
+  }
+
   // Compiles every root made only of built-ins; the rest stay in Python. GIL held.
   void compile_native(const std::vector<py::object>& streams) {
     std::string why_not;
@@ -300,7 +316,7 @@ void stream_host::process(std::span<const event> batch) {
     for (auto& e : batch) {
       ++s.counters.events_in;
       for (auto& r : s.roots)
-        s.engine->push(static_cast<size_t>(r.native), e);
+        s.push_native(r, e);
     }
     return;
   }
@@ -316,7 +332,7 @@ void stream_host::process(std::span<const event> batch) {
     py::object d;  // built on first use: native roots never need it
     for (auto& r : s.roots) {
       if (r.native >= 0) {
-        s.engine->push(static_cast<size_t>(r.native), e);
+        s.push_native(r, e);
         continue;
       }
       if (!d.ptr())
