@@ -1,6 +1,8 @@
 // Native by: one fresh copy of the template nodes per distinct key, idle forks collected as in
 // Python.
 #include <algorithm>
+#include <array>
+#include <string_view>
 #include <unordered_map>
 
 #include "native/nodes.hpp"
@@ -11,13 +13,45 @@ namespace {
 
 using key = std::vector<std::optional<std::string>>;
 
+// A key being looked up: pointers into the event (null for an absent field), no copies.
+constexpr size_t max_view_fields = 8;
+struct key_view {
+  std::array<const std::string*, max_view_fields> parts{};
+  size_t n = 0;
+};
+
+size_t part_hash(const std::string* s) {
+  return s ? std::hash<std::string_view>{}(*s) : size_t{0x51ed27};
+}
+
 struct key_hash {
+  using is_transparent = void;
   size_t operator()(const key& k) const {
     size_t h = 0;
     for (auto& s : k)
-      h = h * 1000003 ^ (s ? std::hash<std::string>{}(*s) : size_t{0x51ed27});
+      h = h * 1000003 ^ part_hash(s ? &*s : nullptr);
     return h;
   }
+  size_t operator()(const key_view& k) const {
+    size_t h = 0;
+    for (size_t i = 0; i < k.n; ++i)
+      h = h * 1000003 ^ part_hash(k.parts[i]);
+    return h;
+  }
+};
+
+struct key_eq {
+  using is_transparent = void;
+  bool operator()(const key& a, const key& b) const { return a == b; }
+  bool operator()(const key& a, const key_view& b) const {
+    if (a.size() != b.n)
+      return false;
+    for (size_t i = 0; i < b.n; ++i)
+      if (a[i].has_value() != (b.parts[i] != nullptr) || (a[i] && *a[i] != *b.parts[i]))
+        return false;
+    return true;
+  }
+  bool operator()(const key_view& a, const key& b) const { return (*this)(b, a); }
 };
 
 class by_node final : public node {
@@ -35,14 +69,26 @@ class by_node final : public node {
   }
 
   void push(const event& e) override {
-    key k;
-    k.reserve(fields_.size());
-    for (auto& f : fields_) {
-      const std::string* v = string_field(e, f);
-      k.push_back(v ? std::optional<std::string>{*v} : std::nullopt);
+    fork* found = nullptr;
+    if (fields_.size() <= max_view_fields) {  // look up without copying the key
+      key_view v;
+      for (auto& f : fields_)
+        v.parts[v.n++] = string_field(e, f);
+      auto it = forks_.find(v);
+      if (it != forks_.end())
+        found = it->second.get();
     }
-    auto it = forks_.find(k);
-    fork& f = it != forks_.end() ? *it->second : make_fork(std::move(k));
+    if (!found) {
+      key k;
+      k.reserve(fields_.size());
+      for (auto& f : fields_) {
+        const std::string* v = string_field(e, f);
+        k.push_back(v ? std::optional<std::string>{*v} : std::nullopt);
+      }
+      auto it = forks_.find(k);
+      found = it != forks_.end() ? it->second.get() : &make_fork(std::move(k));
+    }
+    fork& f = *found;
     if (idle_)
       f.seen = ctx_.now();
     for (auto& c : f.kids)
@@ -168,7 +214,7 @@ class by_node final : public node {
   std::vector<std::string> fields_;
   std::optional<number> idle_;
   std::vector<node_ptr> templates_;
-  std::unordered_map<key, std::unique_ptr<fork>, key_hash> forks_;
+  std::unordered_map<key, std::unique_ptr<fork>, key_hash, key_eq> forks_;
   uint64_t next_order_ = 0;
   timer_ptr gc_;
 };
