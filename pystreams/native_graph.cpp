@@ -11,9 +11,9 @@ namespace dmon::native_graph {
 
 namespace {
 
-// The Python side of a native where with a user predicate: the _Where object's `pred` and
-// `fail` (which reports exactly as the Python where does). Destroyed with the GIL held (the
-// engine goes away under it).
+// The Python side of a native where/split/match with a user predicate: the function and
+// its stream's `fail` (which reports exactly as the Python stream does). Destroyed with the GIL
+// held (the engine goes away under it).
 struct python_where {
   py::object pred;
   py::object fail;
@@ -93,8 +93,9 @@ class python_leaf final : public native::node {
   bool stream_;
 };
 
-native::where_predicate predicate_of(py::handle where) {
-  auto w = std::make_shared<python_where>(python_where{where.attr("pred"), where.attr("fail")});
+native::where_predicate predicate_of(py::handle fn, py::handle owner) {
+  auto w = std::make_shared<python_where>(
+      python_where{py::reinterpret_borrow<py::object>(fn), owner.attr("fail")});
   return [w](const event& e) -> std::optional<bool> {
     py::object d = event_convert::to_dict(e);
     PyObject* r = PyObject_CallOneArg(w->pred.ptr(), d.ptr());
@@ -139,7 +140,7 @@ result<size_t> compile_root(native::engine& eng, const std::string& name, py::ha
     auto r = ref(d, "ref");
     if (!r)
       return error{ec::unsupported, "unknown predicate reference"};
-    return predicate_of((*r)[0]);
+    return predicate_of((*r)[0], (*r)[1]);
   };
   auto leaf = [ref](const native::json& d) -> result<native::node_ptr> {
     auto r = ref(d, "leaf");

@@ -53,11 +53,13 @@ _plan_refs: list | None = None
 """While planning: the streams whose Python functions the native graph calls (by number)."""
 
 
-def plan_ref(stream: Any) -> int:
-    """While planning, the number under which the native engine finds ``stream`` (a
-    ``where`` whose predicate is a Python function) to call its predicate."""
-    assert _plan_refs is not None
-    _plan_refs.append(stream)
+def plan_ref(fn: Callable[[Any], Any], owner: "Stream") -> int | None:
+    """While planning with references, the number under which the native engine finds a
+    Python predicate ``fn`` of ``owner`` (a where, split or match): it calls ``fn(event)``
+    and reports what it raises through ``owner.fail``. None when not planning."""
+    if _plan_refs is None:
+        return None
+    _plan_refs.append((fn, owner))
     return len(_plan_refs) - 1
 
 

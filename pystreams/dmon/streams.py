@@ -136,7 +136,7 @@ class _Where(Stream):
             return {"constant": True}
         if self.query is None and core._plan_refs is not None:
             # A Python predicate: the native where calls self.pred and reports through self.fail.
-            return {"ref": core.plan_ref((self, None))}
+            return {"ref": core.plan_ref(self.pred, self)}
         return {}
 
     def describe(self) -> dict:
@@ -203,6 +203,17 @@ class _Match(Stream):
             return {"field": self.field, "value": v}
         return {"field": self.field, "value": "python"}
 
+    def _test(self, event: Any) -> bool:
+        return matches(self.value, self.f(event))
+
+    def native_extra(self) -> dict:
+        from . import core
+        v = self.value
+        if self.field is not None and type(v) in (str, type(None)):
+            return {"equals": v}  # a field compared with a string or None: native
+        ref = core.plan_ref(self._test, self)
+        return {} if ref is None else {"ref": ref}
+
 
 def match(f: str | Callable[[Event], Any], value: Any, *children: Child) -> Stream:
     """Pass events where ``f(event)`` matches ``value`` (see :func:`matches`): equality,
@@ -247,6 +258,19 @@ class _Split(Stream):
 
     def params(self) -> dict:
         return {"queries": [q if fn is not None else "default" for fn, q, _ in self.clauses]}
+
+    def native_extra(self) -> dict:
+        from . import core
+        out: list = []
+        for fn, q, _ in self.clauses:
+            if fn is None:
+                out.append({"default": True})
+            elif q is not None:
+                out.append({"query": q})  # split(True, ...) shows as the query "true"
+            else:
+                ref = core.plan_ref(fn, self)
+                out.append({"python": True} if ref is None else {"ref": ref})
+        return {"clauses": out}
 
 
 def split(*clauses: Any) -> Stream:

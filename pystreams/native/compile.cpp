@@ -213,6 +213,51 @@ struct compiler {
       }
       return make_where(std::move(pred), always, std::move(children), std::move(*els));
     }
+    if (kind == "match") {
+      if (desc.contains("equals")) {
+        auto field = desc.value("field", std::string{});
+        if (field.empty() || (is_core(field) && !is_string_field(field)))
+          return no(path, "match on '" + field + "' (only string fields run natively)");
+        auto& v = desc["equals"];
+        return make_match_equals(
+            field, v.is_null() ? std::nullopt : std::optional<std::string>{v.get<std::string>()},
+            std::move(children));
+      }
+      if (!opts.python_predicate || !desc.contains("ref"))
+        return no(path, "match with a Python function or pattern");
+      auto pred = opts.python_predicate(desc);
+      if (!pred)
+        return no(path, pred.error().message);
+      ++python_calls;
+      return make_match_fn(std::move(*pred), std::move(children));
+    }
+    if (kind == "split") {
+      auto it = desc.find("clauses");
+      if (it == desc.end() || !it->is_array() || it->size() != children.size())
+        return no(path, "split clauses not described");
+      std::vector<split_clause> clauses;
+      for (auto& c : *it) {
+        split_clause sc;
+        if (c.contains("query")) {
+          auto p = query::parse_cached(c["query"].get<std::string>());
+          if (!p)
+            return no(path, "query does not compile natively: " + p.error().message);
+          sc.query = std::move(*p);
+        } else if (c.contains("ref")) {
+          if (!opts.python_predicate)
+            return no(path, "split with a Python predicate");
+          auto pred = opts.python_predicate(c);
+          if (!pred)
+            return no(path, pred.error().message);
+          ++python_calls;
+          sc.fn = std::move(*pred);
+        } else if (!c.contains("default")) {
+          return no(path, "split with a Python predicate");
+        }
+        clauses.push_back(std::move(sc));
+      }
+      return make_split(std::move(clauses), std::move(children));
+    }
     if (kind == "tagged_all" || kind == "tagged_any") {
       auto tags = strings(desc, "tags", path);
       if (!tags)

@@ -59,8 +59,8 @@ class where_node final : public node {
 class where_fn_node final : public node {
  public:
   where_fn_node(where_predicate pred, std::vector<node_ptr> children,
-                std::vector<node_ptr> else_children)
-      : node("where", std::move(children)),
+                std::vector<node_ptr> else_children, std::string kind = "where")
+      : node(std::move(kind), std::move(children)),
         pred_(std::move(pred)),
         else_(std::move(else_children)) {}
 
@@ -76,7 +76,8 @@ class where_fn_node final : public node {
     }
   }
   node_ptr fresh(context& ctx) const override {
-    return make_where_fn(pred_, fresh_children(ctx), fresh_all(else_, ctx));
+    return std::make_unique<where_fn_node>(pred_, fresh_children(ctx), fresh_all(else_, ctx),
+                                           kind_);
   }
   std::vector<std::pair<std::string, node*>> branches() const override {
     auto out = node::branches();
@@ -88,6 +89,54 @@ class where_fn_node final : public node {
  private:
   where_predicate pred_;
   std::vector<node_ptr> else_;
+};
+
+class match_node final : public node {
+ public:
+  match_node(std::string field, std::optional<std::string> value, std::vector<node_ptr> children)
+      : node("match", std::move(children)), field_(std::move(field)), value_(std::move(value)) {}
+
+  void push(const event& e) override {
+    const std::string* v = string_field(e, field_);
+    if (value_ ? (v && *v == *value_) : v == nullptr)
+      emit(e);
+  }
+  node_ptr fresh(context& ctx) const override {
+    return make_match_equals(field_, value_, fresh_children(ctx));
+  }
+
+ private:
+  std::string field_;
+  std::optional<std::string> value_;
+};
+
+// _Split: the first clause that holds gets the event; a predicate that raises drops it.
+class split_node final : public node {
+ public:
+  split_node(std::vector<split_clause> clauses, std::vector<node_ptr> children)
+      : node("split", std::move(children)), clauses_(std::move(clauses)) {}
+
+  void push(const event& e) override {
+    for (size_t i = 0; i < clauses_.size(); ++i) {
+      auto& c = clauses_[i];
+      if (c.query) {
+        if (!c.query->matches(e))
+          continue;
+      } else if (c.fn) {
+        auto ok = c.fn(e);
+        if (!ok)
+          return;
+        if (!*ok)
+          continue;
+      }
+      children_[i]->push(e);
+      return;
+    }
+  }
+  node_ptr fresh(context& ctx) const override { return make_split(clauses_, fresh_children(ctx)); }
+
+ private:
+  std::vector<split_clause> clauses_;
 };
 
 class tagged_node final : public node {
@@ -188,6 +237,17 @@ node_ptr make_where_fn(where_predicate pred, std::vector<node_ptr> children,
                        std::vector<node_ptr> else_children) {
   return std::make_unique<where_fn_node>(std::move(pred), std::move(children),
                                          std::move(else_children));
+}
+node_ptr make_match_equals(std::string field, std::optional<std::string> value,
+                           std::vector<node_ptr> children) {
+  return std::make_unique<match_node>(std::move(field), std::move(value), std::move(children));
+}
+node_ptr make_match_fn(where_predicate pred, std::vector<node_ptr> children) {
+  return std::make_unique<where_fn_node>(std::move(pred), std::move(children),
+                                         std::vector<node_ptr>{}, "match");
+}
+node_ptr make_split(std::vector<split_clause> clauses, std::vector<node_ptr> children) {
+  return std::make_unique<split_node>(std::move(clauses), std::move(children));
 }
 node_ptr make_tagged(bool all, std::vector<std::string> tags, std::vector<node_ptr> children) {
   return std::make_unique<tagged_node>(all, std::move(tags), std::move(children));

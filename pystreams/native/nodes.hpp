@@ -22,6 +22,18 @@ node_ptr make_where(std::optional<query::predicate> pred, std::optional<bool> al
 using where_predicate = std::function<std::optional<bool>(const event&)>;
 node_ptr make_where_fn(where_predicate pred, std::vector<node_ptr> children,
                        std::vector<node_ptr> else_children);
+/// match(field, value) with a string or None: the field (string_field) equals `value`.
+node_ptr make_match_equals(std::string field, std::optional<std::string> value,
+                           std::vector<node_ptr> children);
+/// match(f, value) decided by the host (`pred`), named "match".
+node_ptr make_match_fn(where_predicate pred, std::vector<node_ptr> children);
+/// One clause of split: a query, a host predicate, or the default (neither).
+struct split_clause {
+  std::optional<query::predicate> query;
+  where_predicate fn;
+};
+/// split(*clauses): each event to the child of the first clause that holds.
+node_ptr make_split(std::vector<split_clause> clauses, std::vector<node_ptr> children);
 node_ptr make_tagged(bool all, std::vector<std::string> tags, std::vector<node_ptr> children);
 /// over(x) when `above`, under(x) otherwise.
 node_ptr make_threshold(bool above, number x, std::vector<node_ptr> children);

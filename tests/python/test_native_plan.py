@@ -47,7 +47,7 @@ def test_python_predicates_are_referenced():
     w = where(lambda e: True, index())
     text, refs = plan_refs(where('host = "a"', w))
     d = json.loads(text)
-    assert refs[d["children"][0]["ref"]] == (w, None)
+    assert refs[d["children"][0]["ref"]] == (w.pred, w)
     assert "ref" not in plan(w)  # only plan_refs hands out references
 
 

@@ -283,10 +283,23 @@ TEST(native_equivalence, python_predicates_are_called_from_native_graphs) {
   check_equivalent("stream = where(lambda e: e['metric'] > 50, store(), else_=index())");
 }
 
+TEST(native_equivalence, split_and_match) {
+  check_equivalent(
+      "stream = split('metric > 75', with_('state', 'critical', index()),\n"
+      "               lambda e: e['metric'] > 40, with_('state', 'warning', index()),\n"
+      "               {'host': 'h1'}, store(),\n"
+      "               True, publish('t'))");
+  check_equivalent("stream = split('service = \"cpu\"', rate(1, index()), tag('other', store()))");
+  check_equivalent(
+      "import re\nstream = sdo(match('state', 'ok', index()), match('env', None, store()),\n"
+      "             match('state', {'warning', 'critical'}, publish('t')),\n"
+      "             match(lambda e: e.get('host'), re.compile('[12]$'), tag('m', index())))");
+}
+
 TEST(native_equivalence, python_subtrees_are_called_from_native_graphs) {
   check_equivalent(
       "stream = where('metric > 20', smap(lambda e: {**e, 'state': 'mapped'}, index()), "
-      "else_=[store(), log('debug')])");
+      "else_=[store(), append([])])");
   check_equivalent(
       "stream = by('host', lambda: rate(1, smap(lambda e: {**e, 'description': 'r'}, index())))");
   check_equivalent(
@@ -316,7 +329,7 @@ std::string random_graph(std::mt19937_64& rng, int depth) {
   if (depth <= 0 || pick(5) == 0)
     return leaf();
   auto kid = [&] { return random_graph(rng, depth - 1); };
-  switch (pick(18)) {
+  switch (pick(20)) {
     case 0:
       return "where('metric > 30 or state = \"ok\"', " + kid() + ", else_=" + kid() + ")";
     case 1:
@@ -351,6 +364,11 @@ std::string random_graph(std::mt19937_64& rng, int depth) {
       return "smap(lambda e: {**e, 'description': 'sm'}, " + leaf() + ")";
     case 17:  // a stateful Python subtree
       return "changed(lambda e: e.get('state'), " + leaf() + ")";
+    case 18:
+      return "split('metric > 60', " + kid() + ", lambda e: e.get('host') == 'h2', " + kid() +
+             ", " + kid() + ")";
+    case 19:
+      return "match('state', 'critical', " + kid() + ")";
     default:
       return "tagged_any(['a', 'b'], " + kid() + ")";
   }
