@@ -49,8 +49,16 @@ class python_leaf final : public native::node {
     return std::make_unique<python_leaf>(kind_, copy, fail_);
   }
   void close() override {
-    if (stream_)
+    if (!stream_)
+      return;
+    try {  // closing runs user code (generators' finally blocks); report, never throw
       obj_.attr("close")();
+    } catch (py::error_already_set& err) {
+      try {
+        fail_.is_none() ? py::object() : fail_(err.value(), py::none());
+      } catch (py::error_already_set&) {
+      }
+    }
   }
   native::json own_state() const override {
     return stream_ ? to_json(obj_.attr("_state")()) : native::json(nullptr);
