@@ -101,6 +101,76 @@ class python_leaf final : public native::node {
   bool stream_;
 };
 
+// _Changed with a value only Python computes or compares exactly (a function of the event,
+// a non-string field, a non-string init): f(event) and `!=` run in Python, the event itself
+// goes on to native children. State in _Changed's shape. GIL held throughout.
+class python_changed final : public native::node {
+ public:
+  python_changed(py::object f, py::object fail, py::object init,
+                 std::vector<native::node_ptr> children)
+      : node("changed", std::move(children)),
+        f_(std::move(f)),
+        fail_(std::move(fail)),
+        init_(std::move(init)),
+        prev_value_(init_) {}
+
+  void push(const event& e) override {
+    py::object d = event_convert::to_dict(e);
+    PyObject* v = PyObject_CallOneArg(f_.ptr(), d.ptr());
+    if (!v) {
+      report(d);
+      return;
+    }
+    auto value = py::reinterpret_steal<py::object>(v);
+    py::object pv = std::move(prev_value_);
+    prev_value_ = value;
+    prev_event_ = e;
+    int differ = PyObject_RichCompareBool(pv.ptr(), value.ptr(), Py_NE);
+    if (differ < 0) {
+      report(d);
+      return;
+    }
+    if (differ)
+      emit(e);
+  }
+  native::node_ptr fresh(native::context& ctx) const override {
+    return std::make_unique<python_changed>(f_, fail_, init_, fresh_children(ctx));
+  }
+  native::json own_state() const override {
+    auto json = py::module_::import("json");
+    py::dict st;
+    st["value"] = prev_value_;
+    st["event"] = prev_event_ ? py::object(event_convert::to_dict(*prev_event_)) : py::none();
+    return native::json::parse(json.attr("dumps")(st).cast<std::string>());
+  }
+  void restore_own(const native::json& data) override {
+    if (!native::truthy(data))
+      return;
+    prev_value_ = py::module_::import("json").attr("loads")(data.at("value").dump());
+    auto& ev = data.at("event");
+    if (ev.is_null()) {
+      prev_event_.reset();
+    } else {
+      auto e = native::event_from_json(ev);
+      if (!e)
+        throw std::invalid_argument(e.error().message);
+      prev_event_ = std::move(*e);
+    }
+  }
+
+ private:
+  void report(py::handle d) {
+    py::error_already_set err;
+    try {
+      fail_(err.value(), d);
+    } catch (py::error_already_set&) {
+    }
+  }
+
+  py::object f_, fail_, init_, prev_value_;
+  std::optional<event> prev_event_;
+};
+
 native::where_predicate predicate_of(py::handle fn, py::handle owner) {
   auto w = std::make_shared<python_where>(
       python_where{py::reinterpret_borrow<py::object>(fn), owner.attr("fail")});
@@ -159,7 +229,16 @@ result<size_t> compile_root(native::engine& eng, const std::string& name, py::ha
     return native::node_ptr(
         std::make_unique<python_leaf>(d.value("stream", std::string{"python"}), (*r)[0], fail));
   };
-  return eng.add(name, desc, predicate, leaf);
+  auto changed = [ref](const native::json& d,
+                       std::vector<native::node_ptr> children) -> result<native::node_ptr> {
+    auto r = ref(d, "ref");
+    if (!r)
+      return error{ec::unsupported, "unknown function reference"};
+    py::object owner = (*r)[1];
+    return native::node_ptr(std::make_unique<python_changed>(
+        (*r)[0], owner.attr("fail"), owner.attr("init"), std::move(children)));
+  };
+  return eng.add(name, desc, predicate, leaf, changed);
 }
 
 py::object state_delegate(native::engine& eng, size_t root) {

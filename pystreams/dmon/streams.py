@@ -1188,7 +1188,12 @@ class _Changed(Stream):
         return {"field": self.field or "python", "pairs": self.pairs}
 
     def native_extra(self) -> dict:
-        return {"init": self.init}
+        from . import core
+        d = {"init": self.init}
+        ref = core.plan_ref(self.f, self)  # for values only Python compares exactly
+        if ref is not None:
+            d["ref"] = ref
+        return d
 
     def _state(self) -> Any:
         return {"value": self.prev_value, "event": self.prev_event}

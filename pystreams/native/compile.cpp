@@ -324,18 +324,26 @@ struct compiler {
       return make_rate(ctx, *i, std::move(children));
     }
     if (kind == "changed") {
-      auto field = desc.value("field", std::string{"python"});
-      if (field == "python" || (is_core(field) && !is_string_field(field)))
-        return no(path, "changed on '" + field + "' (only string fields run natively)");
       if (desc.value("pairs", false))
         return no(path, "changed with pairs=True");
+      auto field = desc.value("field", std::string{"python"});
       auto init = desc.find("init");
-      if (init == desc.end() || !(init->is_null() || init->is_string()))
-        return no(path, "changed with a non-string init");
-      return make_changed(
-          field,
-          init->is_null() ? std::nullopt : std::optional<std::string>{init->get<std::string>()},
-          std::move(children));
+      bool string_value = field != "python" && (!is_core(field) || is_string_field(field));
+      bool string_init = init != desc.end() && (init->is_null() || init->is_string());
+      if (string_value && string_init)
+        return make_changed(
+            field,
+            init->is_null() ? std::nullopt : std::optional<std::string>{init->get<std::string>()},
+            std::move(children));
+      if (!opts.python_changed || !desc.contains("ref"))
+        return no(path, "changed on '" + field +
+                            "' with this init (only string fields and "
+                            "string inits run natively)");
+      auto n = opts.python_changed(desc, std::move(children));
+      if (!n)
+        return no(path, n.error().message);
+      ++python_calls;
+      return n;
     }
     if (kind == "throttle") {
       auto n = desc.find("n");

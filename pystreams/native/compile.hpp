@@ -19,6 +19,9 @@ struct compile_options {
   /// Builds a node that hands events to a Python subtree, for a description carrying
   /// {"leaf": N} that does not compile natively; empty: such a subtree is refused.
   std::function<result<node_ptr>(const json& desc)> python_leaf;
+  /// Builds a `changed` whose value only Python computes and compares (a function, a
+  /// non-string field, a non-string init) over native `children`; desc carries "ref".
+  std::function<result<node_ptr>(const json& desc, std::vector<node_ptr> children)> python_changed;
 };
 
 /// Builds the native graph for `desc`, the JSON of dmon.native.plan(stream): every node

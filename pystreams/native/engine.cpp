@@ -11,12 +11,15 @@ engine::~engine() {
     r.graph->close();
 }
 
-result<size_t> engine::add(const std::string& name, const json& desc,
-                           std::function<result<where_predicate>(const json&)> python_predicate,
-                           std::function<result<node_ptr>(const json&)> python_leaf) {
+result<size_t> engine::add(
+    const std::string& name, const json& desc,
+    std::function<result<where_predicate>(const json&)> python_predicate,
+    std::function<result<node_ptr>(const json&)> python_leaf,
+    std::function<result<node_ptr>(const json&, std::vector<node_ptr>)> python_changed) {
   auto opts = opts_;
   opts.python_predicate = std::move(python_predicate);
   opts.python_leaf = std::move(python_leaf);
+  opts.python_changed = std::move(python_changed);
   size_t calls = 0;
   auto g = compile(desc, ctx_, opts, &calls);
   if (!g)

@@ -24,9 +24,11 @@ class engine {
 
   /// Compiles a root from its dmon.native.plan description; returns its number, or
   /// ec::unsupported saying which node keeps it in Python.
-  result<size_t> add(const std::string& name, const json& desc,
-                     std::function<result<where_predicate>(const json&)> python_predicate = {},
-                     std::function<result<node_ptr>(const json&)> python_leaf = {});
+  result<size_t> add(
+      const std::string& name, const json& desc,
+      std::function<result<where_predicate>(const json&)> python_predicate = {},
+      std::function<result<node_ptr>(const json&)> python_leaf = {},
+      std::function<result<node_ptr>(const json&, std::vector<node_ptr>)> python_changed = {});
 
   /// Whether the node at `path` keeps its state here (false for paths in Python subtrees).
   bool owns(size_t root, const std::string& path) const;

@@ -296,6 +296,17 @@ TEST(native_equivalence, split_and_match) {
       "             match(lambda e: e.get('host'), re.compile('[12]$'), tag('m', index())))");
 }
 
+TEST(native_equivalence, changed_decided_in_python_feeds_native_children) {
+  check_equivalent("stream = changed(lambda e: (e.get('metric') or 0) > 50, rate(1, index()))");
+  check_equivalent("stream = by('host', lambda: changed('metric', throttle(1, 1, index())))");
+  check_equivalent("stream = changed('state', index(), init=0)");
+  check_equivalent("stream = changed(lambda e: e['metric'] > 10, index())");  // raises: reported
+  check_checkpoints(
+      "stream = sdo(changed(lambda e: e.get('state'), rate(1, index())),\n"
+      "             by('host', lambda: changed('tags', store())))",
+      2, 400);
+}
+
 TEST(native_equivalence, python_subtrees_are_called_from_native_graphs) {
   check_equivalent(
       "stream = where('metric > 20', smap(lambda e: {**e, 'state': 'mapped'}, index()), "
