@@ -12,7 +12,8 @@ std::map<std::string, std::string> config::python_settings() const {
   return {{"smtp_host", smtp_host},
           {"smtp_port", std::to_string(smtp_port)},
           {"smtp_from", smtp_from},
-          {"default_ttl", std::to_string(default_ttl)}};
+          {"default_ttl", std::to_string(default_ttl)},
+          {"native_streams", native_streams ? "true" : "false"}};
 }
 
 result<config> parse_config(int argc, char** argv, std::string& help) {
@@ -60,6 +61,8 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("streams", c.streams, "Python module holding the root streams")
       ->envname("DMON_STREAM_MODULE");
   opt("python-path", c.python_path, "extra ':'-separated sys.path entries for stream modules");
+  opt("native-streams", c.native_streams,
+      "run root streams made only of built-ins in C++ (false: all in Python)");
   opt("shards", c.shards, "stream actors on this node")->check(CLI::Range(1, 256));
   opt("tick-interval", c.tick_interval, "seconds between timer ticks to the streams")
       ->check(CLI::Range(0.01, 3600.0));

@@ -66,6 +66,8 @@ struct config {
   std::string streams = "streams";
   /// Extra sys.path entries for stream modules, ':'-separated.
   std::string python_path;
+  /// Run root streams made only of built-ins in C++ (docs/streams.md). Default: true.
+  bool native_streams = true;
   /// Stream actors (shards) on this node. Default: 1 (one GIL; more shards isolate, not speed up).
   int shards = 1;
   /// Seconds between timer ticks delivered to the streams. Default: 1.

@@ -1,9 +1,10 @@
-// Micro-benchmarks of the Python bridge: event -> dict for the streams, dict -> event for index().
+// Micro-benchmarks of the Python bridge (event <-> dict) and of the native engine that skips it.
 #include <benchmark/benchmark.h>
 #include <pybind11/embed.h>
 
 #include "event_convert.hpp"
 #include "micro_events.hpp"
+#include "native/engine.hpp"
 
 namespace {
 
@@ -56,6 +57,33 @@ next(g)
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(bm_generator_send);
+
+// The native path for issue 10's scenarios, no Python and no index: what one event costs
+// in the engine (the sink only counts).
+void bm_native(benchmark::State& state, const char* desc) {
+  uint64_t sunk = 0;
+  native::sinks out;
+  out.index = [&](const event&) { ++sunk; };
+  native::engine eng{[] { return static_cast<double>(now_micros()) / 1e6; }, out};
+  auto root = eng.add("stream", native::json::parse(desc));
+  if (!root) {
+    state.SkipWithError(root.error().message.c_str());
+    return;
+  }
+  auto events = bench::sample_events(1000);
+  size_t i = 0;
+  for (auto _ : state)
+    eng.push(*root, events[i++ % events.size()]);
+  benchmark::DoNotOptimize(sunk);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK_CAPTURE(bm_native, index, R"({"stream":"index"})");
+BENCHMARK_CAPTURE(bm_native, where_by_rate, R"({"stream":"where","query":"service = \"svc-1\"",
+  "children":[{"stream":"by","fields":["host"],"children":[{"stream":"factory","children":[
+  {"stream":"rate","interval":5,"children":[{"stream":"index"}]}]}]}],"else":[]})");
+BENCHMARK_CAPTURE(bm_native, by_host_service_changed, R"({"stream":"by","fields":["host","service"],
+  "children":[{"stream":"changed","field":"state","pairs":false,"init":null,
+  "children":[{"stream":"index"}]}]})");
 
 }  // namespace
 

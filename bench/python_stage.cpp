@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   double duration = 5;
   size_t batch = 1000;
   uint64_t hosts = 100, services = 100;
+  bool native = true;
   CLI::App app{"dmon-python-stage: push events through a stream module in-process and time it",
                "dmon-python-stage"};
   app.add_option("--streams", module, "stream module (as dmond --streams)")->capture_default_str();
@@ -31,6 +32,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--hosts", hosts, "distinct hosts")->capture_default_str();
   app.add_option("--services", services, "distinct services per host")->capture_default_str();
+  app.add_option("--native", native,
+                 "run roots made only of built-ins natively (as dmond --native-streams)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   // The same sys.path dmond builds: the extra path, then the package and the examples.
@@ -48,7 +52,10 @@ int main(int argc, char** argv) {
   dmon::stream_sinks sinks;
   sinks.index = [&](dmon::event e) { idx.insert(std::move(e)); };
   sinks.reinject = [&](dmon::event) { ++reinjected; };
-  auto host = dmon::stream_host::load({module, 0, {}}, std::move(sinks));
+  dmon::stream_host_config cfg;
+  cfg.module = module;
+  cfg.settings["native_streams"] = native ? "true" : "false";
+  auto host = dmon::stream_host::load(cfg, std::move(sinks));
   if (!host) {
     std::cerr << "dmon-python-stage: " << host.error().message << "\n";
     return 2;
@@ -93,11 +100,12 @@ int main(int argc, char** argv) {
   double secs = std::chrono::duration<double>(clock::now() - t0).count();
   auto& c = (*host)->counters();
   std::cout << fmt::format(
-                   "{{\"stage\":\"python\",\"module\":\"{}\",\"batch\":{},\"events\":{},"
+                   "{{\"stage\":\"python\",\"module\":\"{}\",\"native_roots\":{},"
+                   "\"python_roots\":{},\"batch\":{},\"events\":{},"
                    "\"elapsed_s\":{:.3f},\"events_per_s\":{:.0f},\"indexed_keys\":{},"
                    "\"reinjected\":{},\"exceptions\":{}}}",
-                   module, batch, done, secs, done / secs, idx.size(), reinjected,
-                   c.root_exceptions + c.child_exceptions)
+                   module, c.native_roots, c.python_roots, batch, done, secs, done / secs,
+                   idx.size(), reinjected, c.root_exceptions + c.child_exceptions)
             << std::endl;
   std::cerr << fmt::format("dmon-python-stage {}: {} events in {:.2f} s = {:.0f} events/s\n",
                            module, done, secs, done / secs);

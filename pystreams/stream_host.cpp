@@ -5,9 +5,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "event_convert.hpp"
 #include "json_codec.hpp"
+#include "native/engine.hpp"
+#include "native_graph.hpp"
 
 namespace py = pybind11;
 
@@ -55,8 +58,18 @@ std::string traceback_of(py::handle exc) {
   }
 }
 
+// "false", "0", "no", "off" (any case) turn a switch off.
+bool switched_off(const std::string& v) {
+  std::string l;
+  for (char c : v)
+    l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return l == "false" || l == "0" || l == "no" || l == "off";
+}
+
 struct root_stream {
   std::string name;
+  /// Its number in the native engine; -1 when it runs in Python.
+  int native = -1;
   py::object send;  // the bound `send` method; empty while waiting to be rebuilt
   int failures = 0;
   bool failed_this_batch = false;
@@ -76,11 +89,99 @@ struct stream_host::impl {
   py::object rebuild;
   std::vector<root_stream> roots;
   int64_t last_child_log_us = 0;
+  std::unique_ptr<native::engine> engine;
+  /// dmon.state's `native` mapping: root name -> delegate; None without native roots.
+  py::object native_state = py::none();
+  /// Whether any root runs in Python or calls Python predicates (then process() takes the GIL).
+  bool needs_gil = true;
+  /// Whether a native root calls Python predicates (then its timers run under the GIL too).
+  bool native_calls_python = false;
 
   ~impl() {
     py::gil_scoped_acquire gil;
+    native_state = py::object{};
+    engine.reset();
     roots.clear();
     runtime = activate = rebuild = py::object{};
+  }
+
+  bool native_enabled(std::string& why_not) const {
+    if (auto it = cfg.settings.find("native_streams");
+        it != cfg.settings.end() && switched_off(it->second)) {
+      why_not = "native-streams is off in the configuration";
+      return false;
+    }
+    if (const char* env = std::getenv("DMON_NATIVE_STREAMS"); env && switched_off(env)) {
+      why_not = "DMON_NATIVE_STREAMS=" + std::string{env};
+      return false;
+    }
+    return true;
+  }
+
+  // Native nodes do not throw; a Python subtree whose error reporting itself fails might.
+  // Counted and logged like a root failure; the root keeps running.
+  void push_native(root_stream& r, const event& e) {
+    try {
+      engine->push(static_cast<size_t>(r.native), e);
+    } catch (const std::exception& ex) {
+      ++counters.root_exceptions;
+      auto now = now_micros();
+      if (now - r.last_log_us >= log_interval_us) {
+        r.last_log_us = now;
+        spdlog::error("stream shard {}: native stream '{}' failed on event {}: {}", cfg.shard,
+                      r.name, describe(e), ex.what());
+      }
+    }
+  }
+
+  // Compiles every root made only of built-ins; the rest stay in Python. GIL held.
+  void compile_native(const std::vector<py::object>& streams) {
+    std::string why_not;
+    if (!native_enabled(why_not)) {
+      spdlog::info(
+          "stream shard {}: native stream execution disabled ({}); every root runs in Python",
+          cfg.shard, why_not);
+      counters.python_roots = roots.size();
+      return;
+    }
+    native::sinks out;
+    out.index = [f = sinks.index](const event& e) { f(e); };
+    out.store = [f = sinks.store](const event& e) { f(e); };
+    out.publish = [f = sinks.publish](const std::string& t, const event& e) { f(t, e); };
+    auto clock = cfg.clock_us;
+    native::compile_options opts;
+    opts.store = bool(sinks.store);
+    opts.publish = bool(sinks.publish);
+    engine = std::make_unique<native::engine>(
+        [clock] { return static_cast<double>(clock ? clock() : now_micros()) / 1e6; },
+        std::move(out), opts);
+    py::dict delegates;
+    needs_gil = false;
+    for (size_t i = 0; i < roots.size(); ++i) {
+      auto& r = roots[i];
+      auto n = native_graph::compile_root(*engine, r.name, streams[i]);
+      if (n) {
+        r.native = static_cast<int>(*n);
+        delegates[py::str(r.name)] = native_graph::state_delegate(*engine, *n);
+        ++counters.native_roots;
+        if (engine->calls_host(*n)) {
+          needs_gil = true;
+          native_calls_python = true;
+          spdlog::info(
+              "stream shard {}: root '{}' runs natively, calling Python only for its "
+              "where predicate(s)",
+              cfg.shard, r.name);
+        } else {
+          spdlog::info("stream shard {}: root '{}' runs natively (no GIL)", cfg.shard, r.name);
+        }
+      } else {
+        needs_gil = true;
+        ++counters.python_roots;
+        spdlog::info("stream shard {}: root '{}' runs in Python: {}", cfg.shard, r.name,
+                     n.error().message);
+      }
+    }
+    native_state = delegates;
   }
 
   py::dict settings_dict() const {
@@ -179,21 +280,27 @@ result<std::unique_ptr<stream_host>> stream_host::load(const stream_host_config&
       });
     if (p->sinks.store)
       store = p->sink(p->sinks.store, "store()");
+    py::object clock = py::none();
+    if (cfg.clock_us)
+      clock = py::cpp_function([f = cfg.clock_us] { return static_cast<double>(f()) / 1e6; });
     p->runtime = runtime_mod.attr("Runtime")(
         py::arg("index") = p->sink(p->sinks.index, "index()"),
         py::arg("reinject") = p->sink(p->sinks.reinject, "reinject()"),
         py::arg("config") = p->settings_dict(), py::arg("on_exception") = p->exception_reporter(),
-        py::arg("publish") = publish, py::arg("store") = store);
+        py::arg("publish") = publish, py::arg("store") = store, py::arg("clock") = clock);
     p->activate = runtime_mod.attr("activate");
     p->rebuild = loader.attr("rebuild");
     auto streams = loader.attr("load")(cfg.module, p->runtime);
+    std::vector<py::object> objects;
     for (auto item : streams) {
       auto pair = item.cast<py::tuple>();
       root_stream r;
       r.name = pair[0].cast<std::string>();
       r.send = pair[1].attr("send");
+      objects.push_back(pair[1]);
       p->roots.push_back(std::move(r));
     }
+    p->compile_native(objects);
   } catch (py::error_already_set& err) {
     return error{ec::stream_failure, "stream module '" + cfg.module +
                                          "' failed to load; fix it and restart dmond:\n" +
@@ -204,6 +311,15 @@ result<std::unique_ptr<stream_host>> stream_host::load(const stream_host_config&
 
 void stream_host::process(std::span<const event> batch) {
   auto& s = *impl_;
+  if (!s.needs_gil) {
+    // Every root is native: no GIL, no dicts.
+    for (auto& e : batch) {
+      ++s.counters.events_in;
+      for (auto& r : s.roots)
+        s.push_native(r, e);
+    }
+    return;
+  }
   py::gil_scoped_acquire gil;
   s.activate(s.runtime);
   auto now = now_micros();
@@ -213,8 +329,14 @@ void stream_host::process(std::span<const event> batch) {
   }
   for (auto& e : batch) {
     ++s.counters.events_in;
-    py::dict d = event_convert::to_dict(e);
+    py::object d;  // built on first use: native roots never need it
     for (auto& r : s.roots) {
+      if (r.native >= 0) {
+        s.push_native(r, e);
+        continue;
+      }
+      if (!d.ptr())
+        d = event_convert::to_dict(e);
       if (!r.send && !s.ensure_built(r, now)) {
         ++s.counters.skipped;
         continue;
@@ -235,7 +357,12 @@ void stream_host::process(std::span<const event> batch) {
 
 void stream_host::tick(int64_t now_us) {
   auto& s = *impl_;
+  double now = static_cast<double>(now_us) / 1e6;
+  if (s.engine && !s.native_calls_python)
+    s.engine->tick(now);  // no GIL: nothing below a timer calls Python
   py::gil_scoped_acquire gil;
+  if (s.engine && s.native_calls_python)
+    s.engine->tick(now);
   try {
     s.activate(s.runtime);
     s.runtime.attr("tick")(static_cast<double>(now_us) / 1e6);
@@ -250,7 +377,8 @@ std::string stream_host::snapshot_state() {
   py::gil_scoped_acquire gil;
   try {
     auto state = py::module_::import("dmon.state");
-    return state.attr("dumps")(state.attr("snapshot")(s.runtime)).cast<std::string>();
+    return state.attr("dumps")(state.attr("snapshot")(s.runtime, s.native_state))
+        .cast<std::string>();
   } catch (py::error_already_set& err) {
     spdlog::error("stream shard {}: snapshot of stream state failed:\n{}", s.cfg.shard,
                   traceback_of(err));
@@ -264,7 +392,7 @@ size_t stream_host::restore_state(const std::string& json) {
   try {
     auto state = py::module_::import("dmon.state");
     s.activate(s.runtime);
-    auto report = state.attr("restore")(s.runtime, state.attr("loads")(json));
+    auto report = state.attr("restore")(s.runtime, state.attr("loads")(json), s.native_state);
     auto restored = py::len(report["restored"]);
     auto dropped = py::len(report["dropped"]);
     spdlog::info("stream shard {}: restored the state of {} stream(s){}", s.cfg.shard, restored,
@@ -282,6 +410,14 @@ std::vector<std::string> stream_host::stream_names() const {
   std::vector<std::string> out;
   for (auto& r : impl_->roots)
     out.push_back(r.name);
+  return out;
+}
+
+std::vector<std::string> stream_host::native_stream_names() const {
+  std::vector<std::string> out;
+  for (auto& r : impl_->roots)
+    if (r.native >= 0)
+      out.push_back(r.name);
   return out;
 }
 

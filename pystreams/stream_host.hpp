@@ -20,12 +20,17 @@ struct stream_host_config {
   std::string module;
   /// Which shard this host serves; appears in log lines.
   int shard = 0;
-  /// Passed to the Python runtime as `config` (smtp_host, smtp_port, ...).
+  /// Passed to the Python runtime as `config` (smtp_host, smtp_port, ...). Also read
+  /// here: `native_streams` ("false"/"0" runs every root in Python; see docs/streams.md).
   std::map<std::string, std::string> settings;
+  /// Unix microseconds for the streams' clock; empty: the wall clock. Tests set it so that
+  /// the Python and the native path see the same time.
+  std::function<int64_t()> clock_us = {};
 };
 
-/// Where the streams' side effects go. Called with the GIL held, from process() or tick();
-/// implementations must not block (hand the event to an actor and return).
+/// Where the streams' side effects go. Called from process() or tick(), with the GIL held
+/// for roots running in Python and without it for roots running natively; implementations
+/// must not block (hand the event to an actor and return).
 struct stream_sinks {
   std::function<void(event)> index;
   std::function<void(event)> reinject;
@@ -45,10 +50,15 @@ struct stream_counters {
   /// Deliveries skipped because a stream was waiting out its rebuild backoff.
   uint64_t skipped = 0;
   uint64_t rebuilds = 0;
+  /// Root streams running natively (C++, no GIL) and in Python.
+  uint64_t native_roots = 0;
+  uint64_t python_roots = 0;
 };
 
 /// Owns a private instance of the user's module (so per-key state never crosses
-/// shards) and its root streams. Used by exactly one stream actor; every method
+/// shards) and its root streams. Roots made only of built-ins run natively (pystreams/native,
+/// no GIL, no dicts) unless `native_streams` is false or DMON_NATIVE_STREAMS=0; the load
+/// logs which roots run where and why. Used by exactly one stream actor; every method
 /// takes the GIL itself, once per call, and never holds it while waiting on
 /// anything else. A root stream that raises is logged with its name, the event
 /// and the traceback, counted, and rebuilt from a fresh module instance; repeated
@@ -77,6 +87,8 @@ class stream_host {
   size_t restore_state(const std::string& json);
 
   std::vector<std::string> stream_names() const;
+  /// Names of the roots that run natively.
+  std::vector<std::string> native_stream_names() const;
   const stream_counters& counters() const;
 
  private:

@@ -39,6 +39,74 @@ def child_send(child: Child) -> Callable[[Any], Any]:
         f"a child stream must have a send() method or be a function of one event, got {child!r}")
 
 
+_plan_mode = False
+"""True while dmon.native.plan describes a graph for the native engine: built-ins then add
+what the C++ compiler needs beyond their parameters (native_extra), by() calls its stream
+factories once, and anything that is not one of dmon's own classes shows as Python."""
+
+
+_plan_seen: dict | None = None
+"""While planning: stateful built-ins already described, by id (a stream object used in two
+places shares its state in Python; native copies would not, so it shows as Python)."""
+
+_plan_refs: list | None = None
+"""While planning: the streams whose Python functions the native graph calls (by number)."""
+
+
+def plan_ref(fn: Callable[[Any], Any], owner: "Stream") -> int | None:
+    """While planning with references, the number under which the native engine finds a
+    Python predicate ``fn`` of ``owner`` (a where, split or match): it calls ``fn(event)``
+    and reports what it raises through ``owner.fail``. None when not planning."""
+    if _plan_refs is None:
+        return None
+    _plan_refs.append((fn, owner))
+    return len(_plan_refs) - 1
+
+
+# Kinds that never schedule a timer: a Python subtree made only of these (and of outputs,
+# functions and generators) can be called from a native graph without changing the order
+# in which timers fire within a tick.
+_TIMER_FREE = frozenset((
+    "where", "match", "split", "splitp", "sdo", "smap", "smap*", "smapcat", "sflatten",
+    "sreduce", "with", "default", "adjust", "scale", "tag", "untag", "tagged_all",
+    "tagged_any", "over", "under", "expired", "not_expired", "changed", "runs", "counter",
+    "ewma_timeless", "moving_event_window", "fixed_event_window", "index", "publish", "store",
+    "append", "register", "dual", "project", "top"))
+
+
+def _leafable(child: Any) -> bool:
+    """Whether ``child`` can run in Python below a native graph: an output, your function or
+    generator, or a dmon stream whose whole graph is timer-free and shares no stateful
+    stream with what was already compiled natively."""
+    from .outputs import Output
+    if not isinstance(child, Stream):
+        return True
+    stack = [child]
+    while stack:
+        s = stack.pop()
+        if isinstance(s, Output):
+            continue
+        if type(s).__module__ != "dmon.streams" or s.kind not in _TIMER_FREE:
+            return False
+        if _plan_seen is not None and id(s) in _plan_seen:
+            return False
+        stack.extend(c for _, c in s.branches() if isinstance(c, Stream))
+    return True
+
+
+def describe_child(child: Child, parent: "Stream") -> dict:
+    """:func:`describe` of a child; while planning with references, a child that can run in
+    Python below a native graph also gets ``"leaf": N`` (refs[N] is ``(child, parent)``:
+    the native graph calls ``child`` and reports what it raises through ``parent.fail``)."""
+    leaf = _plan_refs is not None and _leafable(child)
+    d = describe(child)
+    if leaf:
+        assert _plan_refs is not None
+        _plan_refs.append((child, parent))
+        d = dict(d, leaf=len(_plan_refs) - 1)
+    return d
+
+
 def describe(child: Child) -> dict:
     """A plain-dict description of a stream graph; anything that is not a built-in shows
     as ``{"stream": "python"}`` (the server runs graphs of built-ins natively).
@@ -49,6 +117,13 @@ def describe(child: Child) -> dict:
     """
     d = getattr(child, "describe", None)
     if d is not None and isinstance(child, Stream):
+        if _plan_mode:
+            if type(child).__module__ != "dmon.streams" or child._exc_handler is not None:
+                return {"stream": "python"}
+            if _plan_seen is not None and type(child)._state is not Stream._state:
+                if id(child) in _plan_seen:
+                    return {"stream": "python", "shared": True}
+                _plan_seen[id(child)] = child
         return d()
     return {"stream": "python"}
 
@@ -172,9 +247,17 @@ class Stream:
         """``{"stream": kind, <params>, "children": [...]}`` as plain data."""
         d = {"stream": self.kind}
         d.update(self.params())
+        if _plan_mode:
+            d.update(self.native_extra())
         if self.children:
-            d["children"] = [describe(c) for c in self.children]
+            d["children"] = [describe_child(c, self) for c in self.children]
         return d
+
+    def native_extra(self) -> dict:
+        """What the native compiler needs beyond :meth:`params` to rebuild this stream
+        exactly (only in :func:`dmon.native.plan`'s descriptions; never part of state
+        snapshots' parameters)."""
+        return {}
 
     def _state(self) -> Any:
         return None

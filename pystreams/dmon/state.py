@@ -24,6 +24,13 @@ child's position (``0``, ``1``, ...) or ``else.N`` (``where``'s else branch) or
 your own generators and functions are not saved. An entry is restored when the live
 module has a stream of the same kind at the same path with the same parameters;
 anything else is dropped and said so, so a module whose code changed keeps what it can.
+
+Roots that the server runs natively (see :mod:`dmon.native`) keep their state in C++;
+``snapshot`` and ``restore`` take ``native={root name: delegate}`` whose ``state(path)``
+and ``restore(path, data)`` stand in for the Python stream's ``_state``/``_restore`` where
+``owns(path)`` (parts of such a root that still run in Python keep their state there). The
+paths, parameters and state shapes are the same, so a checkpoint written by either path
+restores into the other.
 """
 
 from __future__ import annotations
@@ -75,7 +82,7 @@ def _plain(x: Any) -> Any:
     return json.loads(json.dumps(x))
 
 
-def snapshot(roots: Roots) -> dict:
+def snapshot(roots: Roots, native: Mapping[str, Any] | None = None) -> dict:
     """The state of every stateful built-in stream under ``roots``, as JSON-safe data
     keyed by root name and path (see the module docstring). Streams whose state JSON
     cannot hold are left out and reported on the ``dmon.state`` logger.
@@ -90,11 +97,13 @@ def snapshot(roots: Roots) -> dict:
         if not isinstance(root, Stream):
             continue
         entries: dict[str, Any] = {}
+        delegate = native.get(name) if native else None
         for path, s in walk(root):
             if path in entries:
                 continue
             try:
-                own = s._state()
+                own = (delegate.state(path) if delegate is not None and delegate.owns(path)
+                       else s._state())
                 if own is None:
                     continue
                 entries[path] = _plain({"params": s.params(), "state": own})
@@ -108,7 +117,8 @@ def snapshot(roots: Roots) -> dict:
     return {"version": VERSION, "roots": out}
 
 
-def restore(roots: Roots, snapshot: Mapping[str, Any] | None) -> dict:
+def restore(roots: Roots, snapshot: Mapping[str, Any] | None,
+            native: Mapping[str, Any] | None = None) -> dict:
     """Load ``snapshot`` into the streams under ``roots`` (freshly loaded, before any
     event). Returns ``{"restored": ["root path", ...], "dropped": [{"root", "path",
     "reason"}, ...]}``; every dropped entry is also logged on ``dmon.state``.
@@ -144,6 +154,7 @@ def restore(roots: Roots, snapshot: Mapping[str, Any] | None) -> dict:
             for path in entries:
                 drop(root, path, why)
             continue
+        delegate = native.get(root) if native else None
         nodes: dict[str, Stream] = {}
         for path, s in walk(stream):
             nodes.setdefault(path, s)
@@ -160,7 +171,10 @@ def restore(roots: Roots, snapshot: Mapping[str, Any] | None) -> dict:
                 drop(root, path, f"parameters changed from {entry.get('params')} to {params}")
                 continue
             try:
-                s._restore(entry.get("state"))
+                if delegate is not None and delegate.owns(path):
+                    delegate.restore(path, entry.get("state"))
+                else:
+                    s._restore(entry.get("state"))
             except Exception as exc:
                 drop(root, path, f"restoring raised {type(exc).__name__}: {exc}")
                 continue

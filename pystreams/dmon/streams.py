@@ -101,6 +101,7 @@ class _Where(Stream):
     def __init__(self, pred: Any, children: Sequence[Child], else_: Any) -> None:
         super().__init__(children)
         self.pred, self.query = _predicate(pred)
+        self._const = pred is True or pred is False or pred is None
         self.else_children = tuple(prime(c) for c in _as_children(else_))
         self._else_sends = tuple(child_send(c) for c in self.else_children)
 
@@ -129,10 +130,20 @@ class _Where(Stream):
     def params(self) -> dict:
         return {"query": self.query} if self.query is not None else {"predicate": "python"}
 
+    def native_extra(self) -> dict:
+        from . import core
+        if self._const:
+            return {"constant": True}
+        if self.query is None and core._plan_refs is not None:
+            # A Python predicate: the native where calls self.pred and reports through self.fail.
+            return {"ref": core.plan_ref(self.pred, self)}
+        return {}
+
     def describe(self) -> dict:
         d = super().describe()
         d.setdefault("children", [])
-        d["else"] = [describe(c) for c in self.else_children]
+        from .core import describe_child
+        d["else"] = [describe_child(c, self) for c in self.else_children]
         return d
 
     def close(self) -> None:
@@ -192,6 +203,17 @@ class _Match(Stream):
             return {"field": self.field, "value": v}
         return {"field": self.field, "value": "python"}
 
+    def _test(self, event: Any) -> bool:
+        return matches(self.value, self.f(event))
+
+    def native_extra(self) -> dict:
+        from . import core
+        v = self.value
+        if self.field is not None and type(v) in (str, type(None)):
+            return {"equals": v}  # a field compared with a string or None: native
+        ref = core.plan_ref(self._test, self)
+        return {} if ref is None else {"ref": ref}
+
 
 def match(f: str | Callable[[Event], Any], value: Any, *children: Child) -> Stream:
     """Pass events where ``f(event)`` matches ``value`` (see :func:`matches`): equality,
@@ -236,6 +258,19 @@ class _Split(Stream):
 
     def params(self) -> dict:
         return {"queries": [q if fn is not None else "default" for fn, q, _ in self.clauses]}
+
+    def native_extra(self) -> dict:
+        from . import core
+        out: list = []
+        for fn, q, _ in self.clauses:
+            if fn is None:
+                out.append({"default": True})
+            elif q is not None:
+                out.append({"query": q})  # split(True, ...) shows as the query "true"
+            else:
+                ref = core.plan_ref(fn, self)
+                out.append({"python": True} if ref is None else {"ref": ref})
+        return {"clauses": out}
 
 
 def split(*clauses: Any) -> Stream:
@@ -660,6 +695,10 @@ class _With(Stream):
     def params(self) -> dict:
         return {"fields": dict(self.fields)}
 
+    def native_extra(self) -> dict:
+        # Field order matters (attributes are appended in it); JSON objects lose it.
+        return {"field_list": [[k, v] for k, v in self.fields.items()]}
+
 
 def with_(*args: Any) -> Stream:
     """Send a copy of each event with fields set: ``with_("state", "ok", ...)`` or
@@ -1067,11 +1106,55 @@ def by_builder(fields: str | Sequence[str] | Callable[[Event], Any],
     return _By(fields, lambda k: list(_as_children(build(k))), (), idle, True)
 
 
+def _describe_factory(f: Callable[[], Any], by: Any) -> dict:
+    """For dmon.native.plan: call a by() child factory twice and describe what it builds, so
+    ``by(["host"], lambda: rate(5, index()))`` can run natively. Both calls must build the
+    same graph of built-ins without sharing a stateful stream (dmon.core._plan_seen shows a
+    shared one as Python), as by() relies on when it calls the factory for every key."""
+    def build() -> list | None:
+        try:
+            made = list(_as_children(f()))
+        except Exception:
+            return None
+        return made if made and all(isinstance(m, Stream) for m in made) else None
+
+    first, second = build(), build()
+    if first is None or second is None:
+        return {"stream": "python"}
+    from .core import describe_child
+    d1 = [describe_child(m, by) for m in first]
+    d2 = [describe(m) for m in second]
+    for m in first + second:
+        m.close()
+    if _without_anchors(d1) != _without_anchors(d2):
+        return {"stream": "python", "factory": "builds different graphs"}
+    return {"stream": "factory", "children": d1}
+
+
+def _without_anchors(d: Any) -> Any:
+    # Window anchors are creation times and refs number predicates: two calls differ there only.
+    if isinstance(d, dict):
+        return {k: _without_anchors(v) for k, v in d.items()
+                if k not in ("anchor", "ref", "leaf")}
+    if isinstance(d, list):
+        return [_without_anchors(v) for v in d]
+    return d
+
+
 def _by_describe(self: _By) -> dict:
+    from . import core
     d = {"stream": "by"}
     d.update(self.params())
     shown = getattr(self, "_shown", None)
-    d["children"] = [describe(c) if isinstance(c, Stream) else {"stream": "python"} for c in (shown or ())]
+    kids = []
+    for c in shown or ():
+        if isinstance(c, Stream):
+            kids.append(core.describe_child(c, self))
+        elif core._plan_mode and callable(c):
+            kids.append(_describe_factory(c, self))
+        else:
+            kids.append({"stream": "python"})
+    d["children"] = kids
     return d
 
 
@@ -1085,6 +1168,7 @@ class _Changed(Stream):
         super().__init__(children)
         self.f = getter(f)
         self.field = f if isinstance(f, str) else None
+        self.init = init
         self.prev_value = init
         self.prev_event: Any = None
         self.pairs = pairs
@@ -1102,6 +1186,14 @@ class _Changed(Stream):
 
     def params(self) -> dict:
         return {"field": self.field or "python", "pairs": self.pairs}
+
+    def native_extra(self) -> dict:
+        from . import core
+        d = {"init": self.init}
+        ref = core.plan_ref(self.f, self)  # for values only Python compares exactly
+        if ref is not None:
+            d["ref"] = ref
+        return d
 
     def _state(self) -> Any:
         return {"value": self.prev_value, "event": self.prev_event}
@@ -1642,6 +1734,9 @@ class _PartTimeSimple(Stream):
 
     def params(self) -> dict:
         return {"dt": self.dt}
+
+    def native_extra(self) -> dict:
+        return {"anchor": self.anchor}
 
     def _state(self) -> Any:
         return {"window": self.window, "scheduled": self.scheduled, "start": self.start,

@@ -1,0 +1,69 @@
+// dmon::native::context: the clock, the timer heap and the sinks one set of native stream graphs
+// shares.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "event.hpp"
+
+namespace dmon::native {
+
+/// Where index(), store() and publish(topic) nodes hand their events; called on the
+/// thread that runs process()/tick(), must not block.
+struct sinks {
+  std::function<void(const event&)> index;
+  std::function<void(const event&)> store;
+  std::function<void(const std::string& topic, const event&)> publish;
+};
+
+/// A scheduled call (dmon.runtime.Timer): `interval` empty for a one-shot.
+struct timer {
+  double due = 0;
+  std::optional<double> interval;
+  uint64_t seq = 0;
+  bool cancelled = false;
+  std::function<void()> fn;
+  void cancel() { cancelled = true; }
+};
+using timer_ptr = std::shared_ptr<timer>;
+
+/// Time is kept as float seconds, as the Python runtime keeps it, so that timers due at
+/// `start + k * interval` land on the very same doubles on both paths.
+class context {
+ public:
+  /// `clock` gives unix seconds; `out` receives what sink nodes emit.
+  context(std::function<double()> clock, sinks out);
+
+  /// While a timer runs, the time it was due (dmon.runtime.Runtime.now); else the clock.
+  double now() const { return override_ ? *override_ : clock_(); }
+
+  /// Runtime.every: `fn` every `interval` s, first at now + delay.
+  timer_ptr every(double interval, double delay, std::function<void()> fn);
+  /// Runtime.at: `fn` once at `t`.
+  timer_ptr at(double t, std::function<void()> fn);
+
+  /// Runtime.tick: runs every timer due at or before `now`, by (due, creation order);
+  /// an interval timer is rescheduled at due + interval unless it cancelled itself.
+  void tick(double now);
+
+  /// Live timers (for tests).
+  size_t pending() const;
+
+  const sinks& out() const { return out_; }
+
+ private:
+  void schedule(timer_ptr t);
+
+  std::function<double()> clock_;
+  sinks out_;
+  std::optional<double> override_;
+  uint64_t seq_ = 0;
+  std::vector<timer_ptr> heap_;
+};
+
+}  // namespace dmon::native

@@ -1,0 +1,55 @@
+// The native engine: compiled roots, their dmon.state paths, and the shared timer heap.
+#include "native/engine.hpp"
+
+namespace dmon::native {
+
+engine::engine(std::function<double()> clock, sinks out, compile_options opts)
+    : ctx_(std::move(clock), std::move(out)), opts_(opts) {}
+
+engine::~engine() {
+  for (auto& r : roots_)
+    r.graph->close();
+}
+
+result<size_t> engine::add(
+    const std::string& name, const json& desc,
+    std::function<result<where_predicate>(const json&)> python_predicate,
+    std::function<result<node_ptr>(const json&)> python_leaf,
+    std::function<result<node_ptr>(const json&, std::vector<node_ptr>)> python_changed) {
+  auto opts = opts_;
+  opts.python_predicate = std::move(python_predicate);
+  opts.python_leaf = std::move(python_leaf);
+  opts.python_changed = std::move(python_changed);
+  size_t calls = 0;
+  auto g = compile(desc, ctx_, opts, &calls);
+  if (!g)
+    return g.error();
+  root r{name, std::move(*g), {}, calls};
+  for (auto& [path, n] : walk(*r.graph))
+    r.paths.emplace(path, n);  // the first node of a path wins, as in dmon.state
+  roots_.push_back(std::move(r));
+  return roots_.size() - 1;
+}
+
+bool engine::owns(size_t root, const std::string& path) const {
+  auto& paths = roots_.at(root).paths;
+  auto it = paths.find(path);
+  return it != paths.end() && !it->second->hosted();
+}
+
+json engine::own_state(size_t root, const std::string& path) const {
+  auto& paths = roots_.at(root).paths;
+  auto it = paths.find(path);
+  return it == paths.end() ? json(nullptr) : it->second->own_state();
+}
+
+bool engine::restore_own(size_t root, const std::string& path, const json& data) {
+  auto& paths = roots_.at(root).paths;
+  auto it = paths.find(path);
+  if (it == paths.end())
+    return false;
+  it->second->restore_own(data);
+  return true;
+}
+
+}  // namespace dmon::native
