@@ -15,7 +15,8 @@ from .streams import (MISSING, adjust, append, apdex, async_queue, batch, bit_bu
                       fixed_time_window, fold_interval, fold_interval_metric, index,
                       interpolate_constant, match, matches, moving_event_window,
                       moving_time_window, not_expired, over, percentiles, pipe,
-                      predict_linear, project, publish, rate, register, rollup, runs, scale, sdo,
+                      predict_linear, project, publish, rate, regroup, register, rollup, runs,
+                      scale, sdo,
                       sflatten, smap, smap_, smapcat, split, splitp, sreduce, stable, store, tag,
                       tagged, tagged_all, tagged_any, throttle, top, under, untag, when,
                       where, where_, window, with_)

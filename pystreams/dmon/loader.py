@@ -65,6 +65,7 @@ def load(module_name: str, runtime: Runtime) -> list[tuple[str, Any]]:
             f"'stream' (e.g. stream = where('state = \"critical\"', log())) whose value has a "
             f"send() method; it defines {names}")
     runtime.roots = list(roots)
+    runtime.bind_regroups(roots)
     return roots
 
 
@@ -87,6 +88,7 @@ def rebuild(module_name: str, name: str, runtime: Runtime) -> Any:
                     break
             else:
                 runtime.roots.append((name, s))
+            runtime.bind_regroups([(name, s)])
             return s
     raise ValueError(f"module {module_name} no longer defines a root stream named {name!r}")
 

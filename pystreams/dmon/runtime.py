@@ -144,7 +144,10 @@ class Runtime:
     - ``config``: a mapping of settings;
     - ``on_exception(where, event_or_None, exc)``: a stream caught an exception;
     - ``publish(topic, event)``: a ``publish(topic)`` stream sent ``event`` on ``topic``;
-    - ``store(event)``: a ``store()`` stream persists ``event`` (it always has ``time``).
+    - ``store(event)``: a ``store()`` stream persists ``event`` (it always has ``time``);
+    - ``regroup(address, fields, event)``: a ``regroup()`` stream hands ``event`` to the owner
+      of its new key, which runs it with :meth:`regroup_in` (without it, regroup passes
+      events straight to its children).
 
     Events handed to ``publish`` and ``store`` are fresh dicts in the server's shape
     (:func:`dmon.events.normalize`), never shared with the streams.
@@ -164,8 +167,12 @@ class Runtime:
                  config: Mapping[str, Any] | None = None,
                  on_exception: Callable[[str, Event | None, BaseException], Any] | None = None,
                  publish: Callable[[str, Event], Any] | None = None,
-                 store: Callable[[Event], Any] | None = None) -> None:
+                 store: Callable[[Event], Any] | None = None,
+                 regroup: Callable[[str, list, Event], Any] | None = None) -> None:
         self._index_fn = index
+        self._regroup_fn = regroup
+        self.regroups: dict[str, Any] = {}
+        """The regroup() streams of the loaded roots by address (see :meth:`bind_regroups`)."""
         self._publish_fn = publish
         self._store_fn = store
         self._reinject_fn = reinject
@@ -468,6 +475,46 @@ class Runtime:
                 stream.send(event)
             except Exception as exc:
                 self.report_exception(f"root stream {name}", event, exc)
+
+    # -- regroup ----------------------------------------------------------------
+
+    def bind_regroups(self, roots: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+        """Give every regroup() stream of ``roots`` its address, ``"<root>/<path>"`` with the
+        path of :func:`dmon.state.walk` (``"stream/where/0:regroup"``), and remember it in
+        :attr:`regroups`. Every node loads the same module, so the owner of a new key finds
+        the same stream under the same address. Returns the streams bound now.
+
+        >>> from dmon import regroup, where
+        >>> rt = Runtime(); s = where("true", regroup([], print))
+        >>> list(rt.bind_regroups([("stream", s)]))
+        ['stream/where/0:regroup']
+        """
+        from .state import walk
+        from .streams import _Regroup
+        bound = {}
+        for name, root in roots:
+            if not hasattr(root, "branches"):
+                continue
+            prefix = f"{name}/"
+            for k in [k for k in self.regroups if k.startswith(prefix)]:
+                del self.regroups[k]
+            for path, s in walk(root):
+                if isinstance(s, _Regroup):
+                    s.address = f"{name}/{path}"
+                    bound[s.address] = s
+        self.regroups.update(bound)
+        return bound
+
+    def regroup_in(self, address: str, event: Event) -> None:
+        """Run the children of the regroup() stream at ``address`` on ``event`` (it arrived
+        from the node or shard where that stream's parent saw it). Raises ``KeyError`` when
+        this module has no such stream: every node must load the same stream module."""
+        s = self.regroups.get(address)
+        if s is None:
+            raise KeyError(
+                f"no regroup() stream at {address!r} in this node's stream module (it has "
+                f"{sorted(self.regroups) or 'none'}): every node must load the same module")
+        s.deliver(event)
 
     # -- exceptions -----------------------------------------------------------
 

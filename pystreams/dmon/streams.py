@@ -23,7 +23,7 @@ __all__ = [
     "fixed_offset_time_window", "coalesce", "project", "top", "dual", "throttle", "rollup",
     "batch", "fill_in", "fill_in_last", "interpolate_constant", "apdex", "clock_skew",
     "predict_linear", "pipe", "exception_stream", "execute_on", "async_queue", "index",
-    "publish", "store", "bit_bucket", "append", "register", "matches", "MISSING",
+    "publish", "store", "bit_bucket", "append", "register", "matches", "MISSING", "regroup",
 ]
 
 Pred = Callable[[Any], Any]
@@ -2819,6 +2819,79 @@ def execute_on(name: str, *children: Child, maxsize: int = 1000) -> Stream:
 
 async_queue = execute_on
 """Alias of :func:`execute_on` (Riemann's ``async-queue!``)."""
+
+
+# Fields a regroup key can be built from: string fields (core or attributes), read the same
+# way by the Python stream, the native node and the router.
+_NOT_KEY_FIELDS = frozenset(("time", "ttl", "metric", "tags", "attributes"))
+
+
+class _Regroup(Stream):
+    """See :func:`regroup`. Under the server, ``rt._regroup_fn`` takes each event to the
+    owner of its new key, whose instance of this stream (found by ``address``, set when the
+    module is loaded) emits it there; elsewhere events go straight to the children."""
+
+    kind = "regroup"
+
+    def __init__(self, fields: Any, children: Sequence[Child]) -> None:
+        fields = [fields] if isinstance(fields, str) else list(fields)
+        for f in fields:
+            if not isinstance(f, str) or not f or f in _NOT_KEY_FIELDS:
+                raise ValueError(
+                    f"regroup() builds its key from string fields (host, service, state, "
+                    f"description or an attribute name), got {f!r}; use [] for one owner "
+                    f"of everything")
+        super().__init__(children)
+        self.fields = fields
+        #: "<root name>/<dmon.state path>", the same on every node that loads the module;
+        #: None for copies made later (below by), which cannot be found on another node.
+        self.address: str | None = None
+        self._out = self.rt._regroup_fn
+
+    def send(self, event: Any) -> None:
+        # A list (from coalesce, windows) is re-keyed event by event, on every path alike.
+        if isinstance(event, list):
+            for e in event:
+                self.send(e)
+            return
+        out = self._out
+        if out is None:
+            self.emit(event)
+            return
+        if self.address is None:
+            raise RuntimeError(
+                "regroup() below by() (or built after the module was loaded) cannot be "
+                "found on the owner of the new key: put regroup above by(), e.g. "
+                "regroup(['service'], by(['host'], ...))")
+        out(self.address, self.fields, event)
+
+    def deliver(self, event: Any) -> None:
+        """Run this stream's children on ``event``, which the owner of its new key received."""
+        self.emit(event)
+
+    def params(self) -> dict:
+        return {"fields": list(self.fields)}
+
+    def native_extra(self) -> dict:
+        return {"address": self.address} if self.address is not None else {}
+
+
+def regroup(fields: str | Sequence[str], *children: Child) -> Stream:
+    """Run ``children`` on the owner of a new key built from ``fields`` (``[]``: one owner
+    for everything), so an aggregate across keys sees all of them: on a cluster, and on
+    a node with several shards, a root stream sees only the keys its shard owns.
+    ``regroup(["service"], rate(1, index()))`` is one rate per service over every host;
+    ``regroup([], counter(index()))`` one count of everything. Fields are string fields
+    (host, service, state, description, attribute names). Under dmond each event travels
+    like a forwarded one, the client's ack waits until the children ran it there, and
+    events of one new key from one shard keep their order. Elsewhere (dmon.testing, the
+    shell) events simply go to the children; a list of events goes one by one on both.
+
+    >>> from dmon.testing import run
+    >>> [e["host"] for e in run(lambda out: regroup(["service"], out), [{"host": "a"}, {"host": "b"}])]
+    ['a', 'b']
+    """
+    return _Regroup(fields, children)
 
 
 def _mark_builtins() -> None:
