@@ -13,6 +13,8 @@ using frames_atom = caf::atom_constant<caf::atom("frames")>;
 using datagrams_atom = caf::atom_constant<caf::atom("datagrams")>;
 /// A batch another node's router sends to the owner of its keys (encoded events).
 using forward_atom = caf::atom_constant<caf::atom("forward")>;
+/// Events a regroup() stream sends to the owner of their new key.
+using regroup_atom = caf::atom_constant<caf::atom("regroup")>;
 /// Periodic timer tick into the streams.
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 /// Save the streams' state to the store.

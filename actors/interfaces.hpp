@@ -11,10 +11,13 @@
 #include "atoms.hpp"
 #include "cluster_interfaces.hpp"
 #include "event.hpp"
+#include "regrouped_event.hpp"
 
 // Event batches only travel between actors of one process; crossing nodes they are
 // encoded as Riemann protobuf, so CAF never needs to serialize them.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dmon::event>)
+// Likewise regrouped events; between nodes they travel as regroup::encode() bytes.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dmon::regrouped_batch)
 
 namespace dmon {
 
@@ -25,7 +28,10 @@ using stream_actor = caf::typed_actor<
     // Drive the streams' timers.
     caf::reacts_to<tick_atom>,
     // Save the streams' state now; replies whether it worked.
-    caf::replies_to<checkpoint_atom>::with<bool>>;
+    caf::replies_to<checkpoint_atom>::with<bool>,
+    // Regrouped events this shard owns the new keys of: run each regroup()'s children; replies
+    // once they (and any regroup below them) ran.
+    caf::replies_to<regroup_atom, regrouped_batch>::with<uint64_t>>;
 
 /// Picks the owner (node, then shard) of each event's key and delivers events there, in order
 /// per key.
@@ -36,7 +42,13 @@ using router_actor = caf::typed_actor<
     // (event_batch_codec bytes); runs on the local shards, never routed again.
     caf::replies_to<forward_atom, std::string>::with<uint64_t>,
     // The cluster's live members changed (also the first list, at start).
-    caf::reacts_to<members_atom, std::vector<cluster_member>>>;
+    caf::reacts_to<members_atom, std::vector<cluster_member>>,
+    // Regrouped events from a shard here: to the owners (node, shard) of their new keys;
+    // replies once every owner ran its share.
+    caf::replies_to<regroup_atom, regrouped_batch>::with<uint64_t>,
+    // The same from another node (regroup::encode bytes): runs on the local shards, never
+    // routed again.
+    caf::replies_to<regroup_atom, std::string>::with<uint64_t>>;
 
 /// Decodes what one TCP connection read and answers each frame, in order.
 using tcp_parser_actor = caf::typed_actor<

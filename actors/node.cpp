@@ -24,6 +24,7 @@
 #include "python_host.hpp"
 #include "query/query.hpp"
 #include "reaper_actor.hpp"
+#include "regroup.hpp"
 #include "router_actor.hpp"
 #include "store.hpp"
 #include "stream_actor.hpp"
@@ -233,6 +234,11 @@ int run_node(const config& cfg) {
       counters->reinjected.fetch_add(1, std::memory_order_relaxed);
       caf::anon_send(*router_slot, ingest_atom::value, std::vector<event>{std::move(e)});
     };
+    sinks.regroup = [pending](const std::string& address, const std::vector<std::string>& fields,
+                              event e) {
+      auto h = regroup::key_hash(fields, e);
+      pending->regrouped.push_back({address, h, std::move(e)});
+    };
     auto host = stream_host::load({cfg.streams, shard, cfg.python_settings()}, std::move(sinks));
     if (!host) {
       spdlog::error("node: {}", host.error().message);
@@ -265,6 +271,7 @@ int run_node(const config& cfg) {
     ctx.checkpoint_key = checkpoint_key(shard, cfg.shards);
     ctx.tick = millis(cfg.tick_interval);
     ctx.checkpoint_every = millis(cfg.checkpoint_interval);
+    ctx.router = router_slot;
     shards.push_back(sys.spawn<caf::detached>(stream, std::move(hosts[shard]), std::move(ctx)));
   }
   router_counters routing;

@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 
 #include "event_batch_codec.hpp"
+#include "regroup.hpp"
 
 namespace dmon {
 
@@ -58,6 +59,41 @@ caf::result<uint64_t> run_local(self_ptr self, std::vector<event> batch) {
   auto f = std::make_shared<fan_in>();
   f->rp = self->make_response_promise<uint64_t>();
   fan_out_local(self, std::move(batch), f);
+  if (f->pending == 0)
+    return uint64_t{0};
+  return f->rp;
+}
+
+// Delivers regrouped events to the owners of their new keys (docs/cluster.md, "regroup"): local
+// shards directly, other nodes as one encoded batch each; a batch from a peer (`from_peer`)
+// stays here. Replies once every owner ran its share, like an ingested batch.
+caf::result<uint64_t> route_regrouped(self_ptr self, regrouped_batch batch, bool from_peer) {
+  auto& st = self->state;
+  static const ring alone;
+  auto parts = regroup::split_by_owner(std::move(batch), from_peer ? alone : st.members,
+                                       st.self_id, st.shards.size());
+  auto f = std::make_shared<fan_in>();
+  f->rp = self->make_response_promise<uint64_t>();
+  for (size_t i = 0; i < parts.local.size(); ++i) {
+    if (parts.local[i].empty())
+      continue;
+    ++f->pending;
+    self->request(st.shards[i], caf::infinite, regroup_atom::value, std::move(parts.local[i]))
+        .then([f](uint64_t n) { f->done(n); }, [f](caf::error& err) { f->failed(err); });
+  }
+  for (auto& [owner, events] : parts.remote) {
+    ++f->pending;
+    auto n = events.size();
+    self->request(st.peers.at(owner), forward_timeout, regroup_atom::value,
+                  regroup::encode(events))
+        .then([f](uint64_t done) { f->done(done); },
+              [=](caf::error& err) {
+                f->failed(caf::make_error(caf::sec::runtime_error,
+                                          "owner node " + owner + " did not run " +
+                                              std::to_string(n) + " regrouped events: " +
+                                              self->system().render(err)));
+              });
+  }
   if (f->pending == 0)
     return uint64_t{0};
   return f->rp;
@@ -131,6 +167,15 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
         }
         st.members = ring{ids};
         spdlog::info("router: {} live member(s): {}", ids.size(), fmt::join(ids, ", "));
+      },
+      [=](regroup_atom, regrouped_batch& batch) -> caf::result<uint64_t> {
+        return route_regrouped(self, std::move(batch), false);
+      },
+      [=](regroup_atom, const std::string& bytes) -> caf::result<uint64_t> {
+        auto batch = regroup::decode(bytes);
+        if (!batch)
+          return caf::make_error(caf::sec::runtime_error, batch.error().message);
+        return route_regrouped(self, std::move(*batch), true);
       },
   };
 }

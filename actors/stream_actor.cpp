@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include "regroup_relay.hpp"
+
 namespace dmon {
 
 namespace {
@@ -93,7 +95,7 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
           return caf::make_error(
               caf::sec::runtime_error,
               "storage failed, the events' index writes were not made: " + err->message);
-        return batch.size();
+        return relay_regrouped(self, batch.size());
       },
       [=](tick_atom) {
         auto& st = self->state;
@@ -102,6 +104,7 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
         if (auto err = flush(st.ctx))
           spdlog::error("stream shard {}: writes from timers failed: {}", st.ctx.shard,
                         err->message);
+        relay_regrouped_from_timers(self);
         auto now = std::chrono::steady_clock::now();
         if (st.ctx.checkpoint_every.count() > 0 && now >= st.next_checkpoint) {
           st.next_checkpoint = now + st.ctx.checkpoint_every;
@@ -110,6 +113,19 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
         self->delayed_send(self, st.ctx.tick, tick_atom::value);
       },
       [=](checkpoint_atom) -> bool { return checkpoint(self); },
+      [=](regroup_atom, const regrouped_batch& batch) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        std::string unknown;
+        auto missing = st.host->deliver_regrouped(batch, &unknown);
+        publish(*st.host, *st.ctx.counters);
+        if (auto err = flush(st.ctx))
+          return caf::make_error(
+              caf::sec::runtime_error,
+              "storage failed, regrouped events' index writes were not made: " + err->message);
+        return relay_regrouped(
+            self, batch.size(),
+            missing ? unknown_regroup_message(st.ctx.shard, missing, unknown) : std::string{});
+      },
   };
 }
 

@@ -21,6 +21,8 @@ namespace dmon {
 struct shard_writes {
   std::vector<event> index;
   std::vector<event> history;
+  /// Events regroup() streams sent towards their new keys' owners (regroup_relay.hpp).
+  regrouped_batch regrouped;
 };
 
 /// Everything one stream actor works with; owned by the node, outliving the actor.
@@ -39,6 +41,8 @@ struct shard_context {
   std::chrono::milliseconds tick{1000};
   /// Checked on ticks; zero: checkpoint only when asked (on shutdown).
   std::chrono::milliseconds checkpoint_every{0};
+  /// Where regrouped events go; filled in once the router exists (it is spawned after us).
+  std::shared_ptr<router_actor> router;
 };
 
 struct stream_state {

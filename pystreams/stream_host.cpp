@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 
 #include "event_convert.hpp"
 #include "json_codec.hpp"
@@ -96,6 +97,10 @@ struct stream_host::impl {
   bool needs_gil = true;
   /// Whether a native root calls Python predicates (then its timers run under the GIL too).
   bool native_calls_python = false;
+  /// regroup() streams of native roots by address: (root number in the engine, path). Every
+  /// other address is looked up in the Python runtime (dmon.runtime.Runtime.regroup_in).
+  std::map<std::string, std::pair<size_t, std::string>> native_regroups;
+  int64_t last_regroup_log_us = 0;
 
   ~impl() {
     py::gil_scoped_acquire gil;
@@ -148,6 +153,12 @@ struct stream_host::impl {
     out.index = [f = sinks.index](const event& e) { f(e); };
     out.store = [f = sinks.store](const event& e) { f(e); };
     out.publish = [f = sinks.publish](const std::string& t, const event& e) { f(t, e); };
+    if (sinks.regroup)
+      out.regroup = [this](const std::string& address, const std::vector<std::string>& fields,
+                           const event& e) {
+        ++counters.regrouped_out;
+        sinks.regroup(address, fields, e);
+      };
     auto clock = cfg.clock_us;
     native::compile_options opts;
     opts.store = bool(sinks.store);
@@ -162,6 +173,9 @@ struct stream_host::impl {
       auto n = native_graph::compile_root(*engine, r.name, streams[i]);
       if (n) {
         r.native = static_cast<int>(*n);
+        for (auto& [path, node] : native::walk(engine->graph(*n)))
+          if (node->kind() == "regroup")
+            native_regroups.emplace(r.name + "/" + path, std::make_pair(*n, path));
         delegates[py::str(r.name)] = native_graph::state_delegate(*engine, *n);
         ++counters.native_roots;
         if (engine->calls_host(*n)) {
@@ -280,6 +294,20 @@ result<std::unique_ptr<stream_host>> stream_host::load(const stream_host_config&
       });
     if (p->sinks.store)
       store = p->sink(p->sinks.store, "store()");
+    py::object regroup = py::none();
+    if (p->sinks.regroup)
+      regroup = py::cpp_function([s = p.get()](std::string address, py::list names,
+                                               py::handle ev) {
+        std::vector<std::string> fields;
+        fields.reserve(names.size());
+        for (auto n : names)
+          fields.push_back(n.cast<std::string>());
+        auto converted = event_convert::from_dict(ev);
+        if (!converted)
+          throw py::type_error("regroup(): " + converted.error().message);
+        ++s->counters.regrouped_out;
+        s->sinks.regroup(address, fields, std::move(*converted));
+      });
     py::object clock = py::none();
     if (cfg.clock_us)
       clock = py::cpp_function([f = cfg.clock_us] { return static_cast<double>(f()) / 1e6; });
@@ -287,7 +315,8 @@ result<std::unique_ptr<stream_host>> stream_host::load(const stream_host_config&
         py::arg("index") = p->sink(p->sinks.index, "index()"),
         py::arg("reinject") = p->sink(p->sinks.reinject, "reinject()"),
         py::arg("config") = p->settings_dict(), py::arg("on_exception") = p->exception_reporter(),
-        py::arg("publish") = publish, py::arg("store") = store, py::arg("clock") = clock);
+        py::arg("publish") = publish, py::arg("store") = store, py::arg("clock") = clock,
+        py::arg("regroup") = regroup);
     p->activate = runtime_mod.attr("activate");
     p->rebuild = loader.attr("rebuild");
     auto streams = loader.attr("load")(cfg.module, p->runtime);
@@ -353,6 +382,63 @@ void stream_host::process(std::span<const event> batch) {
   for (auto& r : s.roots)
     if (!r.failed_this_batch && r.send)
       r.failures = 0;
+}
+
+size_t stream_host::deliver_regrouped(std::span<const regrouped_event> batch,
+                                      std::string* unknown) {
+  auto& s = *impl_;
+  size_t missing = 0;
+  std::optional<py::gil_scoped_acquire> gil;  // taken on the first delivery that needs Python
+  auto take_gil = [&] {
+    if (gil)
+      return;
+    gil.emplace();
+    s.activate(s.runtime);
+  };
+  for (auto& r : batch) {
+    ++s.counters.regrouped_in;
+    if (auto it = s.native_regroups.find(r.address); it != s.native_regroups.end()) {
+      auto [root, path] = it->second;
+      if (s.engine->calls_host(root))
+        take_gil();
+      try {
+        s.engine->deliver_regrouped(root, path, r.e);
+      } catch (const std::exception& ex) {
+        ++s.counters.root_exceptions;
+        spdlog::error("stream shard {}: native regroup '{}' failed on event {}: {}", s.cfg.shard,
+                      r.address, describe(r.e), ex.what());
+      }
+      continue;
+    }
+    take_gil();
+    try {
+      s.runtime.attr("regroup_in")(r.address, event_convert::to_dict(r.e));
+    } catch (py::error_already_set& err) {
+      bool is_unknown = err.matches(PyExc_KeyError);
+      if (is_unknown) {
+        ++missing;
+        ++s.counters.regroup_unknown;
+        if (unknown && unknown->empty())
+          *unknown = r.address;
+      } else {
+        ++s.counters.child_exceptions;
+      }
+      auto now = now_micros();
+      if (now - s.last_regroup_log_us >= log_interval_us) {
+        s.last_regroup_log_us = now;
+        if (is_unknown)
+          spdlog::error(
+              "stream shard {}: a regrouped event arrived for regroup() stream '{}', which this "
+              "node's stream module '{}' does not have ({} such events so far): every node must "
+              "load the same stream module",
+              s.cfg.shard, r.address, s.cfg.module, s.counters.regroup_unknown);
+        else
+          spdlog::error("stream shard {}: regroup() stream '{}' raised on event {}:\n{}",
+                        s.cfg.shard, r.address, describe(r.e), traceback_of(err));
+      }
+    }
+  }
+  return missing;
 }
 
 void stream_host::tick(int64_t now_us) {

@@ -11,6 +11,7 @@
 
 #include "error.hpp"
 #include "event.hpp"
+#include "regrouped_event.hpp"
 
 namespace dmon {
 
@@ -38,6 +39,12 @@ struct stream_sinks {
   std::function<void(const std::string& topic, event)> publish;
   /// `store()` streams (event history); when empty, the Python runtime keeps a bounded list.
   std::function<void(event)> store;
+  /// `regroup(fields)` streams: `address` names the stream on every node, `fields` build the
+  /// new key; the event must reach deliver_regrouped() on the new key's owner. When empty,
+  /// regroup passes events straight to its children (as in plain Python).
+  std::function<void(const std::string& address, const std::vector<std::string>& fields,
+                     event)>
+      regroup;
 };
 
 /// Counters a stream_host keeps; read by its owner between batches.
@@ -50,6 +57,11 @@ struct stream_counters {
   /// Deliveries skipped because a stream was waiting out its rebuild backoff.
   uint64_t skipped = 0;
   uint64_t rebuilds = 0;
+  /// Events that regroup() streams handed to their new key's owner, and that arrived here.
+  uint64_t regrouped_out = 0;
+  uint64_t regrouped_in = 0;
+  /// Arrived regrouped events whose regroup() stream this module does not have.
+  uint64_t regroup_unknown = 0;
   /// Root streams running natively (C++, no GIL) and in Python.
   uint64_t native_roots = 0;
   uint64_t python_roots = 0;
@@ -74,6 +86,12 @@ class stream_host {
 
   /// Sends every event of the batch to every root stream, in order.
   void process(std::span<const event> batch);
+
+  /// Runs the children of each event's regroup() stream (found by address) on it: the events
+  /// a regroup on this or another node sent here because this shard owns their new key.
+  /// Returns how many had an address this module does not have (counted, logged; the
+  /// nodes run different stream modules), and the first such address in `unknown`.
+  size_t deliver_regrouped(std::span<const regrouped_event> batch, std::string* unknown = nullptr);
 
   /// Drives the streams' timers (interval streams flush even when events stop).
   void tick(int64_t now_us);

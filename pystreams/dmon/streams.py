@@ -2826,21 +2826,27 @@ async_queue = execute_on
 _NOT_KEY_FIELDS = frozenset(("time", "ttl", "metric", "tags", "attributes"))
 
 
+def _key_fields(fields: Any) -> list:
+    fields = [fields] if isinstance(fields, str) else list(fields)
+    for f in fields:
+        if not isinstance(f, str) or not f or f in _NOT_KEY_FIELDS:
+            raise ValueError(
+                f"regroup() builds its key from string fields (host, service, state, "
+                f"description or an attribute name), got {f!r}; use [] for one owner "
+                f"of everything")
+    return fields
+
+
 class _Regroup(Stream):
     """See :func:`regroup`. Under the server, ``rt._regroup_fn`` takes each event to the
     owner of its new key, whose instance of this stream (found by ``address``, set when the
-    module is loaded) emits it there; elsewhere events go straight to the children."""
+    module is loaded) emits it there; elsewhere events go straight to the children (for
+    non-empty fields, one ``by`` over the same fields)."""
 
     kind = "regroup"
 
     def __init__(self, fields: Any, children: Sequence[Child]) -> None:
-        fields = [fields] if isinstance(fields, str) else list(fields)
-        for f in fields:
-            if not isinstance(f, str) or not f or f in _NOT_KEY_FIELDS:
-                raise ValueError(
-                    f"regroup() builds its key from string fields (host, service, state, "
-                    f"description or an attribute name), got {f!r}; use [] for one owner "
-                    f"of everything")
+        fields = _key_fields(fields)
         super().__init__(children)
         self.fields = fields
         #: "<root name>/<dmon.state path>", the same on every node that loads the module;
@@ -2876,21 +2882,31 @@ class _Regroup(Stream):
         return {"address": self.address} if self.address is not None else {}
 
 
-def regroup(fields: str | Sequence[str], *children: Child) -> Stream:
-    """Run ``children`` on the owner of a new key built from ``fields`` (``[]``: one owner
-    for everything), so an aggregate across keys sees all of them: on a cluster, and on
-    a node with several shards, a root stream sees only the keys its shard owns.
-    ``regroup(["service"], rate(1, index()))`` is one rate per service over every host;
-    ``regroup([], counter(index()))`` one count of everything. Fields are string fields
-    (host, service, state, description, attribute names). Under dmond each event travels
-    like a forwarded one, the client's ack waits until the children ran it there, and
-    events of one new key from one shard keep their order. Elsewhere (dmon.testing, the
-    shell) events simply go to the children; a list of events goes one by one on both.
+def regroup(fields: str | Sequence[str], *children: Any, idle: float | None = None) -> Stream:
+    """``by(fields, *children)`` run on the owner of each new key (``[]``: the children,
+    once, on one owner of everything), so an aggregate across keys sees all of them: on a
+    cluster, and on a node with several shards, a root stream sees only the keys its
+    node and shard own. ``regroup(["service"], rate(1, index()))`` is one rate per service
+    over every host, as Riemann's ``(by :service (rate 1 index))`` on one server;
+    ``regroup([], counter(index()))`` is one count of everything.
+
+    Fields are string fields (host, service, state, description, attribute names);
+    children follow :func:`by`'s rules (a fresh copy per new key; ``idle`` forgets idle
+    ones). Under dmond each event travels to the owner like a forwarded one, the client's
+    ack waits until the children ran it there, and the events of one key keep their
+    order. In plain Python (dmon.testing, the shell) nothing travels: it is ``by`` (or,
+    for ``[]``, the children themselves). A list of events is re-keyed one by one.
 
     >>> from dmon.testing import run
-    >>> [e["host"] for e in run(lambda out: regroup(["service"], out), [{"host": "a"}, {"host": "b"}])]
-    ['a', 'b']
+    >>> [e["metric"] for e in run(lambda out: regroup(["service"], counter(out)),
+    ...     [{"service": "a", "metric": 1}, {"service": "b", "metric": 5}, {"service": "a", "metric": 2}])]
+    [1, 5, 3]
     """
+    fields = _key_fields(fields)
+    if fields:
+        children = (by(fields, *children, idle=idle),)
+    elif idle is not None:
+        raise ValueError("regroup([], ...) keeps one instance of its children: idle does not apply")
     return _Regroup(fields, children)
 
 

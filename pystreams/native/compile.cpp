@@ -363,6 +363,16 @@ struct compiler {
                               "' below it treats them differently in Python");
       return make_coalesce(ctx, *dt, std::move(children));
     }
+    if (kind == "regroup") {
+      auto fields = strings(desc, "fields", path);
+      if (!fields)
+        return fields.error();
+      auto it = desc.find("address");
+      if (it == desc.end() || !it->is_string())
+        return no(path, "regroup without an address (below by(), it cannot be found on the "
+                        "new key's owner)");
+      return make_regroup(ctx, it->get<std::string>(), std::move(*fields), std::move(children));
+    }
     if (kind == "factory")
       return no(path, "a stream factory outside by");
     return no(path, "'" + kind + "' has no native implementation");

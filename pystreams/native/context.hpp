@@ -19,6 +19,11 @@ struct sinks {
   std::function<void(const event&)> index;
   std::function<void(const event&)> store;
   std::function<void(const std::string& topic, const event&)> publish;
+  /// regroup() nodes: the event, the node's address and its key fields, for the owner of the
+  /// new key; empty: regroup passes events to its children.
+  std::function<void(const std::string& address, const std::vector<std::string>& fields,
+                     const event&)>
+      regroup;
 };
 
 /// A scheduled call (dmon.runtime.Timer): `interval` empty for a one-shot.

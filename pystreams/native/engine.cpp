@@ -52,4 +52,10 @@ bool engine::restore_own(size_t root, const std::string& path, const json& data)
   return true;
 }
 
+bool engine::deliver_regrouped(size_t root, const std::string& path, const event& e) {
+  auto& paths = roots_.at(root).paths;
+  auto it = paths.find(path);
+  return it != paths.end() && native::deliver_regrouped(*it->second, e);
+}
+
 }  // namespace dmon::native

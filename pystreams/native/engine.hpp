@@ -51,6 +51,10 @@ class engine {
   /// std::invalid_argument / json errors when `data` does not fit.
   bool restore_own(size_t root, const std::string& path, const json& data);
 
+  /// Runs the children of the regroup node at `path` under `root` on `e`; false when no
+  /// regroup node has that path.
+  bool deliver_regrouped(size_t root, const std::string& path, const event& e);
+
   size_t size() const { return roots_.size(); }
   const std::string& name(size_t root) const { return roots_[root].name; }
   node& graph(size_t root) { return *roots_[root].graph; }

@@ -78,6 +78,15 @@ node_ptr make_coalesce(context& ctx, number dt, std::vector<node_ptr> children);
 node_ptr make_by(context& ctx, std::vector<std::string> fields, std::optional<number> idle,
                  std::vector<node_ptr> templates);
 
+// -- regroup (regroup.cpp) ----------------------------------------------------------------
+/// regroup(fields, *children) at `address` ("<root>/<dmon.state path>"): events go to the
+/// context's regroup sink, or straight to the children when there is none.
+node_ptr make_regroup(context& ctx, std::string address, std::vector<std::string> fields,
+                      std::vector<node_ptr> children);
+/// Runs the children of regroup node `n` on `e` (which the new key's owner received); false
+/// when `n` is not a regroup node.
+bool deliver_regrouped(node& n, const event& e);
+
 /// Reads a string field of an event as dmon.events.getter does: core keys directly, any
 /// other name among the attributes; nullptr when absent.
 const std::string* string_field(const event& e, const std::string& name);

@@ -1,0 +1,27 @@
+// Passing a shard's regrouped events on to the router, and holding the shard's reply until they ran.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/typed_response_promise.hpp>
+
+#include "stream_actor.hpp"
+
+namespace dmon {
+
+/// Sends what the shard's regroup() streams emitted while handling one message (ctx.writes'
+/// `regrouped`) to the router, which takes each event to its new key's owner. Replies
+/// `reply`, or an error naming `failure` when it is not empty, once those owners ran them,
+/// so the client's ack means the same as without regroup; right away when nothing was
+/// regrouped.
+caf::result<uint64_t> relay_regrouped(stream_actor::stateful_pointer<stream_state> self,
+                                      uint64_t reply, std::string failure = {});
+
+/// The same for what timers emitted: nobody waits, failures are logged.
+void relay_regrouped_from_timers(stream_actor::stateful_pointer<stream_state> self);
+
+/// The error a shard answers when regrouped events name a regroup() stream its module lacks.
+std::string unknown_regroup_message(int shard, size_t count, const std::string& address);
+
+}  // namespace dmon
