@@ -58,9 +58,9 @@ struct reader {
   size_t at = 0;
 
   error bad(const std::string& what) const {
-    return error{ec::malformed_input,
-                 "regrouped batch: " + what + " at byte " + std::to_string(at) +
-                     " (nodes must run the same dmond version)"};
+    return error{ec::malformed_input, "regrouped batch: " + what + " at byte " +
+                                          std::to_string(at) +
+                                          " (nodes must run the same dmond version)"};
   }
   bool varint(uint64_t& v) {
     v = 0;

@@ -41,10 +41,10 @@ caf::result<uint64_t> relay_regrouped(stream_actor::stateful_pointer<stream_stat
               rp.deliver(caf::make_error(caf::sec::runtime_error, failure));
           },
           [rp, self](caf::error& err) mutable {
-            rp.deliver(caf::make_error(
-                caf::sec::runtime_error,
-                "regrouped events did not run on the owner of their new key: " +
-                    self->system().render(err)));
+            rp.deliver(
+                caf::make_error(caf::sec::runtime_error,
+                                "regrouped events did not run on the owner of their new key: " +
+                                    self->system().render(err)));
           });
   return rp;
 }

@@ -1,4 +1,5 @@
-// Passing a shard's regrouped events on to the router, and holding the shard's reply until they ran.
+// Passing a shard's regrouped events on to the router, and holding the shard's reply until they
+// ran.
 #pragma once
 
 #include <cstdint>

@@ -70,8 +70,8 @@ caf::result<uint64_t> run_local(self_ptr self, std::vector<event> batch) {
 caf::result<uint64_t> route_regrouped(self_ptr self, regrouped_batch batch, bool from_peer) {
   auto& st = self->state;
   static const ring alone;
-  auto parts = regroup::split_by_owner(std::move(batch), from_peer ? alone : st.members,
-                                       st.self_id, st.shards.size());
+  auto parts = regroup::split_by_owner(std::move(batch), from_peer ? alone : st.members, st.self_id,
+                                       st.shards.size());
   auto f = std::make_shared<fan_in>();
   f->rp = self->make_response_promise<uint64_t>();
   for (size_t i = 0; i < parts.local.size(); ++i) {
@@ -84,14 +84,13 @@ caf::result<uint64_t> route_regrouped(self_ptr self, regrouped_batch batch, bool
   for (auto& [owner, events] : parts.remote) {
     ++f->pending;
     auto n = events.size();
-    self->request(st.peers.at(owner), forward_timeout, regroup_atom::value,
-                  regroup::encode(events))
+    self->request(st.peers.at(owner), forward_timeout, regroup_atom::value, regroup::encode(events))
         .then([f](uint64_t done) { f->done(done); },
               [=](caf::error& err) {
                 f->failed(caf::make_error(caf::sec::runtime_error,
                                           "owner node " + owner + " did not run " +
-                                              std::to_string(n) + " regrouped events: " +
-                                              self->system().render(err)));
+                                              std::to_string(n) +
+                                              " regrouped events: " + self->system().render(err)));
               });
   }
   if (f->pending == 0)

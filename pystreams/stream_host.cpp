@@ -296,8 +296,7 @@ result<std::unique_ptr<stream_host>> stream_host::load(const stream_host_config&
       store = p->sink(p->sinks.store, "store()");
     py::object regroup = py::none();
     if (p->sinks.regroup)
-      regroup = py::cpp_function([s = p.get()](std::string address, py::list names,
-                                               py::handle ev) {
+      regroup = py::cpp_function([s = p.get()](std::string address, py::list names, py::handle ev) {
         std::vector<std::string> fields;
         fields.reserve(names.size());
         for (auto n : names)

@@ -42,8 +42,7 @@ struct stream_sinks {
   /// `regroup(fields)` streams: `address` names the stream on every node, `fields` build the
   /// new key; the event must reach deliver_regrouped() on the new key's owner. When empty,
   /// regroup passes events straight to its children (as in plain Python).
-  std::function<void(const std::string& address, const std::vector<std::string>& fields,
-                     event)>
+  std::function<void(const std::string& address, const std::vector<std::string>& fields, event)>
       regroup;
 };
 
