@@ -36,6 +36,11 @@ struct shard_counters {
   std::atomic<uint64_t> reinjected{0};
   std::atomic<uint64_t> indexed{0};
   std::atomic<uint64_t> index_failures{0};  // index/history writes the store refused
+  /// Events regroup() sent to their new key's owner, regrouped events this shard ran, and
+  /// those naming a regroup() its module lacks.
+  std::atomic<uint64_t> regrouped_out{0};
+  std::atomic<uint64_t> regrouped_in{0};
+  std::atomic<uint64_t> regroup_unknown{0};
 };
 
 }  // namespace dmon

@@ -95,6 +95,9 @@ void log_stats(const std::vector<listener_counters*>& listeners,
         i, s.events_in.load(), s.root_exceptions.load(), s.child_exceptions.load(),
         s.skipped.load(), s.rebuilds.load(), s.indexed.load(), s.index_failures.load(),
         s.reinjected.load());
+    if (s.regrouped_out.load() + s.regrouped_in.load() > 0)
+      spdlog::info("stats shard {}: regrouped_out={} regrouped_in={} regroup_unknown={}", i,
+                   s.regrouped_out.load(), s.regrouped_in.load(), s.regroup_unknown.load());
   }
   spdlog::info("stats index: size={}", db.size());
   spdlog::info("stats cluster: forwarded_out={} forwarded_in={} forward_failures={}",

@@ -17,6 +17,9 @@ void publish(const stream_host& host, shard_counters& out) {
   out.child_exceptions.store(c.child_exceptions, std::memory_order_relaxed);
   out.skipped.store(c.skipped, std::memory_order_relaxed);
   out.rebuilds.store(c.rebuilds, std::memory_order_relaxed);
+  out.regrouped_out.store(c.regrouped_out, std::memory_order_relaxed);
+  out.regrouped_in.store(c.regrouped_in, std::memory_order_relaxed);
+  out.regroup_unknown.store(c.regroup_unknown, std::memory_order_relaxed);
 }
 
 // Writes what the streams produced. Returns the storage error for the client's ack.
