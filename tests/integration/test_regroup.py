@@ -1,6 +1,7 @@
 """regroup() across shards and nodes: real dmond processes, results equal on 1 node and on 3."""
 
 import json
+import socket
 import time
 import urllib.parse
 import urllib.request
@@ -9,7 +10,6 @@ import pytest
 
 from conftest import start_node
 from riemann_wire import Connection, make_event, msg_with
-from test_cluster import free_ports, ready
 
 MODULE = """
 import json, os
@@ -28,6 +28,24 @@ by_service_stream = regroup(["service"], lambda: _Rec())
 count_stream = regroup([], with_({"host": "cluster", "service": "events total", "metric": 1},
                                    counter(index())))
 """
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def ready(node):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{node.http}/readyz", timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
 
 HOSTS = [f"host-{i}" for i in range(30)]
 SERVICES = [f"svc-{i}" for i in range(5)]
