@@ -23,7 +23,7 @@ struct sinks {
   /// new key; empty: regroup passes events to its children.
   std::function<void(const std::string& address, const std::vector<std::string>& fields,
                      const event&)>
-      regroup;
+      regroup = {};
 };
 
 /// A scheduled call (dmon.runtime.Timer): `interval` empty for a one-shot.
