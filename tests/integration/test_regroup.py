@@ -27,6 +27,8 @@ rate_stream = regroup(["service"], rate(1, index(), store()))
 by_service_stream = regroup(["service"], lambda: _Rec())
 count_stream = regroup([], with_({"host": "cluster", "service": "events total", "metric": 1},
                                    counter(index())))
+# Timer output into a regroup: one rate per shard, all its outputs gathered on the owner of [].
+timers_stream = rate(1, with_("service", "timer rates", regroup([], store())))
 """
 
 def free_ports(n):
@@ -105,11 +107,12 @@ def results(nodes, total):
     # rate(1) emits, every second, a service's sum over that second: over all ticks the
     # outputs add up to the service's total whatever the tick boundaries were.
     want = {s: float(sum(range(ROUNDS)) * len(HOSTS)) for s in SERVICES}
+    want["timer rates"] = sum(want.values())
     deadline = time.monotonic() + 30
     while True:
         sums, where = {}, {}
         for i, n in enumerate(nodes):
-            for e in history(n, "service =~ \"svc-%\""):
+            for e in history(n, "service =~ \"svc-%\" or service = \"timer rates\""):
                 sums[e["service"]] = sums.get(e["service"], 0.0) + e.get("metric", 0.0)
                 where.setdefault(e["service"], set()).add(i)
         if all(abs(sums.get(s, 0.0) - v) < 1e-6 for s, v in want.items()):
