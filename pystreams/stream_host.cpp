@@ -97,9 +97,10 @@ struct stream_host::impl {
   bool needs_gil = true;
   /// Whether a native root calls Python predicates (then its timers run under the GIL too).
   bool native_calls_python = false;
-  /// regroup() streams of native roots by address: (root number in the engine, path). Every
-  /// other address is looked up in the Python runtime (dmon.runtime.Runtime.regroup_in).
-  std::map<std::string, std::pair<size_t, std::string>> native_regroups;
+  /// regroup() streams of native roots by address (dmon.runtime.Runtime.bind_regroups gave
+  /// them): their root's number in the engine. Every other address is looked up in the
+  /// Python runtime (Runtime.regroup_in).
+  std::map<std::string, size_t> native_regroups;
   int64_t last_regroup_log_us = 0;
 
   ~impl() {
@@ -173,9 +174,8 @@ struct stream_host::impl {
       auto n = native_graph::compile_root(*engine, r.name, streams[i]);
       if (n) {
         r.native = static_cast<int>(*n);
-        for (auto& [path, node] : native::walk(engine->graph(*n)))
-          if (node->kind() == "regroup")
-            native_regroups.emplace(r.name + "/" + path, std::make_pair(*n, path));
+        for (auto& address : engine->regroup_addresses(*n))
+          native_regroups.emplace(address, *n);
         delegates[py::str(r.name)] = native_graph::state_delegate(*engine, *n);
         ++counters.native_roots;
         if (engine->calls_host(*n)) {
@@ -397,11 +397,11 @@ size_t stream_host::deliver_regrouped(std::span<const regrouped_event> batch,
   for (auto& r : batch) {
     ++s.counters.regrouped_in;
     if (auto it = s.native_regroups.find(r.address); it != s.native_regroups.end()) {
-      auto [root, path] = it->second;
+      auto root = it->second;
       if (s.engine->calls_host(root))
         take_gil();
       try {
-        s.engine->deliver_regrouped(root, path, r.e);
+        s.engine->deliver_regrouped(root, r.address, r.e);
       } catch (const std::exception& ex) {
         ++s.counters.root_exceptions;
         spdlog::error("stream shard {}: native regroup '{}' failed on event {}: {}", s.cfg.shard,

@@ -259,6 +259,10 @@ class Stream:
         snapshots' parameters)."""
         return {}
 
+    def _copied(self, copy: "Stream") -> None:
+        """Called by :func:`fresh` on the original with its new copy (regroup passes on the
+        address under which the owner of a new key finds it)."""
+
     def _state(self) -> Any:
         return None
 
@@ -346,6 +350,7 @@ def fresh(x: Any) -> Any:
             activate(prev)
         if isinstance(s, Stream):
             s._recipe = recipe
+            x._copied(s)
         return s
     if isinstance(x, list):
         return [fresh(a) for a in x]

@@ -480,7 +480,8 @@ class Runtime:
 
     def bind_regroups(self, roots: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         """Give every regroup() stream of ``roots`` its address, ``"<root>/<path>"`` with the
-        path of :func:`dmon.state.walk` (``"stream/where/0:regroup"``), and remember it in
+        path of :func:`dmon.state.walk` (``"stream/where/0:regroup"``; below a ``by`` template,
+        ``"stream/by/t0:rate/0:regroup"``), and remember it in
         :attr:`regroups`. Every node loads the same module, so the owner of a new key finds
         the same stream under the same address. Returns the streams bound now.
 
@@ -489,8 +490,7 @@ class Runtime:
         >>> list(rt.bind_regroups([("stream", s)]))
         ['stream/where/0:regroup']
         """
-        from .state import walk
-        from .streams import _Regroup
+        from .streams import _Regroup, regroup_walk
         bound = {}
         for name, root in roots:
             if not hasattr(root, "branches"):
@@ -498,7 +498,7 @@ class Runtime:
             prefix = f"{name}/"
             for k in [k for k in self.regroups if k.startswith(prefix)]:
                 del self.regroups[k]
-            for path, s in walk(root):
+            for path, s in regroup_walk(root):
                 if isinstance(s, _Regroup):
                     s.address = f"{name}/{path}"
                     bound[s.address] = s

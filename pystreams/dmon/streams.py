@@ -2826,6 +2826,21 @@ async_queue = execute_on
 _NOT_KEY_FIELDS = frozenset(("time", "ttl", "metric", "tags", "attributes"))
 
 
+def regroup_walk(stream: Stream, path: str | None = None) -> Any:
+    """:func:`dmon.state.walk` plus the streams given to ``by`` as templates, under
+    ``t<i>:<kind>`` (the i-th child of by): where regroup() streams get their addresses."""
+    if path is None:
+        path = stream.kind
+    yield path, stream
+    for label, c in stream.branches():
+        if isinstance(c, Stream):
+            yield from regroup_walk(c, f"{path}/{label}:{c.kind}")
+    if isinstance(stream, _By):
+        for i, t in enumerate(getattr(stream, "_shown", None) or ()):
+            if isinstance(t, Stream):
+                yield from regroup_walk(t, f"{path}/t{i}:{t.kind}")
+
+
 def _key_fields(fields: Any) -> list:
     fields = [fields] if isinstance(fields, str) else list(fields)
     for f in fields:
@@ -2849,8 +2864,9 @@ class _Regroup(Stream):
         fields = _key_fields(fields)
         super().__init__(children)
         self.fields = fields
-        #: "<root name>/<dmon.state path>", the same on every node that loads the module;
-        #: None for copies made later (below by), which cannot be found on another node.
+        #: "<root name>/<dmon.state path>", the same on every node that loads the module (a
+        #: by() template's path continues with "t<i>:<kind>"; its forks' copies send under it
+        #: and the template receives); None below a function given to by().
         self.address: str | None = None
         self._out = self.rt._regroup_fn
 
@@ -2866,14 +2882,18 @@ class _Regroup(Stream):
             return
         if self.address is None:
             raise RuntimeError(
-                "regroup() below by() (or built after the module was loaded) cannot be "
-                "found on the owner of the new key: put regroup above by(), e.g. "
-                "regroup(['service'], by(['host'], ...))")
+                "regroup() built by a function given to by() (or after the module was "
+                "loaded) cannot be found on the owner of the new key: give by() the stream "
+                "itself, by(['host'], rate(5, regroup([], ...))), not lambda: ...")
         out(self.address, self.fields, event)
 
     def deliver(self, event: Any) -> None:
         """Run this stream's children on ``event``, which the owner of its new key received."""
         self.emit(event)
+
+    def _copied(self, copy: Stream) -> None:
+        # by() forks send under their template's address; the template itself receives.
+        copy.address = self.address
 
     def params(self) -> dict:
         return {"fields": list(self.fields)}

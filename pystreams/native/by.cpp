@@ -98,6 +98,12 @@ class by_node final : public node {
   node_ptr fresh(context& ctx) const override {
     return make_by(ctx, fields_, idle_, fresh_all(templates_, ctx));
   }
+  std::vector<node*> templates() const override {
+    std::vector<node*> out;
+    for (auto& t : templates_)
+      out.push_back(t.get());
+    return out;
+  }
 
   void close() override {
     for (auto& [_, f] : forks_)

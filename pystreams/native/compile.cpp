@@ -370,8 +370,8 @@ struct compiler {
       auto it = desc.find("address");
       if (it == desc.end() || !it->is_string())
         return no(path,
-                  "regroup without an address (below by(), it cannot be found on the "
-                  "new key's owner)");
+                  "regroup without an address (built by a function given to by(), it "
+                  "cannot be found on the new key's owner)");
       return make_regroup(ctx, it->get<std::string>(), std::move(*fields), std::move(children));
     }
     if (kind == "factory")

@@ -24,9 +24,11 @@ result<size_t> engine::add(
   auto g = compile(desc, ctx_, opts, &calls);
   if (!g)
     return g.error();
-  root r{name, std::move(*g), {}, calls};
+  root r{name, std::move(*g), {}, calls, {}};
   for (auto& [path, n] : walk(*r.graph))
     r.paths.emplace(path, n);  // the first node of a path wins, as in dmon.state
+  for (auto& [address, n] : find_regroups(*r.graph))
+    r.regroups.emplace(address, n);
   roots_.push_back(std::move(r));
   return roots_.size() - 1;
 }
@@ -52,10 +54,17 @@ bool engine::restore_own(size_t root, const std::string& path, const json& data)
   return true;
 }
 
-bool engine::deliver_regrouped(size_t root, const std::string& path, const event& e) {
-  auto& paths = roots_.at(root).paths;
-  auto it = paths.find(path);
-  return it != paths.end() && native::deliver_regrouped(*it->second, e);
+std::vector<std::string> engine::regroup_addresses(size_t root) const {
+  std::vector<std::string> out;
+  for (auto& [address, _] : roots_.at(root).regroups)
+    out.push_back(address);
+  return out;
+}
+
+bool engine::deliver_regrouped(size_t root, const std::string& address, const event& e) {
+  auto& regroups = roots_.at(root).regroups;
+  auto it = regroups.find(address);
+  return it != regroups.end() && native::deliver_regrouped(*it->second, e);
 }
 
 }  // namespace dmon::native

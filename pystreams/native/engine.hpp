@@ -51,9 +51,11 @@ class engine {
   /// std::invalid_argument / json errors when `data` does not fit.
   bool restore_own(size_t root, const std::string& path, const json& data);
 
-  /// Runs the children of the regroup node at `path` under `root` on `e`; false when no
-  /// regroup node has that path.
-  bool deliver_regrouped(size_t root, const std::string& path, const event& e);
+  /// The addresses of the regroup nodes under `root` (by templates included).
+  std::vector<std::string> regroup_addresses(size_t root) const;
+  /// Runs the children of the regroup node with `address` under `root` on `e`; false when
+  /// the root has none.
+  bool deliver_regrouped(size_t root, const std::string& address, const event& e);
 
   size_t size() const { return roots_.size(); }
   const std::string& name(size_t root) const { return roots_[root].name; }
@@ -66,6 +68,7 @@ class engine {
     node_ptr graph;
     std::map<std::string, node*> paths;
     size_t host_calls = 0;
+    std::map<std::string, node*> regroups;
   };
   context ctx_;
   compile_options opts_;

@@ -50,6 +50,10 @@ class node {
   /// Python Stream.restore().
   virtual void restore(const json& data);
 
+  /// The nodes this one copies for its forks (by's templates); never pushed themselves, they
+  /// receive what regroup() nodes below them get back from the owner of the new key.
+  virtual std::vector<node*> templates() const { return {}; }
+
   /// True for a node the host runs (a Python subtree): its state lives there, not here.
   virtual bool hosted() const { return false; }
 

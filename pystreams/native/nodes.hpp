@@ -83,6 +83,9 @@ node_ptr make_by(context& ctx, std::vector<std::string> fields, std::optional<nu
 /// context's regroup sink, or straight to the children when there is none.
 node_ptr make_regroup(context& ctx, std::string address, std::vector<std::string> fields,
                       std::vector<node_ptr> children);
+/// Every regroup node under `root` (through branches and by templates, not forks) by its
+/// address.
+std::vector<std::pair<std::string, node*>> find_regroups(node& root);
 /// Runs the children of regroup node `n` on `e` (which the new key's owner received); false
 /// when `n` is not a regroup node.
 bool deliver_regrouped(node& n, const event& e);

@@ -26,6 +26,7 @@ class regroup_node final : public node {
       emit(e);
   }
   void deliver(const event& e) const { emit(e); }
+  const std::string& address() const { return address_; }
 
   node_ptr fresh(context& ctx) const override {
     return std::make_unique<regroup_node>(ctx, address_, fields_, fresh_children(ctx));
@@ -43,6 +44,22 @@ node_ptr make_regroup(context& ctx, std::string address, std::vector<std::string
                       std::vector<node_ptr> children) {
   return std::make_unique<regroup_node>(ctx, std::move(address), std::move(fields),
                                         std::move(children));
+}
+
+std::vector<std::pair<std::string, node*>> find_regroups(node& root) {
+  std::vector<std::pair<std::string, node*>> out;
+  std::vector<node*> stack{&root};
+  while (!stack.empty()) {
+    node* n = stack.back();
+    stack.pop_back();
+    if (auto* r = dynamic_cast<regroup_node*>(n))
+      out.emplace_back(r->address(), n);
+    for (auto& [_, c] : n->branches())
+      stack.push_back(c);
+    for (auto* t : n->templates())
+      stack.push_back(t);
+  }
+  return out;
 }
 
 bool deliver_regrouped(node& n, const event& e) {

@@ -13,7 +13,7 @@ from riemann_wire import Connection, make_event, msg_with
 
 MODULE = """
 import json, os
-from dmon import counter, index, rate, regroup, store, with_
+from dmon import by, counter, index, rate, regroup, store, with_
 from dmon.runtime import current
 _out = open(os.environ["DMON_TEST_OUT"], "a", buffering=1)
 _at = os.environ.get("DMON_TEST_NODE", "n") + "/" + str(id(current()))  # node and shard
@@ -27,8 +27,9 @@ rate_stream = regroup(["service"], rate(1, index(), store()))
 by_service_stream = regroup(["service"], lambda: _Rec())
 count_stream = regroup([], with_({"host": "cluster", "service": "events total", "metric": 1},
                                    counter(index())))
-# Timer output into a regroup: one rate per shard, all its outputs gathered on the owner of [].
-timers_stream = rate(1, with_("service", "timer rates", regroup([], store())))
+# Timer output into a regroup below by: one rate per host, every host's outputs gathered on
+# the owner of [] (the forks send under their template's address).
+timers_stream = by(["host"], rate(1, with_("service", "timer rates", regroup([], store()))))
 """
 
 def free_ports(n):
@@ -152,8 +153,9 @@ def start_cluster(tmp_path, n, shards):
 def run_on(tmp_path, n, shards):
     nodes = start_cluster(tmp_path, n, shards)
     try:
-        for x in nodes:  # the rate root stays native on both sides of the hop
+        for x in nodes:  # the rate roots stay native on both sides of the hop
             assert x.wait_log(r"root 'rate_stream' runs natively \(no GIL\)"), x.log()
+            assert x.wait_log(r"root 'timers_stream' runs natively \(no GIL\)"), x.log()
         total = send_events(nodes)
         out = results(nodes, total)
         assert out["count"] == total

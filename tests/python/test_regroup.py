@@ -62,12 +62,27 @@ def test_addresses_are_root_name_and_state_path():
     assert plan(s)["children"][0]["address"] == "stream/where/0:regroup"
 
 
-def test_regroup_below_by_has_no_address_and_says_why():
+def test_below_by_the_forks_send_and_the_template_receives():
+    sent = []
+    rt = activate(Runtime(regroup=lambda a, f, e: sent.append((a, e))))
+    s = by(["host"], counter(regroup([], with_("host", "all", counter(index())))))
+    assert list(rt.bind_regroups([("stream", s)])) == ["stream/by/t0:counter/0:regroup"]
+    assert plan(s)["children"][0]["children"][0]["address"] == "stream/by/t0:counter/0:regroup"
+    for h in "aba":
+        s.send({"host": h, "metric": 1})
+    assert [a for a, _ in sent] == ["stream/by/t0:counter/0:regroup"] * 3
+    for a, e in sent:
+        rt.regroup_in(a, e)
+    assert rt.lookup("all", None)["metric"] == 1 + 1 + 2  # per-host counts, summed once
+
+
+def test_regroup_built_by_a_function_in_by_has_no_address_and_says_why():
     sent = []
     rt = activate(Runtime(regroup=lambda *a: sent.append(a)))
-    s = by(["host"], regroup([], index()))
+    s = by(["host"], lambda: regroup([], index()))
     rt.bind_regroups([("stream", s)])
-    assert "address" not in plan(s)["children"][0]["children"][0]
+    assert plan(s)["children"][0] == {"stream": "python"} or \
+        "address" not in plan(s)["children"][0]["children"][0]
     s.send({"host": "a"})
     assert sent == [] and rt.exceptions == 1
 

@@ -134,8 +134,25 @@ TEST(regroup_host_native, a_native_root_stays_native_on_both_sides) {
   EXPECT_EQ(*h.indexed.back().metric_as_double(), 1.0);
 }
 
-TEST(regroup_host_native, regroup_below_by_stays_in_python_and_says_why) {
-  auto module = write_module("stream = by(['host'], regroup([], index()))");
+TEST_P(regroup_host, below_by_forks_send_and_the_template_receives) {
+  // Per-host forks, then one count over every host: the forks' regroup copies send under
+  // their template's address, and the template's children run what comes back.
+  auto module = write_module(
+      "stream = by(['host'], tag('seen', regroup([], with_('host', 'all', counter(index())))))");
+  harness h{module, GetParam()};
+  EXPECT_EQ(h.host->native_stream_names().size(), GetParam() ? 1u : 0u);
+  std::vector<dmon::event> batch{ev("a", "x"), ev("b", "x"), ev("a", "x")};
+  h.host->process(batch);
+  ASSERT_EQ(h.sent.size(), 3u);
+  EXPECT_EQ(h.sent[0].address, "stream/by/t0:tag/0:regroup");
+  EXPECT_EQ(h.host->deliver_regrouped(h.sent), 0u);
+  ASSERT_EQ(h.indexed.size(), 3u);  // one counter for every fork's events
+  EXPECT_EQ(*h.indexed.back().metric_as_double(), 3.0);
+  EXPECT_EQ(h.indexed.back().tags, std::vector<std::string>{"seen"});
+}
+
+TEST(regroup_host_native, regroup_built_by_a_function_in_by_stays_in_python_and_says_why) {
+  auto module = write_module("stream = by(['host'], lambda: regroup([], index()))");
   harness h{module, true};
   EXPECT_TRUE(h.host->native_stream_names().empty());
   std::vector<dmon::event> batch{ev("a", "x")};
