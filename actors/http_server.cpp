@@ -770,8 +770,13 @@ class http_session final : public session_base {
       if (upgrade || sse)
         return subscribe(std::move(req), "index", t.param("query"), true,
                          !upgrade || t.param("subscribe") == "true", upgrade);
-      return query(req, t.param("query"));
+      if (t.param("scope") == "local" && srv_->handlers.local_query)
+        return query(req, t.param("query"), srv_->handlers.local_query);
+      return query(req, t.param("query"), srv_->handlers.query);
     }
+    if (t.path == "/cluster" && srv_->handlers.cluster)
+      return get ? respond(req, http::status::ok, srv_->handlers.cluster(), "application/json")
+                 : not_allowed("GET");
     if (t.path.starts_with("/pubsub/") && t.path.size() > 8) {
       if (!get)
         return not_allowed("GET");
@@ -878,11 +883,12 @@ class http_session final : public session_base {
     respond(req, http::status::ok, std::move(body), "application/json");
   }
 
-  void query(const request& req, const std::string& text) {
-    if (!srv_->handlers.query)
+  void query(const request& req, const std::string& text,
+             const std::function<result<std::vector<event>>(const std::string&)>& answer) {
+    if (!answer)
       return respond_error(req, http::status::service_unavailable,
                            "this server has no index to query");
-    auto found = srv_->handlers.query(text);
+    auto found = answer(text);
     if (!found)
       return respond_error(req, http::status::bad_request, found.error().message);
     respond_events(req, *found);

@@ -28,6 +28,11 @@ struct http_handlers {
   std::function<std::string()> metrics;
   /// GET /index?query=: the index events matching the query, or ec::bad_query.
   std::function<result<std::vector<event>>(const std::string&)> query;
+  /// GET /index?query=&scope=local: this node's own index only (no cluster scatter);
+  /// unset means `query`.
+  std::function<result<std::vector<event>>(const std::string&)> local_query;
+  /// GET /cluster: the JSON body (members, ownership, replicas, traffic); unset: 404.
+  std::function<std::string()> cluster;
   /// GET /history?query=&from=&to=&limit=: stored events (store() streams) with from <= time < to
   /// (unix microseconds), oldest first, at most `limit`.
   std::function<result<std::vector<event>>(const std::string& query, int64_t from_us, int64_t to_us,
