@@ -235,7 +235,8 @@ void rebalance(self_ptr self) {
     send_to(self, *snap, node, handoff_atom::value, std::move(events), 0,
             &counters.handed_off_out, &counters.handoff_failures, [=](bool ok) {
               if (ok)
-                release(self, *sent, keep);
+                self->state.releases.push_back(
+                    {clock_type::now() + self->state.opts.release_grace, sent, keep});
             });
   }
 }
@@ -433,6 +434,13 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
         if (!st.link->outbox.empty() && st.open.size() < 64)
           send_outbox(self, st.link->outbox.take(), st.next_seq++);
         relay_tick(self);
+        auto now = clock_type::now();
+        std::erase_if(st.releases, [&](const keeper_state::pending_release& r) {
+          if (r.due > now)
+            return false;
+          release(self, *r.sent, r.keep);
+          return true;
+        });
         if (st.prev && clock_type::now() >= st.next_rebalance)
           rebalance(self);
         self->delayed_send(self, st.opts.tick, tick_atom::value);

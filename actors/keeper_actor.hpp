@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "cluster_link.hpp"
@@ -27,6 +28,9 @@ struct keeper_options {
   std::chrono::milliseconds rebalance_every{10'000};
   /// A watch from a node with subscribers lasts this long unless renewed.
   std::chrono::milliseconds watch_lease{5'000};
+  /// How long a handed-off entry stays in the old owner's index after the new owner took
+  /// it: members that have not seen the new view yet still find it there when they query.
+  std::chrono::milliseconds release_grace{3'000};
   /// Relayed index writes buffered for watchers before more are dropped.
   size_t relay_capacity = 10'000;
 };
@@ -58,6 +62,14 @@ struct keeper_state {
   uint64_t next_seq = 1;
   std::map<uint64_t, size_t> open;
   std::vector<std::pair<uint64_t, caf::typed_response_promise<uint64_t>>> waiters;
+
+  /// Handed-off entries to drop from the index (or keep as replicas) once due.
+  struct pending_release {
+    std::chrono::steady_clock::time_point due;
+    std::shared_ptr<std::vector<event>> sent;
+    std::shared_ptr<const std::unordered_set<std::string>> keep;
+  };
+  std::vector<pending_release> releases;
 
   /// Nodes watching this node's index writes, until their lease ends.
   std::map<std::string, std::chrono::steady_clock::time_point> watchers;
