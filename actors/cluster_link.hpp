@@ -54,7 +54,8 @@ class cluster_link {
   };
 
   explicit cluster_link(size_t outbox_capacity, size_t replication)
-      : outbox(outbox_capacity), replication(replication),
+      : outbox(outbox_capacity),
+        replication(replication),
         current_(std::make_shared<const snapshot>()) {}
 
   std::shared_ptr<const snapshot> get() const {

@@ -17,8 +17,7 @@ struct counter_row {
 std::vector<counter_row> rows(const cluster_counters& c) {
   return {
       {"forwarded_out", "Events sent to the node owning their key.", &c.forwarded_out, false},
-      {"forwarded_in", "Events received because this node owns their key.", &c.forwarded_in,
-       false},
+      {"forwarded_in", "Events received because this node owns their key.", &c.forwarded_in, false},
       {"forward_failures", "Events or index writes the owner node did not take.",
        &c.forward_failures, true},
       {"index_forwarded_out", "Index writes sent to the node owning their key.",
@@ -80,12 +79,14 @@ std::string cluster_json(const cluster_link& link, const cluster_status* status,
 std::string cluster_prometheus(const cluster_link& link) {
   std::string out;
   auto snap = link.get();
-  out += "# HELP dmon_cluster_members Live cluster members seen by this node.\n"
-         "# TYPE dmon_cluster_members gauge\ndmon_cluster_members " +
-         std::to_string(std::max<size_t>(1, snap->view.members().size())) + "\n";
-  out += "# HELP dmon_cluster_replicas_held Replica entries held for other owners.\n"
-         "# TYPE dmon_cluster_replicas_held gauge\ndmon_cluster_replicas_held " +
-         std::to_string(load(&link.counters.replicas_held)) + "\n";
+  out +=
+      "# HELP dmon_cluster_members Live cluster members seen by this node.\n"
+      "# TYPE dmon_cluster_members gauge\ndmon_cluster_members " +
+      std::to_string(std::max<size_t>(1, snap->view.members().size())) + "\n";
+  out +=
+      "# HELP dmon_cluster_replicas_held Replica entries held for other owners.\n"
+      "# TYPE dmon_cluster_replicas_held gauge\ndmon_cluster_replicas_held " +
+      std::to_string(load(&link.counters.replicas_held)) + "\n";
   for (auto& r : rows(link.counters)) {
     auto name = std::string{"dmon_cluster_"} + r.name + "_total";
     out += "# HELP " + name + " " + r.help + "\n# TYPE " + name + " counter\n" + name + " " +

@@ -1,4 +1,5 @@
-// dmon::cluster_report: the cluster's state and counters as /cluster JSON, Prometheus lines and events.
+// dmon::cluster_report: the cluster's state and counters as /cluster JSON, Prometheus lines and
+// events.
 #pragma once
 
 #include <cstddef>

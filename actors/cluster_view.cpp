@@ -6,7 +6,8 @@
 namespace dmon {
 
 cluster_view::cluster_view(ring members, std::string self, size_t replication)
-    : members_(std::move(members)), self_(std::move(self)),
+    : members_(std::move(members)),
+      self_(std::move(self)),
       replication_(replication ? replication : 1) {}
 
 bool cluster_view::owns(uint64_t key_hash) const {

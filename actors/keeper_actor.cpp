@@ -232,8 +232,8 @@ void rebalance(self_ptr self) {
     keep->insert(index_key::of(e).encode());
   for (auto& [node, events] : plan.to_owner) {
     auto sent = std::make_shared<std::vector<event>>(events);
-    send_to(self, *snap, node, handoff_atom::value, std::move(events), 0,
-            &counters.handed_off_out, &counters.handoff_failures, [=](bool ok) {
+    send_to(self, *snap, node, handoff_atom::value, std::move(events), 0, &counters.handed_off_out,
+            &counters.handoff_failures, [=](bool ok) {
               if (ok)
                 self->state.releases.push_back(
                     {clock_type::now() + self->state.opts.release_grace, sent, keep});
@@ -350,8 +350,7 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
           return caf::make_error(caf::sec::runtime_error, r.error().message);
         return uint64_t{n};
       },
-      [=](cquery_atom,
-          const std::string& text) -> caf::result<std::string, std::string> {
+      [=](cquery_atom, const std::string& text) -> caf::result<std::string, std::string> {
         auto& st = self->state;
         std::vector<event> owned, copies;
         if (text.find_first_not_of(" \t\r\n,") != std::string::npos) {
@@ -415,8 +414,7 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
         for (auto& [node, events] : plan.to_owner) {
           auto sent = std::make_shared<std::vector<event>>(events);
           send_to(self, *snap, node, handoff_atom::value, std::move(events), 0,
-                  &counters.handed_off_out, &counters.handoff_failures,
-                  [=](bool ok) mutable {
+                  &counters.handed_off_out, &counters.handoff_failures, [=](bool ok) mutable {
                     if (ok) {
                       *total += sent->size();
                       release(self, *sent, nullptr);

@@ -1,4 +1,5 @@
-// The keeper actor: a node's peer-facing actor for index writes, replicas, handoff and query shares.
+// The keeper actor: a node's peer-facing actor for index writes, replicas, handoff and query
+// shares.
 #pragma once
 
 #include <chrono>

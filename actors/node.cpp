@@ -271,8 +271,7 @@ int run_node(const config& cfg) {
   if (clustered) {
     keeper_options kopts;
     kopts.rebalance_every = millis(cfg.rebalance_interval);
-    keeper_handle =
-        sys.spawn<caf::detached>(keeper, db.get(), &hub, &link, *router_slot, kopts);
+    keeper_handle = sys.spawn<caf::detached>(keeper, db.get(), &hub, &link, *router_slot, kopts);
     link.local_keeper = caf::actor_cast<caf::actor>(keeper_handle);
   }
 
@@ -498,8 +497,8 @@ int run_node(const config& cfg) {
       auto snap = take_snapshot();
       auto events = instrumentation_events(snap, previous ? &*previous : nullptr, own_events);
       if (clustered)
-        for (auto& e : cluster_events(link, own_events.host, cfg.instrumentation_interval,
-                                      snap.time_us))
+        for (auto& e :
+             cluster_events(link, own_events.host, cfg.instrumentation_interval, snap.time_us))
           events.push_back(std::move(e));
       if (!events.empty())
         caf::anon_send(*router_slot, ingest_atom::value, std::move(events));

@@ -1,4 +1,5 @@
-// dmon::merge_answers: one cluster-wide query answer from every member's share, replicas de-duplicated.
+// dmon::merge_answers: one cluster-wide query answer from every member's share, replicas
+// de-duplicated.
 #pragma once
 
 #include <string>

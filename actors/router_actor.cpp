@@ -132,8 +132,7 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
         if (!batch)
           return caf::make_error(caf::sec::runtime_error,
                                  "forwarded batch did not decode: " + batch.error().message);
-        self->state.link->counters.forwarded_in.fetch_add(batch->size(),
-                                                          std::memory_order_relaxed);
+        self->state.link->counters.forwarded_in.fetch_add(batch->size(), std::memory_order_relaxed);
         // Never routed again: while two nodes' member lists briefly differ, that could loop.
         return run_local(self, std::move(*batch));
       },
