@@ -111,3 +111,45 @@ def test_forwarding_is_counted(cluster):
     log = node.log()
     m = re.search(r"stats cluster: forwarded_out=(\d+)", log)
     assert m and int(m.group(1)) > 0, log[-3000:]
+
+
+def test_a_subscription_on_one_node_sees_writes_on_every_node(cluster):
+    import http.client
+    import json
+    import threading
+    conn = http.client.HTTPConnection("127.0.0.1", cluster[0].http, timeout=30)
+    conn.request("GET", "/sse/index?query=service%20%3D%20%22live%22")
+    resp = conn.getresponse()
+    assert resp.status == 200
+    seen = set()
+
+    def read():
+        try:
+            for raw in resp.fp:
+                line = raw.decode()
+                if line.startswith("data:"):
+                    seen.add(json.loads(line[5:])["host"])
+        except (OSError, ValueError):
+            pass
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        # Peers relay once this node's keeper asked them to; probe until a relayed write shows.
+        with Connection(cluster[1].tcp) as c:
+            for i in range(100):
+                probe = f"probe-{i}"
+                assert c.request(msg_with([make_event(host=probe, service="live")])).ok
+                deadline = time.monotonic() + 0.3
+                while probe not in seen and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if probe in seen and probe not in local_hosts(cluster[0]):
+                    break
+            else:
+                pytest.fail("no write owned by another node reached the subscriber")
+            hosts = {f"live-{i}" for i in range(60)}
+            assert c.request(msg_with([make_event(host=h, service="live", ttl=300.0)
+                                       for h in sorted(hosts)])).ok
+        wait_until(lambda: hosts <= seen, 15, "every write relayed")
+    finally:
+        conn.close()
