@@ -65,8 +65,13 @@ class cluster_link {
 
   void set(std::shared_ptr<const snapshot> next) {
     std::lock_guard lock{mtx_};
+    clustered_.store(next->view.clustered(), std::memory_order_relaxed);
     current_ = std::move(next);
   }
+
+  /// Whether the current view has other members; one atomic load, for hot paths that
+  /// need nothing else when the node is alone.
+  bool clustered() const { return clustered_.load(std::memory_order_relaxed); }
 
   write_outbox outbox;
   cluster_counters counters;
@@ -78,6 +83,7 @@ class cluster_link {
  private:
   mutable std::mutex mtx_;
   std::shared_ptr<const snapshot> current_;
+  std::atomic<bool> clustered_{false};
 };
 
 }  // namespace dmon

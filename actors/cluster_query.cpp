@@ -41,7 +41,9 @@ result<std::vector<event>> cluster_query(
     g->answers.push_back(node_answer{node, false, {}, {}});
   g->left = g->answers.size();
   auto finished = g->done.get_future();
-  sys.spawn([g, snap, text, timeout](caf::event_based_actor* self) {
+  // Detached: the caller may be a CAF worker (the TCP parser actor) blocked below, and the
+  // answers must not wait for a free worker.
+  sys.spawn<caf::detached>([g, snap, text, timeout](caf::event_based_actor* self) {
     size_t i = 0;
     for (auto& [node, handle] : snap->keepers) {
       auto slot = i++;

@@ -205,11 +205,11 @@ int run_node(const config& cfg) {
     // In a cluster an index write lands on the owner of the written event's own key (a
     // stream's output may be keyed differently from its input), and copies go to replicas.
     sinks.index = [pending, &link, &memory](event e) {
-      auto snap = link.get();
-      if (!snap->view.clustered()) {
+      if (!link.clustered()) {
         pending->index.push_back(std::move(e));
         return;
       }
+      auto snap = link.get();
       // Stamped here, so the owner, its replicas and later handoffs hold one time.
       e = memory.prepare(std::move(e), now_micros());
       if (!snap->view.owns(ownership::key_hash(e))) {
