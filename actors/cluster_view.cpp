@@ -11,7 +11,8 @@ cluster_view::cluster_view(ring members, std::string self, size_t replication)
       replication_(replication ? replication : 1) {}
 
 bool cluster_view::owns(uint64_t key_hash) const {
-  return members_.size() <= 1 || members_.owner(key_hash) == self_;
+  // A view without this node (a planned leave) owns nothing, even with one member left.
+  return members_.empty() || members_.owner(key_hash) == self_;
 }
 
 const std::string& cluster_view::owner(uint64_t key_hash) const {

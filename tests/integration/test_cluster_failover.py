@@ -56,7 +56,8 @@ def test_leave_or_crash_keeps_every_acked_entry_and_ownership_returns(cluster, h
     assert before
     if how == "sigterm":
         assert gone.stop() == 0
-        assert gone.wait_log(r"handed \d+ index entries", timeout=1)
+        m = gone.wait_log(r"handed (\d+) index entries", timeout=1)
+        assert m and int(m.group(1)) == len(before), "every entry it owned was handed off"
     else:
         gone.proc.send_signal(signal.SIGKILL)
         gone.proc.wait(10)

@@ -130,6 +130,16 @@ TEST(plan_handoff, leave_hands_every_entry_to_its_next_owner) {
   EXPECT_TRUE(plan.keep_as_replica.empty());
 }
 
+TEST(plan_handoff, leaving_a_pair_hands_everything_to_the_other) {
+  auto now = view({"a", "b"}, "b");
+  std::vector<event> mine;
+  for (size_t i = 0; i < 100; ++i)
+    mine.push_back(entry(i));
+  auto plan = plan_handoff(now, now.without("b"), mine, {});
+  ASSERT_EQ(plan.to_owner.size(), 1u);
+  EXPECT_EQ(plan.to_owner["a"].size(), mine.size());
+}
+
 TEST(plan_handoff, an_unchanged_view_only_repairs) {
   auto v = view({"a", "b", "c"}, "a");
   std::vector<event> held, copies;
