@@ -85,8 +85,18 @@ result<std::vector<event>> cluster_query(
       c.partial_queries.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("query: no answer within {} ms from {}; {}", timeout.count(),
                  fmt::join(merged.missing, ", "),
-                 merged.partial ? "the answer may miss their keys (partial)"
+                 merged.partial ? "refused: some keys may have no copy among the answers"
                                 : "their keys were answered from replicas");
+    // The rule: an answer is complete or refused. With fewer than `replication` members
+    // silent every key has a copy among the answers; with more, it may not.
+    if (merged.partial)
+      return error{
+          ec::unreachable,
+          fmt::format("cluster query incomplete: no answer within {} ms from {} "
+                      "(replication {}, so some keys may have no copy among the "
+                      "answers); retry, or add scope=local over HTTP for this node's "
+                      "own index",
+                      timeout.count(), fmt::join(merged.missing, ", "), snap->view.replication())};
   }
   return std::move(merged.events);
 }

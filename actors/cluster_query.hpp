@@ -17,7 +17,9 @@ namespace dmon {
 /// Answers `text` for the whole cluster: asks every live member's keeper (this node's
 /// included) for its index and replica matches, waits at most `timeout` for them, and
 /// merges with merge_answers (owner's copy wins; replicas stand in for silent members).
-/// Members that do not answer are left out and counted; the answer is still given. When
+/// Members that do not answer are left out and counted. With fewer than `replication`
+/// of them silent the merged answer is complete (replicas cover them); with more it is
+/// refused with ec::unreachable naming them, never returned incomplete. When
 /// the node is alone, `local` answers. A query that does not parse is ec::bad_query.
 /// Blocks the calling thread (an I/O thread), never an actor's.
 result<std::vector<event>> cluster_query(

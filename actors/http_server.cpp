@@ -890,7 +890,10 @@ class http_session final : public session_base {
                            "this server has no index to query");
     auto found = answer(text);
     if (!found)
-      return respond_error(req, http::status::bad_request, found.error().message);
+      return respond_error(req,
+                           found.error().code == ec::unreachable ? http::status::service_unavailable
+                                                                 : http::status::bad_request,
+                           found.error().message);
     respond_events(req, *found);
   }
 

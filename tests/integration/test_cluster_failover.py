@@ -81,3 +81,30 @@ def test_leave_or_crash_keeps_every_acked_entry_and_ownership_returns(cluster, h
         assert reply.ok
         assert {e.host for e in reply.events} == keys
         assert all(e.metric_sint64 == 3 for e in reply.events), "newest entries win"
+
+
+def test_replicas_answer_for_a_frozen_member_and_too_many_frozen_is_an_error(tmp_path):
+    c = Cluster(tmp_path, 3, extra_args=["--cluster-query-timeout", "1"])
+    frozen = []
+    try:
+        for i in range(3):
+            c.start(i, range(3))
+        c.wait_members(3)
+        keys = load_keys(c.nodes[0], 1000)
+        from riemann_wire import Connection, msg_with
+        # Frozen (SIGSTOP): still a member until CAF's heartbeat drops it (10 s), but silent.
+        for i in (1, 2):
+            c.nodes[i].proc.send_signal(signal.SIGSTOP)
+            frozen.append(c.nodes[i])
+            with Connection(c.nodes[0].tcp) as conn:
+                reply = conn.request(msg_with(query="true"))
+            if i == 1:
+                assert reply.ok, reply.error
+                assert {e.host for e in reply.events} == keys, "replicas stand in for node-1"
+            else:
+                assert not reply.ok
+                assert "cluster query incomplete" in reply.error and "node-2" in reply.error
+    finally:
+        for n in frozen:
+            n.proc.send_signal(signal.SIGCONT)
+        c.stop_all()
