@@ -47,6 +47,17 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("peer-port", c.peer_port, "cluster port (CAF middleman; 0: any free port)");
   opt("node-id", c.node_id, "this node's stable id in the cluster (default: advertise)");
   opt("advertise", c.advertise, "host:port peers dial to reach this node (default: bind:port)");
+  opt("replication", c.replication, "copies of each index entry in a cluster (1: no replicas)")
+      ->check(CLI::Range(1, 8));
+  opt("cluster-query-timeout", c.cluster_query_timeout,
+      "seconds a cluster-wide query waits for other members")
+      ->check(CLI::PositiveNumber);
+  opt("rebalance-interval", c.rebalance_interval,
+      "seconds between passes moving non-owned index entries to their owners")
+      ->check(CLI::PositiveNumber);
+  opt("cluster-outbox-events", c.cluster_outbox_events,
+      "events queued for replicas and owners before they are dropped")
+      ->check(CLI::PositiveNumber);
   opt("max-frame-bytes", c.max_frame_bytes, "largest TCP frame accepted")
       ->check(CLI::Range(size_t{16}, size_t{1} << 31));
   opt("max-datagram-bytes", c.max_datagram_bytes, "largest UDP datagram accepted")

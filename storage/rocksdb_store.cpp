@@ -178,6 +178,8 @@ class rocksdb_store final : public store {
   result<std::vector<std::pair<std::string, std::string>>> list_state(
       std::string_view prefix) const override;
   status delete_state(std::string_view key) override;
+  status write_states(std::span<const std::pair<std::string, std::string>> puts,
+                      std::span<const std::string> deletes) override;
 
   status flush() override;
 
@@ -606,6 +608,16 @@ status rocksdb_store::delete_state(std::string_view key) {
     return failure("cannot delete stream state '" + std::string{key} + "' in '" + db_path() + "'",
                    s);
   return std::monostate{};
+}
+
+status rocksdb_store::write_states(std::span<const std::pair<std::string, std::string>> puts,
+                                   std::span<const std::string> deletes) {
+  rocksdb::WriteBatch batch;
+  for (auto& [key, bytes] : puts)
+    batch.Put(state_cf_, slice(key), slice(bytes));
+  for (auto& key : deletes)
+    batch.Delete(state_cf_, slice(key));
+  return write(batch, "state entries");
 }
 
 status rocksdb_store::flush() {

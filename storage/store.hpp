@@ -178,6 +178,11 @@ class store {
   /// Deletes the state under `key` (no error when absent).
   virtual status delete_state(std::string_view key) = 0;
 
+  /// Puts every (key, bytes) of `puts` and deletes every key of `deletes` in one
+  /// atomic write (the cluster's replica entries are kept this way).
+  virtual status write_states(std::span<const std::pair<std::string, std::string>> puts,
+                              std::span<const std::string> deletes) = 0;
+
   // -- maintenance ----------------------------------------------------------
 
   /// Flushes every memtable to SST files, e.g. before a clean shutdown, so the
