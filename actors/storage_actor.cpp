@@ -21,7 +21,7 @@ bool commit(self_ptr self) {
   std::optional<error> failed;
   auto started = std::chrono::steady_clock::now();
   if (!group.index.empty())
-    if (auto written = db.apply(group.index); !written)
+    if (auto written = db.apply_latest(group.index); !written)
       failed = written.error();
   if (!failed && !group.history.empty())
     if (auto stored = db.append_history(group.history); !stored)

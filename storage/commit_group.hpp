@@ -12,6 +12,7 @@
 
 #include "event.hpp"
 #include "index.hpp"
+#include "store.hpp"
 
 namespace dmon {
 
@@ -37,8 +38,9 @@ class commit_group {
 
   /// What a commit writes, and whom it answers afterwards.
   struct contents {
-    /// The latest event per key, in the order each key first appeared.
-    std::vector<event> index;
+    /// The latest event per key with its encoded key (for `store::apply_latest`), in the
+    /// order each key first appeared.
+    std::vector<keyed_event> index;
     /// Every history event, in arrival order.
     std::vector<event> history;
     /// In arrival order.
@@ -61,9 +63,9 @@ class commit_group {
     for (auto& e : index_writes) {
       auto [i, added] = positions_.try_emplace(index_key::of(e).encode(), index_.size());
       if (added)
-        index_.push_back(std::move(e));
+        index_.push_back({{}, std::move(e)});
       else
-        index_[i->second] = std::move(e);
+        index_[i->second].e = std::move(e);
     }
     if (history_.empty())
       history_ = std::move(history);
@@ -98,6 +100,11 @@ class commit_group {
 
   /// Empties the group and returns what to write and whom to answer.
   contents take() {
+    // The keys move from the map into the writes; the map is emptied by it.
+    while (!positions_.empty()) {
+      auto node = positions_.extract(positions_.begin());
+      index_[node.mapped()].key = std::move(node.key());
+    }
     contents out{std::move(index_), std::move(history_), std::move(acks_), index_writes_};
     index_.clear();
     history_.clear();
@@ -111,7 +118,7 @@ class commit_group {
 
  private:
   limits limits_;
-  std::vector<event> index_;
+  std::vector<keyed_event> index_;
   std::unordered_map<std::string, size_t> positions_;
   std::vector<event> history_;
   std::vector<Ack> acks_;

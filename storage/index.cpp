@@ -18,6 +18,12 @@ void append_part(std::string& out, const std::optional<std::string>& part) {
     return;
   }
   out.push_back('\1');
+  // Names rarely hold the two escaped bytes: then the part is one append, not a loop.
+  if (part->find_first_of(std::string_view{"\0\xff", 2}) == std::string::npos) {
+    out.append(*part);
+    out.push_back('\0');
+    return;
+  }
   for (char c : *part) {
     if (c == '\0') {
       out.push_back('\xff');

@@ -3,7 +3,6 @@
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
-#include <rocksdb/memtablerep.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
@@ -157,6 +156,7 @@ class rocksdb_store final : public store {
   const open_report& opened() const override { return report_; }
 
   result<size_t> apply(std::span<const event> events) override;
+  result<size_t> apply_latest(std::vector<keyed_event>& latest) override;
   std::optional<event> lookup(const index_key& key) const override { return mem_.lookup(key); }
   std::vector<event> select(const query::predicate& pred) const override {
     return mem_.select(pred);
@@ -237,6 +237,9 @@ status rocksdb_store::open_db() {
   options.keep_log_file_num = 5;
   options.max_log_file_size = 16 << 20;
   options.write_buffer_size = opts_.write_buffer_bytes;
+  // A memtable updated in place never fills; this flushes the families holding the oldest
+  // WAL once the WAL reaches it, which bounds the replay after a crash.
+  options.max_total_wal_size = uint64_t{128} << 20;
   options.IncreaseParallelism(2);
   if (opts_.fault) {
     env_ = rocksdb::NewCompositeEnv(std::make_shared<faulty_fs>(opts_.fault));
@@ -251,12 +254,13 @@ status rocksdb_store::open_db() {
   rocksdb::ColumnFamilyOptions churn = options;
   churn.table_properties_collector_factories.push_back(
       rocksdb::NewCompactOnDeletionCollectorFactory(10000, 5000));
-  // Nothing reads the index family by key (the memory answers every read; only the open
-  // scans it), so its memtable can be an unsorted vector: an insert is an append instead of
-  // a skip-list search (the top of the write path's profile), and the sort happens once,
-  // in the background flush. Vector memtables need single-threaded memtable writes, which
-  // dmon's one writer gives anyway.
-  churn.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+  // The index family holds one small value per key, rewritten on every event: update the
+  // memtable entry in place (when the new value is no longer), so the memtable holds about
+  // one entry per key instead of every version. It then stays small and cache-resident
+  // (cheaper inserts than a growing skip list) and never fills, so there are no flushes
+  // and compactions of superseded versions. The WAL bound below flushes it instead.
+  churn.inplace_update_support = true;
+  // In-place updates need single-threaded memtable writes, which dmon's one writer gives.
   options.allow_concurrent_memtable_write = false;
   std::vector<rocksdb::ColumnFamilyDescriptor> families{
       {rocksdb::kDefaultColumnFamilyName, options},
@@ -348,41 +352,49 @@ status rocksdb_store::rebuild_index() {
 }
 
 result<size_t> rocksdb_store::apply(std::span<const event> events) {
-  std::lock_guard guard{write_mtx_};
-  auto now = opts_.clock();
   // The last event per key wins, as if the batch had been inserted one by one.
   std::unordered_map<std::string, const event*> last;
   last.reserve(events.size());
   for (auto& e : events)
     last.insert_or_assign(index_key::of(e).encode(), &e);
+  std::vector<keyed_event> latest;
+  latest.reserve(last.size());
+  for (auto& [key, e] : last)
+    latest.push_back({key, *e});
+  return apply_latest(latest);
+}
 
+result<size_t> rocksdb_store::apply_latest(std::vector<keyed_event>& latest) {
+  std::lock_guard guard{write_mtx_};
+  auto now = opts_.clock();
   // One write per key: the expiry order lives in memory (expiry_schedule).
   rocksdb::WriteBatch batch;
   std::vector<index::change> changes;
-  changes.reserve(last.size());
+  changes.reserve(latest.size());
   std::vector<int64_t> deadlines;
-  deadlines.reserve(last.size());
+  deadlines.reserve(latest.size());
   std::string value;
-  for (auto& [key, e] : last) {
-    if (e->state && *e->state == "expired") {
+  for (auto& [key, e] : latest) {
+    if (e.state && *e.state == "expired") {
       if (!mem_.contains(key))
         continue;
       batch.Delete(index_cf_, key);
-      changes.push_back({key, std::nullopt});
+      changes.push_back({std::move(key), std::nullopt});
       deadlines.push_back(0);
       continue;
     }
-    auto stored = mem_.prepare(*e, now);
+    auto stored = mem_.prepare(std::move(e), now);
     deadlines.push_back(expiry_deadline(stored, opts_.default_ttl));
     value.clear();
     enc::encode(stored, value);
     batch.Put(index_cf_, key, value);
-    changes.push_back({key, std::move(stored)});
+    changes.push_back({std::move(key), std::move(stored)});
   }
   if (changes.empty())
     return size_t{0};
   if (auto r = write(batch, "index entries"); !r)
     return r.error();
+  // With `previous`, commit leaves the keys (and engaged, moved-from values) in `changes`.
   std::vector<std::optional<int64_t>> previous;
   mem_.commit(changes, &previous);
   for (size_t i = 0; i < changes.size(); ++i) {

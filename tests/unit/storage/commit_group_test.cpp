@@ -37,9 +37,11 @@ TEST(commit_group, keeps_only_the_latest_event_per_key_across_batches) {
   EXPECT_EQ(g.keys(), 3u);
   auto c = g.take();
   ASSERT_EQ(c.index.size(), 3u);
-  EXPECT_EQ(c.index[0], make("a", "x", 2));
-  EXPECT_EQ(c.index[1], make("b", "x", 3));
-  EXPECT_EQ(c.index[2], make("c", "y", 1));
+  EXPECT_EQ(c.index[0].e, make("a", "x", 2));
+  EXPECT_EQ(c.index[1].e, make("b", "x", 3));
+  EXPECT_EQ(c.index[2].e, make("c", "y", 1));
+  EXPECT_EQ(c.index[0].key, (index_key{"a", "x"}.encode()));
+  EXPECT_EQ(c.index[2].key, (index_key{"c", "y"}.encode()));
   EXPECT_EQ(c.index_writes, 5u);
   EXPECT_EQ(c.acks, (std::vector<int>{1, 2}));
 }
@@ -52,12 +54,12 @@ TEST(commit_group, an_expired_state_is_the_latest_event_like_any_other) {
   g.add({gone}, {}, 2, t0);
   auto c = g.take();
   ASSERT_EQ(c.index.size(), 1u);
-  EXPECT_EQ(c.index[0].state, "expired");
+  EXPECT_EQ(c.index[0].e.state, "expired");
   g.add({gone}, {}, 3, t0);
   g.add({make("a", "x", 4)}, {}, 4, t0);
   c = g.take();
   ASSERT_EQ(c.index.size(), 1u);
-  EXPECT_EQ(c.index[0], make("a", "x", 4));
+  EXPECT_EQ(c.index[0].e, make("a", "x", 4));
 }
 
 TEST(commit_group, keys_differ_by_absent_and_empty_parts) {
@@ -119,6 +121,6 @@ TEST(commit_group, take_resets_and_counts_generations) {
   g.add({make("a", "x", 2)}, {}, 2, t0);
   auto c = g.take();
   ASSERT_EQ(c.index.size(), 1u) << "a key of an earlier group does not leak into this one";
-  EXPECT_EQ(c.index[0].metric, make("a", "x", 2).metric);
+  EXPECT_EQ(c.index[0].e.metric, make("a", "x", 2).metric);
   EXPECT_TRUE(c.history.empty());
 }
