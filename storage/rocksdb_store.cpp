@@ -3,6 +3,8 @@
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
+#include <rocksdb/memtablerep.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
@@ -260,6 +262,14 @@ status rocksdb_store::open_db() {
   // (cheaper inserts than a growing skip list) and never fills, so there are no flushes
   // and compactions of superseded versions. The WAL bound below flushes it instead.
   churn.inplace_update_support = true;
+  // And find that entry by hash: with the whole key as the "prefix" (capped; longer keys
+  // only share a bucket), the memtable is a hash table of tiny per-key skip lists, so an
+  // update costs a hash instead of a search through a skip list of every key (which was
+  // the top of the storage thread's profile). Scans of the family use total_order_seek.
+  churn.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(128));
+  // The bucket array lives in the memtable: keep it a small part of it (2 MiB of 32).
+  churn.memtable_factory.reset(
+      rocksdb::NewHashSkipListRepFactory(std::max<size_t>(1024, opts_.write_buffer_bytes / 128)));
   // In-place updates need single-threaded memtable writes, which dmon's one writer gives.
   options.allow_concurrent_memtable_write = false;
   std::vector<rocksdb::ColumnFamilyDescriptor> families{
@@ -324,6 +334,8 @@ status rocksdb_store::rebuild_index() {
   // A one-off sequential pass: do not evict the cache, read ahead in large chunks.
   ro.fill_cache = false;
   ro.readahead_size = 2 << 20;
+  // The index family has a prefix extractor (see open_db): read every key, not one prefix.
+  ro.total_order_seek = true;
   uint64_t estimate = 0;
   if (db_->GetIntProperty(index_cf_, "rocksdb.estimate-num-keys", &estimate))
     mem_.reserve(estimate);
