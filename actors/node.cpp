@@ -221,6 +221,8 @@ int run_node(const config& cfg) {
   storage_ctx.write_latency = &write_latency;
   for (auto& c : shard_stats)
     storage_ctx.counters.push_back(c.get());
+  for (auto& w : writes)
+    storage_ctx.unanswered.push_back(&w->unanswered);
   storage_ctx.settings.max_events = cfg.commit_max_events;
   storage_ctx.settings.delay =
       std::chrono::microseconds{static_cast<int64_t>(cfg.commit_delay * 1e6)};

@@ -10,6 +10,12 @@ namespace {
 
 using self_ptr = storage_actor::stateful_pointer<storage_state>;
 
+// After a write message of `shard` was answered: its shard may skip the hop again once at zero.
+void answered(storage_state& st, int32_t shard) {
+  if (static_cast<size_t>(shard) < st.ctx.unanswered.size() && st.ctx.unanswered[shard])
+    st.ctx.unanswered[shard]->fetch_sub(1, std::memory_order_release);
+}
+
 // Writes the open group and answers everyone who waited for it; returns whether it was written.
 bool commit(self_ptr self) {
   auto& st = self->state;
@@ -35,6 +41,7 @@ bool commit(self_ptr self) {
       st.ctx.counters[a.shard]->index_failures.fetch_add(a.index_writes + a.history_writes,
                                                          std::memory_order_relaxed);
       a.rp.deliver(caf::make_error(caf::sec::runtime_error, reason));
+      answered(st, a.shard);
     }
     st.to_publish.clear();
     return false;
@@ -42,6 +49,7 @@ bool commit(self_ptr self) {
   for (auto& a : group.acks) {
     st.ctx.counters[a.shard]->indexed.fetch_add(a.index_writes, std::memory_order_relaxed);
     a.rp.deliver(a.events);
+    answered(st, a.shard);
   }
   for (auto& e : st.to_publish)
     st.ctx.hub->publish("index", e);
@@ -63,8 +71,10 @@ storage_actor::behavior_type storage(self_ptr self, storage_context ctx) {
           uint64_t events) -> caf::result<uint64_t> {
         auto& st = self->state;
         // Nothing to write and nothing earlier pending: the WAL rule holds already.
-        if (index_writes.empty() && history.empty() && st.group.empty())
+        if (index_writes.empty() && history.empty() && st.group.empty()) {
+          answered(st, shard);
           return events;
+        }
         if (st.ctx.hub->subscribers() > 0)
           st.to_publish.insert(st.to_publish.end(), index_writes.begin(), index_writes.end());
         storage_state::ack a{self->make_response_promise<uint64_t>(), events, shard,

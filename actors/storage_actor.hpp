@@ -1,8 +1,10 @@
 // The storage actor: the node's one index/history writer, committing shards' writes in groups.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include <caf/typed_response_promise.hpp>
@@ -35,6 +37,9 @@ struct storage_context {
   latency_histogram* write_latency = nullptr;
   /// Indexed by shard.
   std::vector<shard_counters*> counters;
+  /// Indexed by shard: the shard's count of unanswered write messages, counted down here
+  /// after each answer (see shard_writes::unanswered). Entries may be null.
+  std::vector<std::atomic<uint64_t>*> unanswered;
   commit_settings settings;
 };
 

@@ -69,8 +69,15 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() /
               static_cast<double>(batch.size()));
         publish(*st.host, *st.ctx.counters);
+        auto& w = *st.ctx.writes;
+        // Nothing written and nothing of this shard still on its way to the WAL: the ack
+        // may go now, saving a hop through the storage thread (filters, bit buckets).
+        if (w.index.empty() && w.history.empty() &&
+            w.unanswered.load(std::memory_order_acquire) == 0)
+          return uint64_t{batch.size()};
         // The storage actor answers the requester once the writes are in the WAL (or fails
         // it with the store's reason); this shard goes on with its next batch meanwhile.
+        w.unanswered.fetch_add(1, std::memory_order_relaxed);
         auto [atom, shard, index_writes, history] = take_writes(st.ctx);
         return self->delegate(st.ctx.storage, atom, shard, std::move(index_writes),
                               std::move(history), uint64_t{batch.size()});
@@ -80,6 +87,7 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
         st.host->tick(now_micros());
         publish(*st.host, *st.ctx.counters);
         if (!st.ctx.writes->index.empty() || !st.ctx.writes->history.empty()) {
+          st.ctx.writes->unanswered.fetch_add(1, std::memory_order_relaxed);
           auto [atom, shard, index_writes, history] = take_writes(st.ctx);
           self->request(st.ctx.storage, caf::infinite, atom, shard, std::move(index_writes),
                         std::move(history), uint64_t{0})

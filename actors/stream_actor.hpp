@@ -1,7 +1,9 @@
 // The stream actor: one shard, owning a stream_host (the user's module) on its own thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +23,10 @@ namespace dmon {
 struct shard_writes {
   std::vector<event> index;
   std::vector<event> history;
+  /// Write messages this shard sent to the storage actor that it has not answered yet (the
+  /// storage actor counts them down after answering). At zero, every earlier write of the
+  /// shard is in the WAL, so a batch that wrote nothing can be answered without the hop.
+  std::atomic<uint64_t> unanswered{0};
 };
 
 /// Everything one stream actor works with; owned by the node, outliving the actor.

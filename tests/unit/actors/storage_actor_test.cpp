@@ -56,9 +56,12 @@ struct answers {
 };
 
 // Sends `writes` (index events per write) in order from one actor, so they arrive in order,
-// and records each answer.
+// and records each answer; counts each write up in `unanswered` as a stream actor does.
 std::shared_ptr<answers> write_all(caf::actor_system& sys, const storage_actor& storage,
-                                   std::vector<std::vector<event>> writes) {
+                                   std::vector<std::vector<event>> writes,
+                                   std::atomic<uint64_t>* unanswered = nullptr) {
+  if (unanswered)
+    unanswered->fetch_add(writes.size());
   auto out = std::make_shared<answers>();
   out->errors.resize(writes.size());
   out->counts.resize(writes.size());
@@ -105,6 +108,7 @@ class storage_actor_test : public ::testing::Test {
     ctx.hub = &hub_;
     ctx.write_latency = &latency_;
     ctx.counters = {&counters_};
+    ctx.unanswered = {&unanswered_};
     ctx.settings = settings;
     return sys.spawn<caf::detached>(storage, std::move(ctx));
   }
@@ -114,6 +118,7 @@ class storage_actor_test : public ::testing::Test {
   pubsub hub_;
   latency_histogram latency_;
   shard_counters counters_;
+  std::atomic<uint64_t> unanswered_{0};
 };
 
 }  // namespace
@@ -123,9 +128,11 @@ TEST_F(storage_actor_test, every_write_is_answered_after_it_is_in_the_store) {
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
   auto storage_handle = spawn(sys, *db, {});
-  auto got = write_all(sys, storage_handle,
-                       {{make("a", "x", 1)}, {}, {make("b", "x", 1), make("a", "x", 2)}});
+  auto got =
+      write_all(sys, storage_handle,
+                {{make("a", "x", 1)}, {}, {make("b", "x", 1), make("a", "x", 2)}}, &unanswered_);
   ASSERT_TRUE(got->wait_all());
+  EXPECT_EQ(unanswered_.load(), 0u) << "every answered write is counted down";
   EXPECT_EQ(got->errors, (std::vector<std::optional<std::string>>{"", "", ""}));
   EXPECT_EQ(got->counts, (std::vector<uint64_t>{10, 11, 12}));
   // Answered means written: the index holds every write, the latest per key.
@@ -155,13 +162,16 @@ TEST_F(storage_actor_test, a_failed_commit_fails_exactly_its_groups_writes_with_
   caf::actor_system sys{cfg};
   // Groups of two writes, closed by size only.
   auto storage_handle = spawn(sys, *db, {2, std::chrono::microseconds{std::chrono::hours{1}}});
-  auto first = write_all(sys, storage_handle, {{make("a", "x", 1)}, {make("b", "x", 1)}});
+  auto first =
+      write_all(sys, storage_handle, {{make("a", "x", 1)}, {make("b", "x", 1)}}, &unanswered_);
   ASSERT_TRUE(first->wait_all());
   EXPECT_EQ(first->errors, (std::vector<std::optional<std::string>>{"", ""}));
 
   fault_->fail = true;
-  auto second = write_all(sys, storage_handle, {{make("c", "x", 1)}, {make("d", "x", 1)}});
+  auto second =
+      write_all(sys, storage_handle, {{make("c", "x", 1)}, {make("d", "x", 1)}}, &unanswered_);
   ASSERT_TRUE(second->wait_all());
+  EXPECT_EQ(unanswered_.load(), 0u) << "failed writes are answered, and counted down, too";
   for (auto& err : second->errors) {
     ASSERT_TRUE(err);
     EXPECT_NE(err->find("storage failed"), std::string::npos) << *err;
@@ -173,6 +183,33 @@ TEST_F(storage_actor_test, a_failed_commit_fails_exactly_its_groups_writes_with_
   EXPECT_FALSE(db->lookup({"d", "x"}));
   EXPECT_EQ(counters_.indexed.load(), 2u);
   EXPECT_EQ(counters_.index_failures.load(), 2u);
+  caf::anon_send_exit(storage_handle, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(storage_actor_test, a_write_without_data_is_answered_only_after_the_writes_before_it) {
+  auto db = open();
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto storage_handle = spawn(sys, *db, {});
+  unanswered_ += 2;
+  // Whether "a/x" was in the store when the empty write's answer arrived.
+  auto seen = std::make_shared<answers>();
+  seen->errors.resize(1);
+  sys.spawn([&, seen](caf::event_based_actor* self) {
+    self->request(storage_handle, caf::infinite, write_atom::value, int32_t{0},
+                  std::vector<event>{make("a", "x", 1)}, std::vector<event>{}, uint64_t{1})
+        .then([](uint64_t) {}, [](caf::error&) {});
+    self->request(storage_handle, caf::infinite, write_atom::value, int32_t{0},
+                  std::vector<event>{}, std::vector<event>{}, uint64_t{1})
+        .then([&, seen](uint64_t) {
+          std::lock_guard lock{seen->mtx};
+          seen->errors[0] = db->lookup({"a", "x"}) ? "written" : "not yet written";
+          ++seen->done;
+          seen->cv.notify_all();
+        });
+  });
+  ASSERT_TRUE(seen->wait_all());
+  EXPECT_EQ(seen->errors[0], "written");
   caf::anon_send_exit(storage_handle, caf::exit_reason::user_shutdown);
 }
 
