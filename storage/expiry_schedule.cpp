@@ -2,6 +2,7 @@
 #include "expiry_schedule.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <unordered_set>
 
 namespace dmon {
@@ -9,25 +10,45 @@ namespace dmon {
 namespace {
 
 // std::*_heap build a max-heap; this order puts the earliest deadline on top.
-bool later(const expiry_schedule::entry& a, const expiry_schedule::entry& b) {
+template <class T>
+bool later(const T& a, const T& b) {
   return a.deadline > b.deadline;
 }
 
 }  // namespace
 
+expiry_schedule::slot expiry_schedule::make_slot(int64_t deadline, std::string_view key) {
+  auto n = static_cast<uint32_t>(key.size());
+  std::unique_ptr<char[]> bytes{new char[sizeof n + key.size()]};
+  std::memcpy(bytes.get(), &n, sizeof n);
+  std::memcpy(bytes.get() + sizeof n, key.data(), key.size());
+  return {deadline, std::move(bytes)};
+}
+
+std::string_view expiry_schedule::key_of(const slot& s) {
+  uint32_t n;
+  std::memcpy(&n, s.key.get(), sizeof n);
+  return {s.key.get() + sizeof n, n};
+}
+
 void expiry_schedule::schedule(int64_t deadline, std::string key) {
-  heap_.push_back({deadline, std::move(key)});
-  std::push_heap(heap_.begin(), heap_.end(), later);
+  heap_.push_back(make_slot(deadline, key));
+  std::push_heap(heap_.begin(), heap_.end(), later<slot>);
+}
+
+void expiry_schedule::append(int64_t deadline, std::string_view key) {
+  heap_.push_back(make_slot(deadline, key));
+}
+
+void expiry_schedule::heapify() {
+  std::make_heap(heap_.begin(), heap_.end(), later<slot>);
 }
 
 void expiry_schedule::load(std::vector<entry> entries) {
-  if (heap_.empty()) {
-    heap_ = std::move(entries);
-  } else {
-    for (auto& e : entries)
-      heap_.push_back(std::move(e));
-  }
-  std::make_heap(heap_.begin(), heap_.end(), later);
+  heap_.reserve(heap_.size() + entries.size());
+  for (auto& e : entries)
+    append(e.deadline, e.key);
+  heapify();
 }
 
 std::vector<expiry_schedule::entry> expiry_schedule::due(
@@ -36,20 +57,22 @@ std::vector<expiry_schedule::entry> expiry_schedule::due(
   std::unordered_set<std::string> taken;
   // Strictly below now: Riemann's `now - time > ttl` is `now > deadline`.
   while (!heap_.empty() && heap_.front().deadline < now_us) {
-    std::pop_heap(heap_.begin(), heap_.end(), later);
-    entry e = std::move(heap_.back());
+    std::pop_heap(heap_.begin(), heap_.end(), later<slot>);
+    slot s = std::move(heap_.back());
     heap_.pop_back();
-    auto real = deadline_of(e.key);
-    if (!real || taken.count(e.key))
+    std::string key{key_of(s)};
+    auto real = deadline_of(key);
+    if (!real || taken.count(key))
       continue;
     if (*real < now_us) {
-      taken.insert(e.key);
-      e.deadline = *real;
-      out.push_back(std::move(e));
+      taken.insert(key);
+      out.push_back({*real, std::move(key)});
     } else {
       // Re-indexed since with a later deadline: file it there; it is not below
       // now, so this loop does not meet it again.
-      schedule(*real, std::move(e.key));
+      s.deadline = *real;
+      heap_.push_back(std::move(s));
+      std::push_heap(heap_.begin(), heap_.end(), later<slot>);
     }
   }
   // Oldest real deadline first, as the reaper reports them.

@@ -5,8 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dmon {
@@ -35,6 +37,12 @@ class expiry_schedule {
   /// Bulk load (at open): adds every entry and restores the heap once, O(n).
   void load(std::vector<entry> entries);
 
+  /// Bulk load without a vector of entries in between: `append` any number of keys, then
+  /// `heapify` once before anything else is called.
+  void append(int64_t deadline, std::string_view key);
+  void heapify();
+  void reserve(size_t n) { heap_.reserve(n); }
+
   /// Pops every entry with `deadline < now_us`, oldest first, and returns the
   /// keys that are really due: `deadline_of(key)` is the key's current deadline
   /// (nullopt when the key is gone). A key that is gone is dropped; a key whose
@@ -51,7 +59,17 @@ class expiry_schedule {
   size_t size() const { return heap_.size(); }
 
  private:
-  std::vector<entry> heap_;
+  /// 16 bytes plus one small allocation holding the key's length and bytes: a std::string
+  /// key would cost 32 bytes plus its own allocation (index keys are rarely under 16 bytes),
+  /// about 40 bytes more per indexed key at a million keys.
+  struct slot {
+    int64_t deadline;
+    std::unique_ptr<char[]> key;  // uint32_t length, then the bytes
+  };
+  static slot make_slot(int64_t deadline, std::string_view key);
+  static std::string_view key_of(const slot& s);
+
+  std::vector<slot> heap_;
 };
 
 }  // namespace dmon

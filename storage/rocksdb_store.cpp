@@ -342,14 +342,13 @@ status rocksdb_store::rebuild_index() {
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, index_cf_)};
   std::vector<index::change> chunk;
   chunk.reserve(4096);
-  std::vector<expiry_schedule::entry> deadlines;
-  deadlines.reserve(estimate);
+  expiry_.reserve(estimate);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto e = enc::decode(view(it->value()));
     if (!e)
       return error{ec::storage_failure,
                    "index entry in '" + db_path() + "' cannot be read: " + e.error().message};
-    deadlines.push_back({expiry_deadline(*e, opts_.default_ttl), it->key().ToString()});
+    expiry_.append(expiry_deadline(*e, opts_.default_ttl), view(it->key()));
     chunk.push_back({it->key().ToString(), std::move(*e)});
     if (chunk.size() == 4096) {
       mem_.commit(chunk);
@@ -359,7 +358,7 @@ status rocksdb_store::rebuild_index() {
   if (!it->status().ok())
     return failure("cannot read the index in '" + db_path() + "'", it->status());
   mem_.commit(chunk);
-  expiry_.load(std::move(deadlines));
+  expiry_.heapify();
   return std::monostate{};
 }
 
