@@ -61,7 +61,7 @@ class commit_group {
     writes_ += index_writes.size() + history.size();
     index_writes_ += index_writes.size();
     for (auto& e : index_writes) {
-      auto [i, added] = positions_.try_emplace(index_key::of(e).encode(), index_.size());
+      auto [i, added] = positions_.try_emplace(index_key::encode(e), index_.size());
       if (added)
         index_.push_back({{}, std::move(e)});
       else

@@ -204,6 +204,14 @@ std::string index_key::encode() const {
   return out;
 }
 
+std::string index_key::encode(const event& e) {
+  std::string out;
+  out.reserve(4 + (e.host ? e.host->size() : 0) + (e.service ? e.service->size() : 0));
+  append_part(out, e.host);
+  append_part(out, e.service);
+  return out;
+}
+
 int64_t expiry_deadline(const event& e, double default_ttl_seconds) {
   constexpr auto max = std::numeric_limits<int64_t>::max();
   constexpr auto min = std::numeric_limits<int64_t>::min();
@@ -251,7 +259,7 @@ event index::prepare(event e, int64_t now_us) const {
 }
 
 std::optional<event> index::insert(event e) {
-  auto key = index_key::of(e).encode();
+  auto key = index_key::encode(e);
   if (e.state && *e.state == "expired") {
     std::unique_lock lock{mtx_};
     if (auto i = entries_.find(key); i != entries_.end())

@@ -29,6 +29,8 @@ struct index_key {
   /// written as FF 01 and 0xFF as FF 02, then "\0"; so no two keys collide
   /// even when names contain NUL bytes.
   std::string encode() const;
+  /// Returns `index_key::of(e).encode()` without copying the event's host and service.
+  static std::string encode(const event& e);
   friend bool operator==(const index_key&, const index_key&) = default;
 };
 

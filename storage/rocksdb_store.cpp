@@ -367,7 +367,7 @@ result<size_t> rocksdb_store::apply(std::span<const event> events) {
   std::unordered_map<std::string, const event*> last;
   last.reserve(events.size());
   for (auto& e : events)
-    last.insert_or_assign(index_key::of(e).encode(), &e);
+    last.insert_or_assign(index_key::encode(e), &e);
   std::vector<keyed_event> latest;
   latest.reserve(last.size());
   for (auto& [key, e] : last)
