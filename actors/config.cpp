@@ -84,6 +84,11 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("expired-keep-keys", c.expired_keep_keys,
       "fields an expired event keeps, comma-separated, or \"all\"");
   opt("sync-writes", c.sync_writes, "fsync every index write batch before acking");
+  opt("commit-delay", c.commit_delay,
+      "seconds an index commit group waits for more writes (0: only what is queued)")
+      ->check(CLI::Range(0.0, 1.0));
+  opt("commit-max-events", c.commit_max_events, "writes that close an index commit group early")
+      ->check(CLI::Range(size_t{1}, size_t{10000000}));
   opt("history-max-age", c.history_max_age, "seconds of event history kept (0: all)")
       ->check(CLI::NonNegativeNumber);
   opt("history-max-bytes", c.history_max_bytes, "bytes of event history kept (0: no limit)");

@@ -94,6 +94,14 @@ struct config {
   /// fsync every index write batch before acking. Default: off (the WAL survives kill -9 of
   /// dmond without it, but not a power loss or kernel crash).
   bool sync_writes = false;
+  /// Seconds an index commit group stays open for more batches after its first write; every
+  /// batch's ack waits for its group's WAL write. 0: commit as soon as the writes already
+  /// queued are in the group (groups then grow only while the previous commit runs).
+  /// Default: 0.
+  double commit_delay = 0.0;
+  /// Index/history writes (before coalescing to the latest event per key) that close a
+  /// commit group early. Default: 20000.
+  size_t commit_max_events = 20000;
   /// Event history (store() streams) older than this many seconds is deleted. 0 keeps all.
   /// Default: 604800 (7 days).
   double history_max_age = 7 * 86400.0;

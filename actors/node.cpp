@@ -30,6 +30,7 @@
 #include "query/query.hpp"
 #include "reaper_actor.hpp"
 #include "router_actor.hpp"
+#include "storage_actor.hpp"
 #include "store.hpp"
 #include "stream_actor.hpp"
 #include "stream_host.hpp"
@@ -284,16 +285,28 @@ int run_node(const config& cfg) {
 
   // Node-wide latency figures, observed by the actors and rendered on /metrics.
   latency_histogram stream_latency, write_latency, ack_latency;
+  // The one index/history writer: shards hand it their writes and go on with the next batch.
+  storage_context storage_ctx;
+  storage_ctx.db = db.get();
+  storage_ctx.hub = &hub;
+  storage_ctx.write_latency = &write_latency;
+  for (auto& c : shard_stats)
+    storage_ctx.counters.push_back(c.get());
+  for (auto& w : writes)
+    storage_ctx.unanswered.push_back(&w->unanswered);
+  storage_ctx.settings.max_events = cfg.commit_max_events;
+  storage_ctx.settings.delay =
+      std::chrono::microseconds{static_cast<int64_t>(cfg.commit_delay * 1e6)};
+  auto storage_handle = sys.spawn<caf::detached>(storage, std::move(storage_ctx));
   std::vector<stream_actor> shards;
   for (int shard = 0; shard < cfg.shards; ++shard) {
     shard_context ctx;
     ctx.stream_latency = &stream_latency;
-    ctx.write_latency = &write_latency;
     ctx.shard = shard;
     ctx.db = db.get();
+    ctx.storage = storage_handle;
     ctx.counters = shard_stats[shard].get();
     ctx.writes = writes[shard].get();
-    ctx.hub = &hub;
     ctx.checkpoint_key = checkpoint_key(shard, cfg.shards);
     ctx.tick = millis(cfg.tick_interval);
     ctx.checkpoint_every = millis(cfg.checkpoint_interval);
@@ -325,6 +338,7 @@ int run_node(const config& cfg) {
     caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
     for (auto& s : shards)
       caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(storage_handle, caf::exit_reason::user_shutdown);
   };
 
   // A cluster only when peers are configured: a lone node opens no cluster port.
@@ -604,6 +618,16 @@ int run_node(const config& cfg) {
                    [&](caf::error& err) {
                      spdlog::error("node: final checkpoint failed: {}", sys.render(err));
                    });
+    // The shards' last timer writes are in the storage actor's mailbox before this.
+    self->request(storage_handle, std::chrono::seconds{30}, flush_atom::value)
+        .receive(
+            [](bool ok) {
+              if (!ok)
+                spdlog::error("node: the last index writes failed (see above)");
+            },
+            [&](caf::error& err) {
+              spdlog::error("node: last index writes failed: {}", sys.render(err));
+            });
   }
   // A planned leave: every index entry goes to its next owner before this node stops
   // (the peers already route its keys there and hold replicas; newer copies win).
@@ -621,10 +645,12 @@ int run_node(const config& cfg) {
   caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
   for (auto& s : shards)
     caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(storage_handle, caf::exit_reason::user_shutdown);
   shards.clear();
   // The view holds strong handles to every member's keeper; the actor system cannot
   // shut down while they live.
   link.set(std::make_shared<const cluster_link::snapshot>());
+  storage_handle = nullptr;
   *router_slot = nullptr;
   reaper_handle = nullptr;
   sys.await_all_actors_done();
