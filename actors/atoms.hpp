@@ -19,6 +19,12 @@ using regroup_atom = caf::atom_constant<caf::atom("regroup")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 /// Save the streams' state to the store.
 using checkpoint_atom = caf::atom_constant<caf::atom("checkpoint")>;
+/// A shard's index and history writes to the storage actor.
+using write_atom = caf::atom_constant<caf::atom("write")>;
+/// Commit the storage actor's open commit group (scheduled by the actor itself).
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
+/// Commit whatever the storage actor holds now (shutdown).
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 /// Periodic expiry sweep of the index.
 using reap_atom = caf::atom_constant<caf::atom("reap")>;
 

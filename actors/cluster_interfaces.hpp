@@ -33,6 +33,25 @@ using resolved_atom = caf::atom_constant<caf::atom("resolved")>;
 /// Internal: the cluster port is published; start dialing peers.
 using start_atom = caf::atom_constant<caf::atom("start")>;
 
+/// Index writes for keys the receiving node owns, made by streams on another node.
+using index_write_atom = caf::atom_constant<caf::atom("idxwrite")>;
+/// Copies of index writes (and deletes) for a key the receiver is a replica of.
+using replica_atom = caf::atom_constant<caf::atom("replica")>;
+/// Index entries an old owner hands to the new owner (newer copy wins).
+using handoff_atom = caf::atom_constant<caf::atom("handoff")>;
+/// One member's share of a cluster-wide query: its index and replica matches.
+using cquery_atom = caf::atom_constant<caf::atom("cquery")>;
+/// A node with live index subscribers asks a member to relay its index writes.
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
+/// Index writes relayed to a watching node (event_batch_codec bytes).
+using relay_atom = caf::atom_constant<caf::atom("relay")>;
+/// Local: send the outbox and answer once every send before it finished.
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+/// Local: the view changed; move entries accordingly.
+using rebalance_atom = caf::atom_constant<caf::atom("rebalance")>;
+/// Local: this node is leaving; hand every index entry to its next owner.
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
+
 /// What a node says when it connects: who it is, the handles peers use to reach
 /// it, and which members it sees live (so the receiver can dial the others).
 struct hello_msg {
@@ -109,6 +128,35 @@ using cluster_actor = caf::typed_actor<
     caf::reacts_to<tick_atom>,
     // Internal: a DNS answer (endpoints, or an error message when not empty).
     caf::reacts_to<resolved_atom, std::vector<peer_endpoint>, std::string>>;
+
+/// The keeper: a node's peer-facing actor. It receives what other nodes send (event
+/// batches, index writes, replicas, handoffs, query shares) and sends this node's
+/// replicas, foreign index writes and handoffs. Every payload is event_batch_codec bytes.
+using keeper_actor = caf::typed_actor<
+    // An event batch this node owns (from a peer's router); runs on the local shards.
+    caf::replies_to<forward_atom, std::string>::with<uint64_t>,
+    // Regrouped events whose new keys this node owns (regroup::encode bytes); to the router.
+    caf::replies_to<regroup_atom, std::string>::with<uint64_t>,
+    // Index writes for keys this node owns; replies with the number applied.
+    caf::replies_to<index_write_atom, std::string>::with<uint64_t>,
+    // Replica copies; replies with the number received.
+    caf::replies_to<replica_atom, std::string>::with<uint64_t>,
+    // Handed-off index entries; replies with the number received.
+    caf::replies_to<handoff_atom, std::string>::with<uint64_t>,
+    // A query (Riemann syntax): replies with (index matches, replica matches).
+    caf::replies_to<cquery_atom, std::string>::with<std::string, std::string>,
+    // A node (by id) wants this node's index writes for the next few seconds.
+    caf::reacts_to<watch_atom, std::string>,
+    // Index writes another member relays to this node's subscribers.
+    caf::reacts_to<relay_atom, std::string>,
+    // Local (router): send the outbox; replies when every send so far finished.
+    caf::replies_to<flush_atom>::with<uint64_t>,
+    // Local (router): the view changed.
+    caf::reacts_to<rebalance_atom>,
+    // Local (node, on SIGTERM): hand everything to the next owners; replies with the count.
+    caf::replies_to<leave_atom>::with<uint64_t>,
+    // Internal: outbox, relay and periodic rebalance timer.
+    caf::reacts_to<tick_atom>>;
 
 /// Registers every type in cluster messages. Every node must call it on its
 /// actor_system_config before creating the actor system: the hello and gossip

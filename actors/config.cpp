@@ -47,6 +47,17 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("peer-port", c.peer_port, "cluster port (CAF middleman; 0: any free port)");
   opt("node-id", c.node_id, "this node's stable id in the cluster (default: advertise)");
   opt("advertise", c.advertise, "host:port peers dial to reach this node (default: bind:port)");
+  opt("replication", c.replication, "copies of each index entry in a cluster (1: no replicas)")
+      ->check(CLI::Range(1, 8));
+  opt("cluster-query-timeout", c.cluster_query_timeout,
+      "seconds a cluster-wide query waits for other members")
+      ->check(CLI::PositiveNumber);
+  opt("rebalance-interval", c.rebalance_interval,
+      "seconds between passes moving non-owned index entries to their owners")
+      ->check(CLI::PositiveNumber);
+  opt("cluster-outbox-events", c.cluster_outbox_events,
+      "events queued for replicas and owners before they are dropped")
+      ->check(CLI::PositiveNumber);
   opt("max-frame-bytes", c.max_frame_bytes, "largest TCP frame accepted")
       ->check(CLI::Range(size_t{16}, size_t{1} << 31));
   opt("max-datagram-bytes", c.max_datagram_bytes, "largest UDP datagram accepted")
@@ -73,6 +84,11 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("expired-keep-keys", c.expired_keep_keys,
       "fields an expired event keeps, comma-separated, or \"all\"");
   opt("sync-writes", c.sync_writes, "fsync every index write batch before acking");
+  opt("commit-delay", c.commit_delay,
+      "seconds an index commit group waits for more writes (0: only what is queued)")
+      ->check(CLI::Range(0.0, 1.0));
+  opt("commit-max-events", c.commit_max_events, "writes that close an index commit group early")
+      ->check(CLI::Range(size_t{1}, size_t{10000000}));
   opt("history-max-age", c.history_max_age, "seconds of event history kept (0: all)")
       ->check(CLI::NonNegativeNumber);
   opt("history-max-bytes", c.history_max_bytes, "bytes of event history kept (0: no limit)");

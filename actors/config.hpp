@@ -48,6 +48,18 @@ struct config {
   std::string node_id;
   /// "host:port" peers dial to reach this node. Default: bind:peer_port.
   std::string advertise;
+  /// Copies of every index entry in a cluster: the owner plus (replication - 1) replicas on
+  /// the key's next owners in rendezvous order. 1 turns replicas off. Default: 2.
+  int replication = 2;
+  /// Seconds a cluster-wide query waits for the other members before answering with what
+  /// it has (replicas stand in for members that did not answer). Default: 2.
+  double cluster_query_timeout = 2.0;
+  /// Seconds between rebalance passes that move entries this node holds but does not own
+  /// to their owners (also run on every membership change). Default: 10.
+  double rebalance_interval = 10.0;
+  /// Events waiting to be sent to replicas or owners; past it they are dropped and counted
+  /// as replication failures. Default: 100000.
+  size_t cluster_outbox_events = 100000;
   /// Largest TCP frame accepted, bytes. Default: 64 MiB.
   size_t max_frame_bytes = 64u << 20;
   /// Largest UDP datagram accepted, bytes. Default: 16 KiB (Riemann's).
@@ -82,6 +94,14 @@ struct config {
   /// fsync every index write batch before acking. Default: off (the WAL survives kill -9 of
   /// dmond without it, but not a power loss or kernel crash).
   bool sync_writes = false;
+  /// Seconds an index commit group stays open for more batches after its first write; every
+  /// batch's ack waits for its group's WAL write. 0: commit as soon as the writes already
+  /// queued are in the group (groups then grow only while the previous commit runs).
+  /// Default: 0.
+  double commit_delay = 0.0;
+  /// Index/history writes (before coalescing to the latest event per key) that close a
+  /// commit group early. Default: 20000.
+  size_t commit_max_events = 20000;
   /// Event history (store() streams) older than this many seconds is deleted. 0 keeps all.
   /// Default: 604800 (7 days).
   double history_max_age = 7 * 86400.0;

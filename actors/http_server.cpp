@@ -786,8 +786,14 @@ class http_session final : public session_base {
       if (upgrade || sse)
         return subscribe(std::move(req), "index", t.param("query"), true,
                          !upgrade || t.param("subscribe") == "true", upgrade);
-      return query(req, t.param("query"));
+      if (t.param("scope") == "local" && srv_->handlers.local_query)
+        return query(req, t.param("query"), srv_->handlers.local_query,
+                     srv_->handlers.local_query_pages);
+      return query(req, t.param("query"), srv_->handlers.query, srv_->handlers.query_pages);
     }
+    if (t.path == "/cluster" && srv_->handlers.cluster)
+      return get ? respond(req, http::status::ok, srv_->handlers.cluster(), "application/json")
+                 : not_allowed("GET");
     if (t.path.starts_with("/pubsub/") && t.path.size() > 8) {
       if (!get)
         return not_allowed("GET");
@@ -958,20 +964,27 @@ class http_session final : public session_base {
                      });
   }
 
-  void query(const request& req, const std::string& text) {
+  using answer_function = std::function<result<std::vector<event>>(const std::string&)>;
+  using pages_function = std::function<result<http_handlers::page_source>(const std::string&)>;
+
+  void query(const request& req, const std::string& text, const answer_function& answer,
+             const pages_function& pages) {
     // Chunked needs HTTP/1.1, and HEAD has no body to stream.
-    if (srv_->handlers.query_pages && req.version() >= 11 && req.method() == http::verb::get) {
-      auto pages = srv_->handlers.query_pages(text);
-      if (!pages)
-        return respond_error(req, http::status::bad_request, pages.error().message);
-      return stream_query(req, std::move(*pages));
+    if (pages && req.version() >= 11 && req.method() == http::verb::get) {
+      auto source = pages(text);
+      if (!source)
+        return respond_error(req, http::status::bad_request, source.error().message);
+      return stream_query(req, std::move(*source));
     }
-    if (!srv_->handlers.query)
+    if (!answer)
       return respond_error(req, http::status::service_unavailable,
                            "this server has no index to query");
-    auto found = srv_->handlers.query(text);
+    auto found = answer(text);
     if (!found)
-      return respond_error(req, http::status::bad_request, found.error().message);
+      return respond_error(req,
+                           found.error().code == ec::unreachable ? http::status::service_unavailable
+                                                                 : http::status::bad_request,
+                           found.error().message);
     respond_events(req, *found);
   }
 

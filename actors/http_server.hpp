@@ -31,9 +31,16 @@ struct http_handlers {
   /// GET /index?query= streamed (HTTP/1.1): returns a source that appends the
   /// next page of matches to its argument and says whether more may follow
   /// (a page may be empty), or ec::bad_query. Without it GET /index answers
-  /// from `query` in one body.
+  /// from `query` in one body (a cluster-wide answer is merged in memory).
   using page_source = std::function<bool(std::vector<event>&)>;
   std::function<result<page_source>(const std::string&)> query_pages;
+  /// GET /index?query=&scope=local: this node's own index only (no cluster scatter);
+  /// unset means `query`.
+  std::function<result<std::vector<event>>(const std::string&)> local_query;
+  /// GET /cluster: the JSON body (members, ownership, replicas, traffic); unset: 404.
+  std::function<std::string()> cluster;
+  /// GET /index?query=&scope=local streamed, as `query_pages` is for the default scope.
+  std::function<result<page_source>(const std::string&)> local_query_pages;
   /// GET /history?query=&from=&to=&limit=: stored events (store() streams) with from <= time < to
   /// (unix microseconds), oldest first, at most `limit`.
   std::function<result<std::vector<event>>(const std::string& query, int64_t from_us, int64_t to_us,

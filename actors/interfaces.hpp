@@ -33,6 +33,17 @@ using stream_actor = caf::typed_actor<
     // once they (and any regroup below them) ran.
     caf::replies_to<regroup_atom, regrouped_batch>::with<uint64_t>>;
 
+/// Writes the shards' index and history updates to the store in commit groups.
+using storage_actor = caf::typed_actor<
+    // One stream batch's writes (shard, index, history, events the batch had); replies with
+    // that event count once the writes are in the WAL (or fails with the store's reason).
+    caf::replies_to<write_atom, int32_t, std::vector<event>, std::vector<event>,
+                    uint64_t>::with<uint64_t>,
+    // Commit the group of that generation, if it is still open (sent to itself).
+    caf::reacts_to<commit_atom, uint64_t>,
+    // Commit what is held now; replies whether the write succeeded.
+    caf::replies_to<flush_atom>::with<bool>>;
+
 /// Picks the owner (node, then shard) of each event's key and delivers events there, in order
 /// per key.
 using router_actor = caf::typed_actor<

@@ -15,10 +15,15 @@
 #include <unistd.h>
 
 #include "cluster_actor.hpp"
+#include "cluster_link.hpp"
+#include "cluster_query.hpp"
+#include "cluster_report.hpp"
 #include "counters.hpp"
 #include "http_server.hpp"
 #include "index.hpp"
+#include "keeper_actor.hpp"
 #include "metrics.hpp"
+#include "ownership.hpp"
 #include "parser_actor.hpp"
 #include "pubsub.hpp"
 #include "python_host.hpp"
@@ -26,6 +31,7 @@
 #include "reaper_actor.hpp"
 #include "regroup.hpp"
 #include "router_actor.hpp"
+#include "storage_actor.hpp"
 #include "store.hpp"
 #include "stream_actor.hpp"
 #include "stream_host.hpp"
@@ -100,9 +106,15 @@ void log_stats(const std::vector<listener_counters*>& listeners,
                    s.regrouped_out.load(), s.regrouped_in.load(), s.regroup_unknown.load());
   }
   spdlog::info("stats index: size={}", db.size());
-  spdlog::info("stats cluster: forwarded_out={} forwarded_in={} forward_failures={}",
-               routing.forwarded_out.load(), routing.forwarded_in.load(),
-               routing.forward_failures.load());
+  spdlog::info(
+      "stats cluster: forwarded_out={} forwarded_in={} forward_failures={} replicated_out={} "
+      "replicated_in={} replication_failures={} handed_off_out={} handed_off_in={} "
+      "handoff_failures={} promoted={} replicas_held={}",
+      routing.forwarded_out.load(), routing.forwarded_in.load(), routing.forward_failures.load(),
+      routing.replicated_out.load(), routing.replicated_in.load(),
+      routing.replication_failures.load(), routing.handed_off_out.load(),
+      routing.handed_off_in.load(), routing.handoff_failures.load(), routing.promoted.load(),
+      routing.replicas_held.load());
 }
 
 std::string local_hostname() {
@@ -221,6 +233,10 @@ int run_node(const config& cfg) {
   // Outlives the streams (publish sinks) and the HTTP server (subscribers).
   pubsub hub;
 
+  // Shared by the router, keeper, reaper, sinks and HTTP: the view, the outbox, counters.
+  cluster_link link{cfg.cluster_outbox_events, static_cast<size_t>(cfg.replication)};
+  const index& memory = db->memory();
+
   // The router does not exist yet when the streams load; sinks reach it through this slot.
   auto router_slot = std::make_shared<router_actor>();
   std::vector<std::unique_ptr<shard_counters>> shard_stats;
@@ -230,7 +246,24 @@ int run_node(const config& cfg) {
     auto* counters = shard_stats.emplace_back(std::make_unique<shard_counters>()).get();
     auto* pending = writes.emplace_back(std::make_unique<shard_writes>()).get();
     stream_sinks sinks;
-    sinks.index = [pending](event e) { pending->index.push_back(std::move(e)); };
+    // In a cluster an index write lands on the owner of the written event's own key (a
+    // stream's output may be keyed differently from its input), and copies go to replicas.
+    sinks.index = [pending, &link, &memory](event e) {
+      if (!link.clustered()) {
+        pending->index.push_back(std::move(e));
+        return;
+      }
+      auto snap = link.get();
+      // Stamped here, so the owner, its replicas and later handoffs hold one time.
+      e = memory.prepare(std::move(e), now_micros());
+      if (!snap->view.owns(ownership::key_hash(e))) {
+        link.outbox.push_foreign(std::move(e));
+        return;
+      }
+      if (link.replication > 1)
+        link.outbox.push_replicate(e);
+      pending->index.push_back(std::move(e));
+    };
     sinks.store = [pending](event e) { pending->history.push_back(std::move(e)); };
     sinks.publish = [&hub](const std::string& topic, event e) { hub.publish(topic, e); };
     sinks.reinject = [router_slot, counters](event e) {
@@ -261,41 +294,65 @@ int run_node(const config& cfg) {
 
   // Node-wide latency figures, observed by the actors and rendered on /metrics.
   latency_histogram stream_latency, write_latency, ack_latency;
+  // The one index/history writer: shards hand it their writes and go on with the next batch.
+  storage_context storage_ctx;
+  storage_ctx.db = db.get();
+  storage_ctx.hub = &hub;
+  storage_ctx.write_latency = &write_latency;
+  for (auto& c : shard_stats)
+    storage_ctx.counters.push_back(c.get());
+  for (auto& w : writes)
+    storage_ctx.unanswered.push_back(&w->unanswered);
+  storage_ctx.settings.max_events = cfg.commit_max_events;
+  storage_ctx.settings.delay =
+      std::chrono::microseconds{static_cast<int64_t>(cfg.commit_delay * 1e6)};
+  auto storage_handle = sys.spawn<caf::detached>(storage, std::move(storage_ctx));
   std::vector<stream_actor> shards;
   for (int shard = 0; shard < cfg.shards; ++shard) {
     shard_context ctx;
     ctx.stream_latency = &stream_latency;
-    ctx.write_latency = &write_latency;
     ctx.shard = shard;
     ctx.db = db.get();
+    ctx.storage = storage_handle;
     ctx.counters = shard_stats[shard].get();
     ctx.writes = writes[shard].get();
-    ctx.hub = &hub;
     ctx.checkpoint_key = checkpoint_key(shard, cfg.shards);
     ctx.tick = millis(cfg.tick_interval);
     ctx.checkpoint_every = millis(cfg.checkpoint_interval);
     ctx.router = router_slot;
     shards.push_back(sys.spawn<caf::detached>(stream, std::move(hosts[shard]), std::move(ctx)));
   }
-  router_counters routing;
-  *router_slot = sys.spawn(router, shards, &routing);
+  const router_counters& routing = link.counters;
+  *router_slot = sys.spawn(router, shards, &link);
   std::atomic<uint64_t> expired_total{0};
-  auto reaper_handle = sys.spawn(reaper, db.get(), &hub, &expired_total, *router_slot,
-                                 millis(cfg.reap_interval), keep_keys{cfg.expired_keep_keys});
+  auto reaper_handle =
+      sys.spawn(reaper, db.get(), &hub, &expired_total, *router_slot, millis(cfg.reap_interval),
+                keep_keys{cfg.expired_keep_keys}, &link);
+  bool clustered = !cfg.peers.empty() || !cfg.peers_dns.empty();
+  keeper_actor keeper_handle;
+  if (clustered) {
+    keeper_options kopts;
+    kopts.rebalance_every = millis(cfg.rebalance_interval);
+    keeper_handle = sys.spawn<caf::detached>(keeper, db.get(), &hub, &link, *router_slot, kopts);
+    link.local_keeper = caf::actor_cast<caf::actor>(keeper_handle);
+  }
 
   std::optional<cluster_handle> cluster;
   // Start-up failed after the actors exist: end them, or the actor system waits forever.
   auto stop_actors = [&] {
     if (cluster)
       caf::anon_send_exit(cluster->actor, caf::exit_reason::user_shutdown);
+    if (keeper_handle)
+      caf::anon_send_exit(keeper_handle, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(reaper_handle, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
     for (auto& s : shards)
       caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(storage_handle, caf::exit_reason::user_shutdown);
   };
 
   // A cluster only when peers are configured: a lone node opens no cluster port.
-  if (!cfg.peers.empty() || !cfg.peers_dns.empty()) {
+  if (clustered) {
     auto peers = parse_peers(cfg.peers, cfg.peer_port);
     if (!peers) {
       spdlog::error("node: --peers: {}", peers.error().message);
@@ -309,7 +366,8 @@ int run_node(const config& cfg) {
     copts.advertise = cfg.advertise;
     copts.peers = std::move(*peers);
     copts.peers_dns = cfg.peers_dns;
-    auto started = start_cluster(sys, copts, caf::actor_cast<caf::actor>(*router_slot),
+    // Peers talk to the keeper; the router learns the members and tells the keeper.
+    auto started = start_cluster(sys, copts, link.local_keeper,
                                  caf::actor_cast<cluster_subscriber_actor>(*router_slot));
     if (!started) {
       spdlog::error("node: {}", started.error().message);
@@ -321,9 +379,22 @@ int run_node(const config& cfg) {
   }
 
   const index& idx = db->memory();
+  auto local_query = [&idx](const std::string& text) { return query_index(idx, text); };
+  // TCP answers. Alone, straight from the index page by page (no copy of every match); in a
+  // cluster, every member's share merged (the node's own index when it is alone), then encoded.
   query_function query = [&idx](const std::string& text, const query_visitor& fn) {
     return visit_index(idx, text, fn);
   };
+  if (clustered)
+    query = [&, timeout = millis(cfg.cluster_query_timeout)](
+                const std::string& text, const query_visitor& fn) -> result<size_t> {
+      auto found = cluster_query(sys, link, text, timeout, local_query);
+      if (!found)
+        return found.error();
+      for (const auto& e : *found)
+        fn(e);
+      return found->size();
+    };
 
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
@@ -416,11 +487,37 @@ int run_node(const config& cfg) {
             [&](caf::error& err) { answer.second += ": " + sys.render(err); });
     return answer;
   };
-  handlers.metrics = [&] { return render_prometheus(take_snapshot()); };
-  handlers.query = [&idx](const std::string& text) { return query_index(idx, text); };
-  handlers.query_pages = [&idx](const std::string& text) {
+  auto status_of_cluster = [&]() -> std::optional<cluster_status> {
+    std::optional<cluster_status> out;
+    if (!cluster)
+      return out;
+    caf::scoped_actor asker{sys};
+    asker->request(cluster->actor, std::chrono::seconds{2}, status_atom::value)
+        .receive([&](const cluster_status& st) { out = st; }, [](caf::error&) {});
+    return out;
+  };
+  handlers.metrics = [&] {
+    auto text = render_prometheus(take_snapshot());
+    if (clustered)
+      text += cluster_prometheus(link);
+    return text;
+  };
+  handlers.query = [&, timeout = millis(cfg.cluster_query_timeout)](const std::string& text) {
+    return clustered ? cluster_query(sys, link, text, timeout, local_query) : local_query(text);
+  };
+  handlers.local_query = local_query;
+  // Streamed answers read this node's index page by page: all of the answer alone, only
+  // `scope=local` in a cluster (a cluster-wide answer is merged in memory first).
+  handlers.local_query_pages = [&idx](const std::string& text) {
     return page_index(idx, text, query_page_events);
   };
+  if (!clustered)
+    handlers.query_pages = handlers.local_query_pages;
+  if (clustered)
+    handlers.cluster = [&] {
+      auto st = status_of_cluster();
+      return cluster_json(link, st ? &*st : nullptr, db->size());
+    };
   handlers.history = [&db](const std::string& text, int64_t from, int64_t to,
                            size_t limit) -> result<std::vector<event>> {
     std::optional<query::predicate> filter;
@@ -482,6 +579,10 @@ int run_node(const config& cfg) {
     if (cfg.instrumentation_interval > 0 && now >= next_instrumentation) {
       auto snap = take_snapshot();
       auto events = instrumentation_events(snap, previous ? &*previous : nullptr, own_events);
+      if (clustered)
+        for (auto& e :
+             cluster_events(link, own_events.host, cfg.instrumentation_interval, snap.time_us))
+          events.push_back(std::move(e));
       if (!events.empty())
         caf::anon_send(*router_slot, ingest_atom::value, std::move(events));
       previous = std::move(snap);
@@ -527,11 +628,39 @@ int run_node(const config& cfg) {
                    [&](caf::error& err) {
                      spdlog::error("node: final checkpoint failed: {}", sys.render(err));
                    });
+    // The shards' last timer writes are in the storage actor's mailbox before this.
+    self->request(storage_handle, std::chrono::seconds{30}, flush_atom::value)
+        .receive(
+            [](bool ok) {
+              if (!ok)
+                spdlog::error("node: the last index writes failed (see above)");
+            },
+            [&](caf::error& err) {
+              spdlog::error("node: last index writes failed: {}", sys.render(err));
+            });
+  }
+  // A planned leave: every index entry goes to its next owner before this node stops
+  // (the peers already route its keys there and hold replicas; newer copies win).
+  if (keeper_handle) {
+    caf::scoped_actor self{sys};
+    self->request(keeper_handle, std::chrono::seconds{30}, leave_atom::value)
+        .receive([](uint64_t n) { spdlog::info("node: handed {} index entries to peers", n); },
+                 [&](caf::error& err) {
+                   spdlog::error("node: handoff on leave failed: {}", sys.render(err));
+                 });
+    caf::anon_send_exit(keeper_handle, caf::exit_reason::user_shutdown);
+    keeper_handle = nullptr;
+    link.local_keeper = nullptr;
   }
   caf::anon_send_exit(*router_slot, caf::exit_reason::user_shutdown);
   for (auto& s : shards)
     caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(storage_handle, caf::exit_reason::user_shutdown);
   shards.clear();
+  // The view holds strong handles to every member's keeper; the actor system cannot
+  // shut down while they live.
+  link.set(std::make_shared<const cluster_link::snapshot>());
+  storage_handle = nullptr;
   *router_slot = nullptr;
   reaper_handle = nullptr;
   sys.await_all_actors_done();

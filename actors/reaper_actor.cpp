@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include "ownership.hpp"
+
 namespace dmon {
 
 keep_keys::keep_keys(const std::string& spec) {
@@ -55,7 +57,7 @@ event keep_keys::notice(const event& expired, int64_t now_us) const {
 reaper_actor::behavior_type reaper(reaper_actor::stateful_pointer<reaper_state> self, store* db,
                                    pubsub* hub, std::atomic<uint64_t>* expired_total,
                                    router_actor router, std::chrono::milliseconds interval,
-                                   keep_keys keep) {
+                                   keep_keys keep, cluster_link* link) {
   self->delayed_send(self, interval, reap_atom::value);
   return {
       [=](reap_atom) {
@@ -67,13 +69,25 @@ reaper_actor::behavior_type reaper(reaper_actor::stateful_pointer<reaper_state> 
         } else if (!gone->empty()) {
           std::vector<event> notices;
           notices.reserve(gone->size());
+          auto snap = link ? link->get() : nullptr;
           for (auto& e : *gone) {
+            if (snap && snap->view.clustered()) {
+              if (!snap->view.owns(ownership::key_hash(e)))
+                continue;
+              event deleted;
+              deleted.host = e.host;
+              deleted.service = e.service;
+              deleted.state = "expired";
+              link->outbox.push_replicate(std::move(deleted));
+            }
             notices.push_back(keep.notice(e, now));
             hub->publish("index", notices.back());
           }
-          self->state.expired += notices.size();
-          expired_total->fetch_add(notices.size(), std::memory_order_relaxed);
-          caf::anon_send(router, ingest_atom::value, std::move(notices));
+          if (!notices.empty()) {
+            self->state.expired += notices.size();
+            expired_total->fetch_add(notices.size(), std::memory_order_relaxed);
+            caf::anon_send(router, ingest_atom::value, std::move(notices));
+          }
         }
         auto& next = self->state.next_retention;
         if (std::chrono::steady_clock::now() >= next) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster_link.hpp"
 #include "interfaces.hpp"
 #include "pubsub.hpp"
 #include "store.hpp"
@@ -38,9 +39,12 @@ class keep_keys {
 /// Every `interval`, removes entries with `now - time > ttl` from the store and sends
 /// their notices through the router into the owners' streams, as Riemann's
 /// periodically-expire does; once a minute it also enforces history retention.
+/// In a cluster (`link` set) notices are sent only for keys this node owns, and their
+/// deletion goes to the keys' replicas; entries held for a key owned elsewhere (during a
+/// handoff) are removed silently, since their owner expires its own copy.
 reaper_actor::behavior_type reaper(reaper_actor::stateful_pointer<reaper_state> self, store* db,
                                    pubsub* hub, std::atomic<uint64_t>* expired_total,
                                    router_actor router, std::chrono::milliseconds interval,
-                                   keep_keys keep);
+                                   keep_keys keep, cluster_link* link = nullptr);
 
 }  // namespace dmon

@@ -8,51 +8,98 @@ namespace dmon {
 
 namespace {
 
+using self_ptr = stream_actor::stateful_pointer<stream_state>;
+
 regrouped_batch take(shard_context& ctx) {
   regrouped_batch out;
   std::swap(out, ctx.writes->regrouped);
   return out;
 }
 
+// The shard's reply once both the storage actor (the batch's writes in the WAL) and the
+// router (the regrouped events run) answered; the first failure answers at once.
+struct join {
+  caf::typed_response_promise<uint64_t> rp;
+  size_t pending = 0;
+  uint64_t reply = 0;
+  std::string failure;
+
+  void done() {
+    if (pending == 0 || --pending != 0)
+      return;
+    if (failure.empty())
+      rp.deliver(reply);
+    else
+      rp.deliver(caf::make_error(caf::sec::runtime_error, failure));
+  }
+  void failed(std::string why) {
+    if (pending == 0)
+      return;
+    pending = 0;
+    rp.deliver(caf::make_error(caf::sec::runtime_error, std::move(why)));
+  }
+};
+
+bool have_router(const shard_context& ctx) {
+  return ctx.router && *ctx.router;
+}
+
 }  // namespace
 
-caf::result<uint64_t> relay_regrouped(stream_actor::stateful_pointer<stream_state> self,
-                                      uint64_t reply, std::string failure) {
+caf::result<uint64_t> relay_regrouped(self_ptr self, uint64_t reply, std::string failure) {
   auto& ctx = self->state.ctx;
+  auto& w = *ctx.writes;
   auto batch = take(ctx);
-  if (batch.empty() || !ctx.router || !*ctx.router) {
-    if (!batch.empty())
-      spdlog::error("stream shard {}: {} regrouped events dropped: no router (shutting down)",
-                    ctx.shard, batch.size());
+  if (!batch.empty() && !have_router(ctx)) {
+    spdlog::error("stream shard {}: {} regrouped events dropped: no router (shutting down)",
+                  ctx.shard, batch.size());
+    batch.clear();
+  }
+  // As in the ingest handler: a batch that wrote nothing still waits for this shard's earlier
+  // writes still on their way to the WAL.
+  bool write = !w.index.empty() || !w.history.empty() ||
+               w.unanswered.load(std::memory_order_acquire) != 0;
+  if (batch.empty() && !write) {
     if (!failure.empty())
       return caf::make_error(caf::sec::runtime_error, failure);
     return reply;
   }
-  auto rp = self->make_response_promise<uint64_t>();
-  // No timeout here: the router bounds the wait on other nodes (forward_timeout) and local
-  // shards always answer. While waiting, this shard goes on handling messages (regrouped
-  // events for itself among them): `then` does not block the mailbox.
-  self->request(*ctx.router, caf::infinite, regroup_atom::value, std::move(batch))
-      .then(
-          [rp, reply, failure](uint64_t) mutable {
-            if (failure.empty())
-              rp.deliver(reply);
-            else
-              rp.deliver(caf::make_error(caf::sec::runtime_error, failure));
-          },
-          [rp, self](caf::error& err) mutable {
-            rp.deliver(
-                caf::make_error(caf::sec::runtime_error,
-                                "regrouped events did not run on the owner of their new key: " +
-                                    self->system().render(err)));
-          });
-  return rp;
+  auto j = std::make_shared<join>();
+  j->rp = self->make_response_promise<uint64_t>();
+  j->pending = (write ? 1 : 0) + (batch.empty() ? 0 : 1);
+  j->reply = reply;
+  j->failure = std::move(failure);
+  if (write) {
+    w.unanswered.fetch_add(1, std::memory_order_relaxed);
+    std::vector<event> index, history;
+    std::swap(index, w.index);
+    std::swap(history, w.history);
+    self->request(ctx.storage, caf::infinite, write_atom::value, static_cast<int32_t>(ctx.shard),
+                  std::move(index), std::move(history), reply)
+        .then([j](uint64_t) { j->done(); },
+              [j, self](caf::error& err) {
+                j->failed("storage failed, the events' index writes were not made: " +
+                          self->system().render(err));
+              });
+  }
+  if (!batch.empty()) {
+    // No timeout here: the router bounds the wait on other nodes (forward_timeout) and local
+    // shards always answer. While waiting, this shard goes on handling messages (regrouped
+    // events for itself among them): `then` does not block the mailbox.
+    self->request(*ctx.router, caf::infinite, regroup_atom::value, std::move(batch))
+        .then([j](uint64_t) { j->done(); },
+              [j, self](caf::error& err) {
+                j->failed("regrouped events did not run on the owner of their new key: " +
+                          self->system().render(err));
+              });
+  }
+  return j->rp;
 }
 
-void relay_regrouped_from_timers(stream_actor::stateful_pointer<stream_state> self) {
+void relay_regrouped_from_timers(self_ptr self) {
   auto& ctx = self->state.ctx;
   auto batch = take(ctx);
-  if (batch.empty() || !ctx.router || !*ctx.router)
+  if (batch.empty() || !have_router(ctx))
     return;
   auto n = batch.size();
   int shard = ctx.shard;

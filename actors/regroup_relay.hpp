@@ -12,10 +12,11 @@
 namespace dmon {
 
 /// Sends what the shard's regroup() streams emitted while handling one message (ctx.writes'
-/// `regrouped`) to the router, which takes each event to its new key's owner. Replies
-/// `reply`, or an error naming `failure` when it is not empty, once those owners ran them,
-/// so the client's ack means the same as without regroup; right away when nothing was
-/// regrouped.
+/// `regrouped`) to the router, which takes each event to its new key's owner, and the
+/// message's index and history writes to the storage actor. Replies `reply`, or an error
+/// naming `failure` when it is not empty, once those owners ran them and the writes are in
+/// the WAL, so the client's ack means the same as without regroup; right away when there
+/// is nothing to wait for.
 caf::result<uint64_t> relay_regrouped(stream_actor::stateful_pointer<stream_state> self,
                                       uint64_t reply, std::string failure = {});
 

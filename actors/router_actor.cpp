@@ -1,4 +1,4 @@
-// Router actor: fan-out of a batch to its owners (shards here, routers elsewhere) and fan-in.
+// Router actor: fan-out of a batch to its owners (shards here, other nodes) and fan-in.
 #include "router_actor.hpp"
 
 #include <spdlog/spdlog.h>
@@ -19,20 +19,22 @@ constexpr auto forward_timeout = std::chrono::seconds{30};
 
 // Collects the replies of every owner involved in one batch.
 struct fan_in {
-  caf::typed_response_promise<uint64_t> rp;
+  std::function<void(uint64_t)> ok;
+  std::function<void(caf::error)> fail;
   size_t pending = 0;
   uint64_t total = 0;
+  bool failed = false;
 
   void done(uint64_t n) {
     total += n;
-    if (--pending == 0)
-      rp.deliver(total);
+    if (--pending == 0 && !failed)
+      ok(total);
   }
-  void failed(caf::error err) {
-    if (pending == 0)
+  void failure(caf::error err) {
+    if (failed)
       return;
-    pending = 0;
-    rp.deliver(std::move(err));
+    failed = true;
+    fail(std::move(err));
   }
 };
 
@@ -47,39 +49,56 @@ void fan_out_local(self_ptr self, std::vector<event> batch, const std::shared_pt
       continue;
     ++f->pending;
     self->request(st.shards[i], caf::infinite, ingest_atom::value, std::move(parts[i]))
-        .then([f](uint64_t n) { f->done(n); }, [f](caf::error& err) { f->failed(err); });
+        .then([f](uint64_t n) { f->done(n); }, [f](caf::error& err) { f->failure(err); });
   }
+}
+
+// A fan-in that answers `rp` after the keeper sent what the batch wrote (in a cluster).
+std::shared_ptr<fan_in> answering(self_ptr self, caf::typed_response_promise<uint64_t> rp) {
+  auto f = std::make_shared<fan_in>();
+  f->fail = [rp](caf::error err) mutable { rp.deliver(std::move(err)); };
+  f->ok = [self, rp](uint64_t n) mutable {
+    auto* link = self->state.link;
+    if (!link || !link->local_keeper || !link->get()->view.clustered()) {
+      rp.deliver(n);
+      return;
+    }
+    // Replication failures are counted by the keeper; the owner has the writes either way.
+    self->request(caf::actor_cast<keeper_actor>(link->local_keeper), caf::infinite,
+                  flush_atom::value)
+        .then([rp, n](uint64_t) mutable { rp.deliver(n); },
+              [rp, n](caf::error&) mutable { rp.deliver(n); });
+  };
+  return f;
 }
 
 // Runs events this node owns on their shards and replies with how many ran.
 caf::result<uint64_t> run_local(self_ptr self, std::vector<event> batch) {
-  auto& st = self->state;
-  if (st.shards.size() == 1)
-    return self->delegate(st.shards[0], ingest_atom::value, std::move(batch));
-  auto f = std::make_shared<fan_in>();
-  f->rp = self->make_response_promise<uint64_t>();
+  auto rp = self->make_response_promise<uint64_t>();
+  auto f = answering(self, rp);
   fan_out_local(self, std::move(batch), f);
   if (f->pending == 0)
-    return uint64_t{0};
-  return f->rp;
+    f->ok(0);
+  return rp;
 }
 
 // Delivers regrouped events to the owners of their new keys (docs/cluster.md, "regroup"): local
 // shards directly, other nodes as one encoded batch each; a batch from a peer (`from_peer`)
-// stays here. Replies once every owner ran its share, like an ingested batch.
+// stays here. Replies once every owner ran its share (and, in a cluster, the keeper sent what
+// they wrote), like an ingested batch.
 caf::result<uint64_t> route_regrouped(self_ptr self, regrouped_batch batch, bool from_peer) {
   auto& st = self->state;
   static const ring alone;
   auto parts = regroup::split_by_owner(std::move(batch), from_peer ? alone : st.members, st.self_id,
                                        st.shards.size());
-  auto f = std::make_shared<fan_in>();
-  f->rp = self->make_response_promise<uint64_t>();
+  auto rp = self->make_response_promise<uint64_t>();
+  auto f = answering(self, rp);
   for (size_t i = 0; i < parts.local.size(); ++i) {
     if (parts.local[i].empty())
       continue;
     ++f->pending;
     self->request(st.shards[i], caf::infinite, regroup_atom::value, std::move(parts.local[i]))
-        .then([f](uint64_t n) { f->done(n); }, [f](caf::error& err) { f->failed(err); });
+        .then([f](uint64_t n) { f->done(n); }, [f](caf::error& err) { f->failure(err); });
   }
   for (auto& [owner, events] : parts.remote) {
     ++f->pending;
@@ -87,24 +106,25 @@ caf::result<uint64_t> route_regrouped(self_ptr self, regrouped_batch batch, bool
     self->request(st.peers.at(owner), forward_timeout, regroup_atom::value, regroup::encode(events))
         .then([f](uint64_t done) { f->done(done); },
               [=](caf::error& err) {
-                f->failed(caf::make_error(caf::sec::runtime_error,
+                f->failure(caf::make_error(caf::sec::runtime_error,
                                           "owner node " + owner + " did not run " +
                                               std::to_string(n) +
                                               " regrouped events: " + self->system().render(err)));
               });
   }
+  // Replies arrive only after this handler returns, so `pending` is complete first.
   if (f->pending == 0)
-    return uint64_t{0};
-  return f->rp;
+    f->ok(0);
+  return rp;
 }
 
 }  // namespace
 
 router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shards,
-                                   router_counters* counters) {
+                                   cluster_link* link) {
   self->state.owners = ownership{shards.size()};
   self->state.shards = std::move(shards);
-  self->state.counters = counters;
+  self->state.link = link;
   return {
       [=](ingest_atom, std::vector<event>& batch) -> caf::result<uint64_t> {
         auto& st = self->state;
@@ -121,34 +141,35 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
         }
         if (remote.empty())
           return run_local(self, std::move(local));
-        auto f = std::make_shared<fan_in>();
-        f->rp = self->make_response_promise<uint64_t>();
+        auto rp = self->make_response_promise<uint64_t>();
+        auto f = answering(self, rp);
         f->pending = remote.size();
+        auto& counters = st.link->counters;
         for (auto& [owner, events] : remote) {
           auto n = events.size();
-          st.counters->forwarded_out.fetch_add(n, std::memory_order_relaxed);
+          counters.forwarded_out.fetch_add(n, std::memory_order_relaxed);
           self->request(st.peers.at(owner), forward_timeout, forward_atom::value,
                         event_batch_codec::encode(events))
               .then([f](uint64_t done) { f->done(done); },
                     [=](caf::error& err) {
-                      self->state.counters->forward_failures.fetch_add(n,
-                                                                       std::memory_order_relaxed);
-                      f->failed(caf::make_error(caf::sec::runtime_error,
-                                                "owner node " + owner + " did not process " +
-                                                    std::to_string(n) +
-                                                    " events: " + self->system().render(err)));
+                      self->state.link->counters.forward_failures.fetch_add(
+                          n, std::memory_order_relaxed);
+                      f->failure(caf::make_error(caf::sec::runtime_error,
+                                                 "owner node " + owner + " did not process " +
+                                                     std::to_string(n) +
+                                                     " events: " + self->system().render(err)));
                     });
         }
         // Replies arrive only after this handler returns, so `pending` is complete first.
         fan_out_local(self, std::move(local), f);
-        return f->rp;
+        return rp;
       },
       [=](forward_atom, const std::string& bytes) -> caf::result<uint64_t> {
         auto batch = event_batch_codec::decode(bytes);
         if (!batch)
           return caf::make_error(caf::sec::runtime_error,
                                  "forwarded batch did not decode: " + batch.error().message);
-        self->state.counters->forwarded_in.fetch_add(batch->size(), std::memory_order_relaxed);
+        self->state.link->counters.forwarded_in.fetch_add(batch->size(), std::memory_order_relaxed);
         // Never routed again: while two nodes' member lists briefly differ, that could loop.
         return run_local(self, std::move(*batch));
       },
@@ -156,16 +177,21 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
         auto& st = self->state;
         std::vector<std::string> ids;
         st.peers.clear();
-        auto me = caf::actor_cast<caf::actor>(self);
+        auto snap = std::make_shared<cluster_link::snapshot>();
         for (auto& m : members) {
           ids.push_back(m.node_id);
-          if (m.handle == me)
+          snap->keepers[m.node_id] = m.handle;
+          if (m.handle == st.link->local_keeper)
             st.self_id = m.node_id;
           else
-            st.peers[m.node_id] = caf::actor_cast<router_actor>(m.handle);
+            st.peers[m.node_id] = caf::actor_cast<keeper_actor>(m.handle);
         }
         st.members = ring{ids};
+        snap->view = cluster_view{st.members, st.self_id, st.link->replication};
+        st.link->set(std::move(snap));
         spdlog::info("router: {} live member(s): {}", ids.size(), fmt::join(ids, ", "));
+        if (st.link->local_keeper)
+          self->send(caf::actor_cast<keeper_actor>(st.link->local_keeper), rebalance_atom::value);
       },
       [=](regroup_atom, regrouped_batch& batch) -> caf::result<uint64_t> {
         return route_regrouped(self, std::move(batch), false);

@@ -6,18 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "cluster_link.hpp"
 #include "interfaces.hpp"
 #include "ownership.hpp"
 #include "ring.hpp"
 
 namespace dmon {
 
-/// Counts of events crossing nodes, read by the node for stats and /metrics.
-struct router_counters {
-  std::atomic<uint64_t> forwarded_out{0};
-  std::atomic<uint64_t> forwarded_in{0};
-  std::atomic<uint64_t> forward_failures{0};
-};
+/// The router's counters are the cluster's (forwarded batches among them).
+using router_counters = cluster_counters;
 
 struct router_state {
   // Not an aggregate: CAF would construct an aggregate state from the actor pointer.
@@ -28,16 +25,20 @@ struct router_state {
   /// Live members; empty or just this node means everything is local.
   ring members;
   std::string self_id;
-  std::map<std::string, router_actor> peers;
-  router_counters* counters = nullptr;
+  /// The other members' keepers (their peer-facing actors).
+  std::map<std::string, keeper_actor> peers;
+  cluster_link* link = nullptr;
   static inline const char* name = "dmon.router";
 };
 
 /// Splits batches by owner, keeping each key's events in arrival order: keys this
-/// node owns go to their shard, others to the owning node's router as one encoded
-/// batch. Replies once every owner has run its share through the streams, so a
-/// client's ack means the same on one node and on many.
+/// node owns go to their shard, others to the owning node (its keeper, which hands
+/// them to its router) as one encoded batch. Replies once every owner has run its
+/// share through the streams and, in a cluster, once the keeper sent the writes that
+/// made to their replicas and owners, so a client's ack means the same on one node and
+/// on many. On a membership change it publishes the new view and asks the keeper to
+/// rebalance.
 router_actor::behavior_type router(router_actor::stateful_pointer<router_state> self,
-                                   std::vector<stream_actor> shards, router_counters* counters);
+                                   std::vector<stream_actor> shards, cluster_link* link);
 
 }  // namespace dmon

@@ -22,35 +22,15 @@ void publish(const stream_host& host, shard_counters& out) {
   out.regroup_unknown.store(c.regroup_unknown, std::memory_order_relaxed);
 }
 
-// Writes what the streams produced. Returns the storage error for the client's ack.
-std::optional<error> flush(shard_context& ctx) {
+// Hands what the streams produced to the storage actor, leaving the shard's buffers empty.
+std::tuple<write_atom, int32_t, std::vector<event>, std::vector<event>> take_writes(
+    shard_context& ctx) {
   auto& w = *ctx.writes;
-  std::optional<error> failed;
-  if (!w.index.empty()) {
-    auto started = std::chrono::steady_clock::now();
-    auto written = ctx.db->apply(w.index);
-    ctx.write_latency->observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    if (!written) {
-      ctx.counters->index_failures.fetch_add(w.index.size(), std::memory_order_relaxed);
-      failed = written.error();
-    } else {
-      ctx.counters->indexed.fetch_add(w.index.size(), std::memory_order_relaxed);
-      for (auto& e : w.index)
-        ctx.hub->publish("index", e);
-    }
-    w.index.clear();
-  }
-  if (!w.history.empty()) {
-    auto stored = ctx.db->append_history(w.history);
-    if (!stored) {
-      ctx.counters->index_failures.fetch_add(w.history.size(), std::memory_order_relaxed);
-      if (!failed)
-        failed = stored.error();
-    }
-    w.history.clear();
-  }
-  return failed;
+  std::tuple<write_atom, int32_t, std::vector<event>, std::vector<event>> out{
+      write_atom::value, static_cast<int32_t>(ctx.shard), std::move(w.index), std::move(w.history)};
+  w.index.clear();
+  w.history.clear();
+  return out;
 }
 
 bool checkpoint(stream_actor::stateful_pointer<stream_state> self) {
@@ -94,19 +74,37 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() /
               static_cast<double>(batch.size()));
         publish(*st.host, *st.ctx.counters);
-        if (auto err = flush(st.ctx))
-          return caf::make_error(
-              caf::sec::runtime_error,
-              "storage failed, the events' index writes were not made: " + err->message);
-        return relay_regrouped(self, batch.size());
+        // Regrouped events: the reply waits for their new owners as well (regroup_relay.hpp).
+        if (!st.ctx.writes->regrouped.empty())
+          return relay_regrouped(self, batch.size());
+        auto& w = *st.ctx.writes;
+        // Nothing written and nothing of this shard still on its way to the WAL: the ack
+        // may go now, saving a hop through the storage thread (filters, bit buckets).
+        if (w.index.empty() && w.history.empty() &&
+            w.unanswered.load(std::memory_order_acquire) == 0)
+          return uint64_t{batch.size()};
+        // The storage actor answers the requester once the writes are in the WAL (or fails
+        // it with the store's reason); this shard goes on with its next batch meanwhile.
+        w.unanswered.fetch_add(1, std::memory_order_relaxed);
+        auto [atom, shard, index_writes, history] = take_writes(st.ctx);
+        return self->delegate(st.ctx.storage, atom, shard, std::move(index_writes),
+                              std::move(history), uint64_t{batch.size()});
       },
       [=](tick_atom) {
         auto& st = self->state;
         st.host->tick(now_micros());
         publish(*st.host, *st.ctx.counters);
-        if (auto err = flush(st.ctx))
-          spdlog::error("stream shard {}: writes from timers failed: {}", st.ctx.shard,
-                        err->message);
+        if (!st.ctx.writes->index.empty() || !st.ctx.writes->history.empty()) {
+          st.ctx.writes->unanswered.fetch_add(1, std::memory_order_relaxed);
+          auto [atom, shard, index_writes, history] = take_writes(st.ctx);
+          self->request(st.ctx.storage, caf::infinite, atom, shard, std::move(index_writes),
+                        std::move(history), uint64_t{0})
+              .then([](uint64_t) {},
+                    [=](caf::error& err) {
+                      spdlog::error("stream shard {}: writes from timers failed: {}",
+                                    self->state.ctx.shard, self->system().render(err));
+                    });
+        }
         relay_regrouped_from_timers(self);
         auto now = std::chrono::steady_clock::now();
         if (st.ctx.checkpoint_every.count() > 0 && now >= st.next_checkpoint) {
@@ -121,10 +119,6 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
         std::string unknown;
         auto missing = st.host->deliver_regrouped(batch, &unknown);
         publish(*st.host, *st.ctx.counters);
-        if (auto err = flush(st.ctx))
-          return caf::make_error(
-              caf::sec::runtime_error,
-              "storage failed, regrouped events' index writes were not made: " + err->message);
         return relay_regrouped(
             self, batch.size(),
             missing ? unknown_regroup_message(st.ctx.shard, missing, unknown) : std::string{});

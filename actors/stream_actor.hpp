@@ -1,7 +1,9 @@
 // The stream actor: one shard, owning a stream_host (the user's module) on its own thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,11 +18,15 @@
 namespace dmon {
 
 /// What a shard's streams wrote while handling one message. The stream_host's sinks
-/// append here; the actor writes it to the store before it replies, so an ack always
-/// follows the write-ahead log.
+/// append here; the actor hands it to the storage actor, which answers the batch once it is
+/// in the write-ahead log, so an ack always follows the WAL.
 struct shard_writes {
   std::vector<event> index;
   std::vector<event> history;
+  /// Write messages this shard sent to the storage actor that it has not answered yet (the
+  /// storage actor counts them down after answering). At zero, every earlier write of the
+  /// shard is in the WAL, so a batch that wrote nothing can be answered without the hop.
+  std::atomic<uint64_t> unanswered{0};
   /// Events regroup() streams sent towards their new keys' owners (regroup_relay.hpp).
   regrouped_batch regrouped;
 };
@@ -28,14 +34,13 @@ struct shard_writes {
 /// Everything one stream actor works with; owned by the node, outliving the actor.
 struct shard_context {
   int shard = 0;
+  /// For the stream-state checkpoints; index and history writes go through `storage`.
   store* db = nullptr;
+  storage_actor storage;
   shard_counters* counters = nullptr;
   shard_writes* writes = nullptr;
-  /// Index writes are published on its "index" channel (WebSocket/SSE subscribers).
-  pubsub* hub = nullptr;
-  /// Per-event time in the streams (a batch's time over its size) and per-batch store writes.
+  /// Per-event time in the streams (a batch's time over its size).
   latency_histogram* stream_latency = nullptr;
-  latency_histogram* write_latency = nullptr;
   /// Key of this shard's stream-state checkpoint in the store.
   std::string checkpoint_key;
   std::chrono::milliseconds tick{1000};
@@ -55,8 +60,9 @@ struct stream_state {
   static inline const char* name = "dmon.stream";
 };
 
-/// Runs batches through `host`, writes what the streams indexed and stored, ticks the
-/// streams every `ctx.tick`, and checkpoints their state. Spawn it `caf::detached`: it
+/// Runs batches through `host`, hands what the streams indexed and stored to the storage
+/// actor (which answers the batch after the WAL write, so the next batch runs meanwhile),
+/// ticks the streams every `ctx.tick`, and checkpoints their state. Spawn it `caf::detached`: it
 /// blocks on the GIL, which must not stall CAF's workers.
 stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> self,
                                    std::unique_ptr<stream_host> host, shard_context ctx);

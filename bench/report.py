@@ -30,9 +30,13 @@ def lost(r: dict) -> str:
         return str(r.get("unanswered", "—")) if r.get("server") != "python-stage" else "—"
     sent = r.get("events_sent", 0)
     missing = sent - r.get("server_events", 0)
-    counted = r.get("kernel_drops", 0) + r.get("server_dropped_events", 0)
-    return f"{missing} ({r.get('kernel_drops', 0)} kernel, {r.get('server_dropped_events', 0)} queue)" \
-        if missing or counted else "0"
+    # Datagrams dropped before decoding count as one event each (the scenarios send one per datagram).
+    kernel, events, datagrams = (r.get("kernel_drops", 0), r.get("server_dropped_events", 0),
+                                 r.get("server_dropped_datagrams", 0))
+    if not (missing or kernel or events or datagrams):
+        return "0"
+    return f"{missing} ({kernel} kernel, {events} queue" + \
+        (f", {datagrams} datagrams before decoding)" if datagrams else ")")
 
 
 def other(r: dict) -> str:
@@ -47,9 +51,12 @@ def main() -> None:
     recs = [json.loads(line) for line in open(path) if line.strip()]
     limit = {r["scenario"]: rate(r) for r in recs if r.get("server") == "dmon-ackd"}
     # These send tcp-100's traffic to other stream modules: one limit run serves them all.
-    for scenario in ("heavy", "index-only", "index-1m"):
+    for scenario in ("heavy", "index-only", "index-1m", "where-lambda", "by-rate"):
         if "tcp-100" in limit:
             limit.setdefault(scenario, limit["tcp-100"])
+    # Single-event frames over 4 connections: tcp-1x4's limit.
+    if "tcp-1x4" in limit:
+        limit.setdefault("index-1x4", limit["tcp-1x4"])
     print(f"# dmon benchmark run\n\n{cores} cores ({cpu}), {kernel}; {secs} s per run; "
           "load generator on the same machine, everything on 127.0.0.1. \"other CPU s\" is what the "
           "machine spent on neither server nor generator during the run (other work on a shared "
@@ -87,7 +94,8 @@ def main() -> None:
     t = find("udp")
     if t:
         accounted = t.get("events_sent", 0) - t.get("server_events", 0) == \
-            t.get("kernel_drops", 0) + t.get("server_dropped_events", 0)
+            t.get("kernel_drops", 0) + t.get("server_dropped_events", 0) + \
+            t.get("server_dropped_datagrams", 0)
         rows.append(("UDP protobuf ≥ 200,000 events/s, every drop counted",
                      f"{fmt_rate(rate(t))}, drops {'all' if accounted else 'NOT all'} counted",
                      rate(t) >= 200_000 and accounted))
@@ -103,12 +111,40 @@ def main() -> None:
     for name, got, ok in rows:
         print(f"| {name} | {got} | {'—' if ok is None else ('met' if ok else '**not met**')} |")
 
+    print("\n## Issue 10 targets\n")
+    print("| scenario | dmond events/s | limit events/s | × limit | target | Riemann | peak RSS MB | met |")
+    print("|---|---:|---:|---:|---|---|---:|---|")
+    for scenario, what, target, riemann in (
+            ("index-only", "`index()`, 100 events/frame", 0.75, "0.35–0.50"),
+            ("index-1x4", "`index()`, 1 event/frame, 4 conns × 64", 1.0, "0.58"),
+            ("where-lambda", "`where(lambda, index())`, 100/frame", 0.35, "—"),
+            ("by-rate", "`where(query, by(host, rate(5, index())))`", 0.6, "—")):
+        t = find(scenario)
+        if not t:
+            continue
+        lim = limit.get(scenario, 0)
+        q = rate(t) / lim if lim else 0.0
+        rss = t.get("rss_mb", 0) or 0
+        print(f"| {what} | {fmt_rate(rate(t))} | {fmt_rate(lim)} | {q:.2f} | ≥ {target} | {riemann} | "
+              f"{rss} | {'met' if q >= target and rss <= 150 else '**not met**'} |")
+    t = find("open-50-index")
+    if t and t.get("latency_us", {}).get("count"):
+        p50, p99 = t["latency_us"]["p50"] / 1e3, t["latency_us"]["p99"] / 1e3
+        print(f"| `index()` open loop at 50% of its peak ({fmt_rate(t.get('target_rate', 0))} events/s): "
+              f"p50 {p50:.2f} ms, p99 {p99:.2f} ms | | | | p99 ≤ 1 ms | — | {t.get('rss_mb', 0)} | "
+              f"{'met' if p99 <= 1.0 else '**not met**'} |")
+    t = find("index-1m")
+    if t and "reopen_clean_ms" in t:
+        print(f"\nindex-1m: peak RSS {t.get('rss_mb')} MB with 1,000,000 keys; reopen "
+              f"{t['reopen_clean_ms']} ms after a clean stop ({t['reopen_clean_entries']} entries), "
+              f"{t['reopen_crash_ms']} ms after kill -9 ({t['reopen_crash_entries']} entries).")
+
     print("\n## Commands\n")
     for r in recs:
         if r.get("server") == "python-stage":
             print(f"- {r['scenario']}: `dmon-python-stage {r.get('load_args', '')}`")
         else:
-            srv = "dmond --tcp-port 0 --udp-port 0 --json-udp-port 0 --data-dir <tmp>" \
+            srv = "dmond --tcp-port 0 --udp-port 0 --json-udp-port 0 --http-port 0 --data-dir <tmp>" \
                 if r.get("server") == "dmond" else "dmon-ackd --tcp-port 0 --udp-port 0 --json-udp-port 0"
             extra = f" {r['server_args']}" if r.get("server_args") else ""
             print(f"- {r['scenario']} / {r.get('server')}: `{srv}{extra}` then "

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# bench/run.sh: every issue-8 scenario against dmond and the decode-and-ack limit (dmon-ackd); prints a Markdown table.
+# bench/run.sh: every issue-8 and issue-10 scenario against dmond and the decode-and-ack limit (dmon-ackd); prints a Markdown table.
 #
 # Usage: bench/run.sh [BUILD_DIR]        (default ./build; builds nothing)
 #   DMON_BENCH_SECONDS   seconds per load run (default 4; runs are bounded by this and an event cap)
 #   DMON_BENCH_ONLY      space-separated scenario names to run (default: all)
-#   DMON_BENCH_1M=1      also fill an in-memory index to 1M keys (RSS only: storage has not landed)
+#   DMON_BENCH_1M=0      skip the 1M-key index (RSS and reopen times; on by default)
 #   DMON_BENCH_UDP_RATE, DMON_BENCH_JSON_RATE   offered datagram rates (default 300000, 150000 events/s)
 # Everything runs on 127.0.0.1 with free ports, in temp dirs; whatever the script started is
 # killed on exit. The table also goes to bench/results/<UTC time>.md (gitignored).
@@ -68,7 +68,7 @@ start_server() {
   mkdir -p "$dir"
   srv_log=$dir/server.log
   if [[ $kind == dmond ]]; then
-    "$build/dmond" --tcp-port 0 --udp-port 0 --json-udp-port 0 --data-dir "$dir/data" \
+    "$build/dmond" --tcp-port 0 --udp-port 0 --json-udp-port 0 --http-port 0 --data-dir "$dir/data" \
       --stats-interval 1 "$@" >"$srv_log" 2>&1 &
   else
     "$build/dmon-ackd" --tcp-port 0 --udp-port 0 --json-udp-port 0 "$@" >"$srv_log" 2>&1 &
@@ -209,6 +209,17 @@ fi
 if wanted index-only; then
   run_case index-only dmond "--streams index_only --python-path $here/streams" "$tcp100"
 fi
+# Issue 10: index() with single-event frames (tcp-1x4's traffic and limit), a Python lambda
+# in front of index(), and an all-built-in graph (where with a query, by, rate).
+if wanted index-1x4; then
+  run_case index-1x4 dmond "--streams index_only --python-path $here/streams" "$tcp1"
+fi
+if wanted where-lambda; then
+  run_case where-lambda dmond "--streams where_lambda --python-path $here/streams" "$tcp100"
+fi
+if wanted by-rate; then
+  run_case by-rate dmond "--streams by_rate --python-path $here/streams" "$tcp100"
+fi
 if wanted open-50; then
   peak=$(peak_of tcp-100 dmond)
   if [[ $peak == 0 ]]; then
@@ -219,10 +230,41 @@ if wanted open-50; then
   run_case open-50 dmon-ackd "" "$tcp100 --rate $half"
   run_case open-50 dmond "" "$tcp100 --rate $half"
 fi
-if wanted index-1m && [[ ${DMON_BENCH_1M:-0} == 1 ]]; then
-  # In memory only: RSS at 1M keys. Reopen time waits for the storage issue.
+# Issue 10's latency target: index() at half of its own peak from this run.
+if wanted open-50-index; then
+  peak=$(peak_of index-only dmond)
+  if [[ $peak == 0 ]]; then
+    run_case open-50-index-probe dmond "--streams index_only --python-path $here/streams" "$tcp100"
+    peak=$(peak_of open-50-index-probe dmond)
+  fi
+  run_case open-50-index dmond "--streams index_only --python-path $here/streams" \
+    "$tcp100 --rate $((peak / 2))"
+fi
+
+# opened_ms: the open time dmond logged ("... index entries in N ms") in the current server log.
+opened_ms() { sed -n 's/.* index entries in \([0-9]*\) ms.*/\1/p' "$srv_log" | tail -1; }
+# opened_entries: the index entries that open found.
+opened_entries() { sed -n 's/.* opened: \([0-9]*\) index entries.*/\1/p' "$srv_log" | tail -1; }
+
+if wanted index-1m && [[ ${DMON_BENCH_1M:-1} == 1 ]]; then
+  # 1M keys through the example streams: RSS with the full index, then reopen times on the
+  # same data directory, after a clean stop (flushed) and after kill -9 (WAL replay).
   CASE_SECS=60 CASE_EVENTS=1000000 \
     run_case index-1m dmond "" "$tcp100 --hosts 1000 --services 1000"
+  start_server index-1m-dmond dmond
+  clean_ms=$(opened_ms) clean_entries=$(opened_entries)
+  # Rewrite every key, then crash: the reopen replays what the WAL holds.
+  timeout 100 "$build/dmon-load" --quiet --port "$tcp_port" --duration 60 --events 1000000 \
+    $tcp100 --hosts 1000 --services 1000 >/dev/null || true
+  kill -KILL "$srv_pid"
+  wait "$srv_pid" 2>/dev/null || true
+  start_server index-1m-dmond dmond
+  crash_ms=$(opened_ms) crash_entries=$(opened_entries)
+  stop_server
+  python3 "$here/record.py" --reopen "$records" index-1m "$clean_ms" "$clean_entries" \
+    "$crash_ms" "$crash_entries"
+  echo "  index-1m reopen: ${clean_ms:-?} ms clean (${clean_entries:-?} entries)," \
+    "${crash_ms:-?} ms after kill -9 (${crash_entries:-?} entries)" >&2
 fi
 py_stage() {
   local name=$1

@@ -16,5 +16,5 @@ for ((i = 0; i < n; i++)); do
     2> >(sed -u "s/^/[node-$i] /" >&2) &
   pids+=($!)
 done
-echo "local cluster of $n nodes: TCP/UDP 5555+10i, HTTP 5556+10i, peers $peers (Ctrl-C stops)" >&2
+echo "local cluster of $n nodes: TCP/UDP 5555+10i, HTTP 5556+10i, peers $peers; curl localhost:5556/cluster shows ownership and replicas (Ctrl-C stops)" >&2
 wait

@@ -13,8 +13,9 @@ namespace dmon {
 /// it with pybind11::gil_scoped_acquire for the span of one batch.
 class python_host {
  public:
-  /// Starts the interpreter and prepends `paths` to sys.path (where the `dmon`
-  /// package and the stream modules live).
+  /// Starts the interpreter, prepends `paths` to sys.path (where the `dmon`
+  /// package and the stream modules live), and routes Python's `logging` into
+  /// dmond's log at spdlog's current level, as "python <logger>: <message>".
   explicit python_host(const std::vector<std::string>& paths);
   ~python_host();
 

@@ -18,6 +18,12 @@ void append_part(std::string& out, const std::optional<std::string>& part) {
     return;
   }
   out.push_back('\1');
+  // Names rarely hold the two escaped bytes: then the part is one append, not a loop.
+  if (part->find_first_of(std::string_view{"\0\xff", 2}) == std::string::npos) {
+    out.append(*part);
+    out.push_back('\0');
+    return;
+  }
   for (char c : *part) {
     if (c == '\0') {
       out.push_back('\xff');
@@ -198,6 +204,14 @@ std::string index_key::encode() const {
   return out;
 }
 
+std::string index_key::encode(const event& e) {
+  std::string out;
+  out.reserve(4 + (e.host ? e.host->size() : 0) + (e.service ? e.service->size() : 0));
+  append_part(out, e.host);
+  append_part(out, e.service);
+  return out;
+}
+
 int64_t expiry_deadline(const event& e, double default_ttl_seconds) {
   constexpr auto max = std::numeric_limits<int64_t>::max();
   constexpr auto min = std::numeric_limits<int64_t>::min();
@@ -245,7 +259,7 @@ event index::prepare(event e, int64_t now_us) const {
 }
 
 std::optional<event> index::insert(event e) {
-  auto key = index_key::of(e).encode();
+  auto key = index_key::encode(e);
   if (e.state && *e.state == "expired") {
     std::unique_lock lock{mtx_};
     if (auto i = entries_.find(key); i != entries_.end())
@@ -487,18 +501,39 @@ std::vector<event> index::expire(int64_t now_us) {
   return out;
 }
 
-void index::commit(std::vector<change>& changes) {
+void index::commit(std::vector<change>& changes, std::vector<std::optional<int64_t>>* previous) {
+  if (previous) {
+    previous->clear();
+    previous->reserve(changes.size());
+  }
   std::unique_lock lock{mtx_};
   put_hint hint;
   for (auto& c : changes) {
-    if (c.value) {
+    std::optional<int64_t> old;
+    if (c.value && previous) {
+      // The caller keeps the keys: copy one only when it becomes a new entry.
+      if (auto i = entries_.find(c.key); i != entries_.end()) {
+        old = expiry_deadline(i->second.e, default_ttl_);
+        i->second.e = std::move(*c.value);
+      } else {
+        put_locked(c.key, std::move(*c.value), &hint);
+      }
+    } else if (c.value) {
       put_locked(std::move(c.key), std::move(*c.value), &hint);
     } else if (auto i = entries_.find(c.key); i != entries_.end()) {
+      old = expiry_deadline(i->second.e, default_ttl_);
       erase_locked(i);
       // The erase may have dropped the list the hint points to.
       hint = {};
     }
+    if (previous)
+      previous->push_back(old);
   }
+}
+
+bool index::contains(const std::string& encoded_key) const {
+  std::shared_lock lock{mtx_};
+  return entries_.find(encoded_key) != entries_.end();
 }
 
 size_t index::size() const {
@@ -506,13 +541,16 @@ size_t index::size() const {
   return entries_.size();
 }
 
-void index::put_locked(std::string key, event e, put_hint* hint) {
+std::optional<int64_t> index::put_locked(std::string key, event e, put_hint* hint) {
   auto [i, added] = entries_.try_emplace(std::move(key));
   // Host and service are part of the key, so replacing the event of an
   // existing key leaves its postings unchanged.
+  if (!added) {
+    auto old = expiry_deadline(i->second.e, default_ttl_);
+    i->second.e = std::move(e);
+    return old;
+  }
   i->second.e = std::move(e);
-  if (!added)
-    return;
   put_hint none;
   if (!hint)
     hint = &none;
@@ -532,6 +570,7 @@ void index::put_locked(std::string key, event e, put_hint* hint) {
   auto& services = list_for(by_service_, i->second.e.service, hint->service);
   i->second.service_pos = static_cast<uint32_t>(services.size());
   services.push_back(&*i);
+  return std::nullopt;
 }
 
 bool index::erase_locked(map_type::iterator i) {

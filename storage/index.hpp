@@ -29,6 +29,8 @@ struct index_key {
   /// written as FF 01 and 0xFF as FF 02, then "\0"; so no two keys collide
   /// even when names contain NUL bytes.
   std::string encode() const;
+  /// Returns `index_key::of(e).encode()` without copying the event's host and service.
+  static std::string encode(const event& e);
   friend bool operator==(const index_key&, const index_key&) = default;
 };
 
@@ -168,7 +170,14 @@ class index {
 
   /// Applies prepared changes (already normalized, already persisted by the
   /// caller) under one exclusive lock, so readers see all or none of them.
-  void commit(std::vector<change>& changes);
+  /// When `previous` is given it receives, per change, the expiry deadline of
+  /// the entry the change replaced or erased (nullopt: there was none), found
+  /// by the same hash lookup, and the keys stay in `changes`.
+  void commit(std::vector<change>& changes,
+              std::vector<std::optional<int64_t>>* previous = nullptr);
+
+  /// Returns whether an entry is stored under an encoded key.
+  bool contains(const std::string& encoded_key) const;
 
   /// Makes room for `n` entries, so a bulk load does not rehash.
   void reserve(size_t n);
@@ -188,7 +197,8 @@ class index {
   };
 
   /// Callers hold the exclusive lock. `hint` may be null.
-  void put_locked(std::string key, event e, put_hint* hint = nullptr);
+  /// Returns the deadline of the event it replaced, if any.
+  std::optional<int64_t> put_locked(std::string key, event e, put_hint* hint = nullptr);
   bool erase_locked(map_type::iterator i);
 
   double default_ttl_;

@@ -3,6 +3,8 @@
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
+#include <rocksdb/memtablerep.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
@@ -15,6 +17,7 @@
 #include <unordered_map>
 
 #include "event_encoding.hpp"
+#include "expiry_schedule.hpp"
 #include "store.hpp"
 
 namespace dmon {
@@ -38,13 +41,9 @@ std::string ordered(int64_t v) {
   return out;
 }
 
-std::string expiry_key(int64_t deadline, std::string_view index_key) {
-  std::string out;
-  out.reserve(8 + index_key.size());
-  enc::put_ordered_i64(out, deadline);
-  out.append(index_key);
-  return out;
-}
+// Databases written before the expiry order moved into memory have this family;
+// it is dropped at open.
+constexpr const char* legacy_expiry_family = "expiry";
 
 std::string history_key(int64_t time_us, uint64_t seq) {
   std::string out;
@@ -159,6 +158,7 @@ class rocksdb_store final : public store {
   const open_report& opened() const override { return report_; }
 
   result<size_t> apply(std::span<const event> events) override;
+  result<size_t> apply_latest(std::vector<keyed_event>& latest) override;
   std::optional<event> lookup(const index_key& key) const override { return mem_.lookup(key); }
   std::vector<event> select(const query::predicate& pred) const override {
     return mem_.select(pred);
@@ -178,6 +178,8 @@ class rocksdb_store final : public store {
   result<std::vector<std::pair<std::string, std::string>>> list_state(
       std::string_view prefix) const override;
   status delete_state(std::string_view key) override;
+  status write_states(std::span<const std::pair<std::string, std::string>> puts,
+                      std::span<const std::string> deletes) override;
 
   status flush() override;
 
@@ -211,12 +213,12 @@ class rocksdb_store final : public store {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* expiry_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* events_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* state_cf_ = nullptr;
   // One writer at a time: apply and expire read the memory to decide what to
-  // delete, and the history sequence must not repeat.
+  // delete, the expiry schedule is theirs, and the history sequence must not repeat.
   std::mutex write_mtx_;
+  expiry_schedule expiry_;
   uint64_t next_seq_ = 0;
 };
 
@@ -239,6 +241,9 @@ status rocksdb_store::open_db() {
   options.keep_log_file_num = 5;
   options.max_log_file_size = 16 << 20;
   options.write_buffer_size = opts_.write_buffer_bytes;
+  // A memtable updated in place never fills; this flushes the families holding the oldest
+  // WAL once the WAL reaches it, which bounds the replay after a crash.
+  options.max_total_wal_size = uint64_t{128} << 20;
   options.IncreaseParallelism(2);
   if (opts_.fault) {
     env_ = rocksdb::NewCompositeEnv(std::make_shared<faulty_fs>(opts_.fault));
@@ -248,18 +253,42 @@ status rocksdb_store::open_db() {
   table.block_cache = rocksdb::NewLRUCache(opts_.block_cache_bytes);
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
-  // index and expiry see a delete for nearly every put (re-index, expiry);
-  // compacting files dense with tombstones keeps the reaper's range scans short.
+  // The index sees an overwrite or delete for nearly every put; compacting
+  // files dense with tombstones keeps the open-time scan short.
   rocksdb::ColumnFamilyOptions churn = options;
   churn.table_properties_collector_factories.push_back(
       rocksdb::NewCompactOnDeletionCollectorFactory(10000, 5000));
+  // The index family holds one small value per key, rewritten on every event: update the
+  // memtable entry in place (when the new value is no longer), so the memtable holds about
+  // one entry per key instead of every version. It then stays small and cache-resident
+  // (cheaper inserts than a growing skip list) and never fills, so there are no flushes
+  // and compactions of superseded versions. The WAL bound below flushes it instead.
+  churn.inplace_update_support = true;
+  // And find that entry by hash: with the whole key as the "prefix" (capped; longer keys
+  // only share a bucket), the memtable is a hash table of tiny per-key skip lists, so an
+  // update costs a hash instead of a search through a skip list of every key (which was
+  // the top of the storage thread's profile). Scans of the family use total_order_seek.
+  churn.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(128));
+  // The bucket array lives in the memtable: keep it a small part of it (2 MiB of 32).
+  churn.memtable_factory.reset(
+      rocksdb::NewHashSkipListRepFactory(std::max<size_t>(1024, opts_.write_buffer_bytes / 128)));
+  // In-place updates need single-threaded memtable writes, which dmon's one writer gives.
+  options.allow_concurrent_memtable_write = false;
   std::vector<rocksdb::ColumnFamilyDescriptor> families{
       {rocksdb::kDefaultColumnFamilyName, options},
       {"index", churn},
-      {"expiry", churn},
       {"events", options},
       {"state", options},
   };
+  // The expiry order used to be a family of its own (two more writes per
+  // indexed event); it is rebuilt from the index now. Open an old one to drop it.
+  std::vector<std::string> existing;
+  bool legacy_expiry = false;
+  if (rocksdb::DB::ListColumnFamilies(options, db_path(), &existing).ok())
+    legacy_expiry =
+        std::find(existing.begin(), existing.end(), legacy_expiry_family) != existing.end();
+  if (legacy_expiry)
+    families.push_back({legacy_expiry_family, churn});
   rocksdb::DB* raw = nullptr;
   auto s = opts_.read_only
                ? rocksdb::DB::OpenForReadOnly(options, db_path(), families, &handles_, &raw)
@@ -276,9 +305,16 @@ status rocksdb_store::open_db() {
   db_.reset(raw);
   meta_cf_ = handles_[0];
   index_cf_ = handles_[1];
-  expiry_cf_ = handles_[2];
-  events_cf_ = handles_[3];
-  state_cf_ = handles_[4];
+  events_cf_ = handles_[2];
+  state_cf_ = handles_[3];
+  if (legacy_expiry && !opts_.read_only) {
+    auto* legacy = handles_.back();
+    handles_.pop_back();
+    auto dropped = db_->DropColumnFamily(legacy);
+    db_->DestroyColumnFamilyHandle(legacy).PermitUncheckedError();
+    if (!dropped.ok())
+      return failure("cannot drop the old expiry family in '" + db_path() + "'", dropped);
+  }
 
   std::string seq;
   s = db_->Get(rocksdb::ReadOptions{}, meta_cf_, history_seq_key, &seq);
@@ -300,17 +336,21 @@ status rocksdb_store::rebuild_index() {
   // A one-off sequential pass: do not evict the cache, read ahead in large chunks.
   ro.fill_cache = false;
   ro.readahead_size = 2 << 20;
+  // The index family has a prefix extractor (see open_db): read every key, not one prefix.
+  ro.total_order_seek = true;
   uint64_t estimate = 0;
   if (db_->GetIntProperty(index_cf_, "rocksdb.estimate-num-keys", &estimate))
     mem_.reserve(estimate);
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, index_cf_)};
   std::vector<index::change> chunk;
   chunk.reserve(4096);
+  expiry_.reserve(estimate);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto e = enc::decode(view(it->value()));
     if (!e)
       return error{ec::storage_failure,
                    "index entry in '" + db_path() + "' cannot be read: " + e.error().message};
+    expiry_.append(expiry_deadline(*e, opts_.default_ttl), view(it->key()));
     chunk.push_back({it->key().ToString(), std::move(*e)});
     if (chunk.size() == 4096) {
       mem_.commit(chunk);
@@ -320,82 +360,85 @@ status rocksdb_store::rebuild_index() {
   if (!it->status().ok())
     return failure("cannot read the index in '" + db_path() + "'", it->status());
   mem_.commit(chunk);
+  expiry_.heapify();
   return std::monostate{};
 }
 
 result<size_t> rocksdb_store::apply(std::span<const event> events) {
-  std::lock_guard guard{write_mtx_};
-  auto now = opts_.clock();
   // The last event per key wins, as if the batch had been inserted one by one.
   std::unordered_map<std::string, const event*> last;
   last.reserve(events.size());
   for (auto& e : events)
-    last.insert_or_assign(index_key::of(e).encode(), &e);
+    last.insert_or_assign(index_key::encode(e), &e);
+  std::vector<keyed_event> latest;
+  latest.reserve(last.size());
+  for (auto& [key, e] : last)
+    latest.push_back({key, *e});
+  return apply_latest(latest);
+}
 
+result<size_t> rocksdb_store::apply_latest(std::vector<keyed_event>& latest) {
+  std::lock_guard guard{write_mtx_};
+  auto now = opts_.clock();
+  // One write per key: the expiry order lives in memory (expiry_schedule).
   rocksdb::WriteBatch batch;
   std::vector<index::change> changes;
-  changes.reserve(last.size());
+  changes.reserve(latest.size());
+  std::vector<int64_t> deadlines;
+  deadlines.reserve(latest.size());
   std::string value;
-  for (auto& [key, e] : last) {
-    auto old_deadline = mem_.deadline_of(key);
-    if (e->state && *e->state == "expired") {
-      if (!old_deadline)
+  for (auto& [key, e] : latest) {
+    if (e.state && *e.state == "expired") {
+      if (!mem_.contains(key))
         continue;
       batch.Delete(index_cf_, key);
-      batch.Delete(expiry_cf_, expiry_key(*old_deadline, key));
-      changes.push_back({key, std::nullopt});
+      changes.push_back({std::move(key), std::nullopt});
+      deadlines.push_back(0);
       continue;
     }
-    auto stored = mem_.prepare(*e, now);
-    auto deadline = expiry_deadline(stored, opts_.default_ttl);
+    auto stored = mem_.prepare(std::move(e), now);
+    deadlines.push_back(expiry_deadline(stored, opts_.default_ttl));
     value.clear();
     enc::encode(stored, value);
     batch.Put(index_cf_, key, value);
-    if (old_deadline && *old_deadline != deadline)
-      batch.Delete(expiry_cf_, expiry_key(*old_deadline, key));
-    batch.Put(expiry_cf_, expiry_key(deadline, key), {});
-    changes.push_back({key, std::move(stored)});
+    changes.push_back({std::move(key), std::move(stored)});
   }
   if (changes.empty())
     return size_t{0};
   if (auto r = write(batch, "index entries"); !r)
     return r.error();
-  mem_.commit(changes);
+  // With `previous`, commit leaves the keys (and engaged, moved-from values) in `changes`.
+  std::vector<std::optional<int64_t>> previous;
+  mem_.commit(changes, &previous);
+  for (size_t i = 0; i < changes.size(); ++i) {
+    // A later deadline is still covered by the key's existing entry (see expiry_schedule).
+    if (changes[i].value && (!previous[i] || deadlines[i] < *previous[i]))
+      expiry_.schedule(deadlines[i], std::move(changes[i].key));
+  }
   return changes.size();
 }
 
 result<std::vector<event>> rocksdb_store::expire(int64_t now_us) {
   std::lock_guard guard{write_mtx_};
-  // Due entries have deadline < now: exactly the keys below the 8 bytes of `now`.
-  auto upper = ordered(now_us);
-  rocksdb::Slice upper_slice{upper};
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, expiry_cf_)};
+  auto due = expiry_.due(now_us, [this](const std::string& key) { return mem_.deadline_of(key); });
   rocksdb::WriteBatch batch;
   std::vector<index::change> changes;
   std::vector<event> out;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto k = view(it->key());
-    if (k.size() < 8)
-      return error{ec::storage_failure, "malformed expiry key in '" + db_path() + "'"};
-    auto deadline = enc::get_ordered_i64(k);
-    std::string key{k.substr(8)};
-    batch.Delete(expiry_cf_, slice(k));
-    // An entry left behind by a key re-indexed since is dropped without a report.
-    auto e = mem_.find(key);
-    if (!e || expiry_deadline(*e, opts_.default_ttl) != deadline)
+  for (auto& d : due) {
+    auto e = mem_.find(d.key);
+    if (!e)
       continue;
-    batch.Delete(index_cf_, key);
-    changes.push_back({std::move(key), std::nullopt});
+    batch.Delete(index_cf_, d.key);
+    changes.push_back({d.key, std::nullopt});
     out.push_back(std::move(*e));
   }
-  if (!it->status().ok())
-    return failure("cannot scan expiry deadlines in '" + db_path() + "'", it->status());
-  if (batch.Count() == 0)
+  if (changes.empty())
     return out;
-  if (auto r = write(batch, "expiry deletions"); !r)
+  if (auto r = write(batch, "expiry deletions"); !r) {
+    // The next sweep must find them again.
+    expiry_.restore(std::move(due));
     return r.error();
+  }
   mem_.commit(changes);
   return out;
 }
@@ -606,6 +649,16 @@ status rocksdb_store::delete_state(std::string_view key) {
     return failure("cannot delete stream state '" + std::string{key} + "' in '" + db_path() + "'",
                    s);
   return std::monostate{};
+}
+
+status rocksdb_store::write_states(std::span<const std::pair<std::string, std::string>> puts,
+                                   std::span<const std::string> deletes) {
+  rocksdb::WriteBatch batch;
+  for (auto& [key, bytes] : puts)
+    batch.Put(state_cf_, slice(key), slice(bytes));
+  for (auto& key : deletes)
+    batch.Delete(state_cf_, slice(key));
+  return write(batch, "state entries");
 }
 
 status rocksdb_store::flush() {

@@ -73,6 +73,12 @@ struct store_options {
   std::shared_ptr<write_fault> fault;
 };
 
+/// An index write with its key already encoded (`index_key::encode()` of the event).
+struct keyed_event {
+  std::string key;
+  event e;
+};
+
 /// What `store::open` found, for the opening actor to log.
 struct open_report {
   /// Index entries loaded into memory.
@@ -120,6 +126,11 @@ class store {
   /// (a re-indexed key's old deadline is removed) and then the memory. On
   /// error nothing changed. Returns the number of keys written or deleted.
   virtual result<size_t> apply(std::span<const event> events) = 0;
+
+  /// As `apply`, for writes already coalesced to one per key (a commit group's): `latest`
+  /// holds each key's `index_key::encode()` and its event, no key twice. Skips the
+  /// coalescing and moves the events out of `latest`.
+  virtual result<size_t> apply_latest(std::vector<keyed_event>& latest) = 0;
 
   /// Returns the latest event of a key.
   virtual std::optional<event> lookup(const index_key& key) const = 0;
@@ -177,6 +188,11 @@ class store {
 
   /// Deletes the state under `key` (no error when absent).
   virtual status delete_state(std::string_view key) = 0;
+
+  /// Puts every (key, bytes) of `puts` and deletes every key of `deletes` in one
+  /// atomic write (the cluster's replica entries are kept this way).
+  virtual status write_states(std::span<const std::pair<std::string, std::string>> puts,
+                              std::span<const std::string> deletes) = 0;
 
   // -- maintenance ----------------------------------------------------------
 

@@ -35,3 +35,10 @@ def test_kustomize_catches_broken_yaml(k8s_copy):
     mutate(k8s_copy / "40-pdb.yaml", "  maxUnavailable: 1", "   maxUnavailable: 1\n  - x")
     r = kustomize(k8s_copy)
     assert r.returncode != 0, r.stdout
+
+
+def test_the_deploy_folder_renders_the_same_objects():
+    # `kubectl apply -k deploy/` is what a user types; it must send exactly deploy/k8s.
+    top = kustomize(K8S.parent)
+    assert top.returncode == 0, top.stderr
+    assert top.stdout == kustomize(K8S).stdout

@@ -1,86 +1,49 @@
-"""Several dmond nodes on loopback: each key owned by one node, forwarded there, order kept."""
+"""Several dmond nodes on loopback: ownership, forwarding, order, replicas, cluster-wide reads."""
 
 import re
-import socket
 import time
-import urllib.request
 
 import pytest
 
-from conftest import start_node
+from cluster_harness import (Cluster, cluster_hosts, cluster_info, http_get, load_keys,
+                             local_hosts, wait_until)
 from riemann_wire import Connection, make_event, msg_with
-
-RECORDER = """
-import json, os
-from dmon import index
-_out = open(os.environ["DMON_TEST_OUT"], "a", buffering=1)
-
-class _Rec:
-    def send(self, event):
-        _out.write(json.dumps({"host": event.get("host"), "seq": event.get("metric")}) + "\\n")
-
-stream = index()
-record_stream = _Rec()
-"""
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def ready(node):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{node.http}/readyz", timeout=5) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-def local_keys(node):
-    with Connection(node.tcp) as c:
-        reply = c.request(msg_with(query="true"))
-    assert reply.ok, reply.error
-    return {e.host for e in reply.events}
 
 
 @pytest.fixture
 def cluster(tmp_path):
-    ports = free_ports(3)
-    peers = ",".join(f"127.0.0.1:{p}" for p in ports)
-    nodes = [start_node(tmp_path / f"n{i}", RECORDER,
-                        args=["--peer-port", str(p), "--node-id", f"node-{i}", "--peers", peers])
-             for i, p in enumerate(ports)]
+    c = Cluster(tmp_path, 3)
     try:
-        deadline = time.monotonic() + 60
-        while not all(ready(n) for n in nodes):
-            assert time.monotonic() < deadline, [n.log()[-2000:] for n in nodes]
-            time.sleep(0.2)
-        for n in nodes:  # every router has seen the full member list
+        for i in range(3):
+            c.start(i, range(3))
+        c.wait_members(3)
+        for n in c.live():  # every router has seen the full member list
             assert n.wait_log(r"router: 3 live member\(s\)", timeout=30), n.log()
-        yield nodes
+        yield [c.nodes[i] for i in range(3)]
     finally:
-        for n in nodes:
-            n.stop()
+        c.stop_all()
 
 
-def test_each_key_is_owned_by_exactly_one_node(cluster):
-    a = cluster[0]
-    with Connection(a.tcp) as c:
-        for batch in range(3):
-            events = [make_event(host=f"host-{batch * 100 + i}", service="cpu", ttl=300.0)
-                      for i in range(100)]
-            reply = c.request(msg_with(events))
-            assert reply.ok, reply.error
-    owned = [local_keys(n) for n in cluster]
-    assert all(owned), "every node owns some of 300 keys"
-    assert sum(len(k) for k in owned) == 300
-    assert set.union(*owned) == {f"host-{i}" for i in range(300)}
+def test_thousand_keys_owned_once_replicated_and_queryable_everywhere(cluster):
+    keys = load_keys(cluster[0], 1000)
+    owned = [local_hosts(n) for n in cluster]
+    assert all(owned), "every node owns some of 1000 keys"
+    assert sum(len(k) for k in owned) == 1000, "each key in exactly one node's index"
+    assert set.union(*owned) == keys
+    # Replication factor 2: one copy of every key besides its owner's, acked before the reply.
+    infos = [cluster_info(n) for n in cluster]
+    assert sum(i["replicas_held"] for i in infos) == 1000, infos
+    for i, info in zip(range(3), infos):
+        assert info["keys_owned"] == len(owned[i])
+        assert [m["node"] for m in info["members"]] == ["node-0", "node-1", "node-2"]
+    for n in cluster:
+        assert cluster_hosts(n) == keys
+    # HTTP reads are cluster-wide too.
+    _, body = http_get(cluster[2], "/index?query=service%20%3D%20%22svc%22")
+    assert len(re.findall(r'"host":', body)) == 1000
+    _, metrics = http_get(cluster[1], "/metrics")
+    m = re.search(r"^dmon_cluster_replicated_out_total (\d+)$", metrics, re.M)
+    assert m and int(m.group(1)) > 0
 
 
 def test_per_key_order_is_kept_across_the_hop(cluster):
@@ -101,6 +64,43 @@ def test_per_key_order_is_kept_across_the_hop(cluster):
             break
         time.sleep(0.1)
     assert all(per_host[h] == list(range(10)) for h in hosts)
+    # The index holds each key's last event, wherever it is asked.
+    with Connection(cluster[2].tcp) as c:
+        reply = c.request(msg_with(query='host =~ "ordered-%"'))
+    assert reply.ok and len(reply.events) == 30
+    assert all(e.metric_sint64 == 9 for e in reply.events)
+
+
+def test_rekeyed_index_writes_land_on_their_owner(tmp_path):
+    # Every input key writes one output key ("total"); it must live on its owner only.
+    rekey = """
+from dmon import index, with_
+stream = with_({"host": "total", "service": "count"}, index())
+"""
+    from conftest import start_node
+    from cluster_harness import free_ports, ready
+    ports = free_ports(3)
+    peers = ",".join(f"127.0.0.1:{p}" for p in ports)
+    nodes = []
+    try:
+        for i, p in enumerate(ports):
+            nodes.append(start_node(tmp_path / f"r{i}", rekey,
+                                    args=["--peer-port", str(p), "--node-id", f"node-{i}",
+                                          "--peers", peers]))
+        wait_until(lambda: all(ready(n) for n in nodes), 60, "readiness")
+        for n in nodes:
+            wait_until(lambda: len(cluster_info(n)["members"]) == 3, 60, "members")
+        load_keys(nodes[0], 300, prefix="in")
+        holders = wait_until(
+            lambda: [i for i, n in enumerate(nodes) if "total" in local_hosts(n)], 15,
+            "the total key indexed")
+        assert len(holders) == 1, holders
+        assert sum(cluster_info(n)["counters"]["index_forwarded_in"] for n in nodes) > 0
+        for n in nodes:
+            assert cluster_hosts(n) == {"total"}
+    finally:
+        for n in nodes:
+            n.stop()
 
 
 def test_forwarding_is_counted(cluster):
@@ -111,3 +111,45 @@ def test_forwarding_is_counted(cluster):
     log = node.log()
     m = re.search(r"stats cluster: forwarded_out=(\d+)", log)
     assert m and int(m.group(1)) > 0, log[-3000:]
+
+
+def test_a_subscription_on_one_node_sees_writes_on_every_node(cluster):
+    import http.client
+    import json
+    import threading
+    conn = http.client.HTTPConnection("127.0.0.1", cluster[0].http, timeout=30)
+    conn.request("GET", "/sse/index?query=service%20%3D%20%22live%22")
+    resp = conn.getresponse()
+    assert resp.status == 200
+    seen = set()
+
+    def read():
+        try:
+            for raw in resp.fp:
+                line = raw.decode()
+                if line.startswith("data:"):
+                    seen.add(json.loads(line[5:])["host"])
+        except (OSError, ValueError):
+            pass
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        # Peers relay once this node's keeper asked them to; probe until a relayed write shows.
+        with Connection(cluster[1].tcp) as c:
+            for i in range(100):
+                probe = f"probe-{i}"
+                assert c.request(msg_with([make_event(host=probe, service="live")])).ok
+                deadline = time.monotonic() + 0.3
+                while probe not in seen and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if probe in seen and probe not in local_hosts(cluster[0]):
+                    break
+            else:
+                pytest.fail("no write owned by another node reached the subscriber")
+            hosts = {f"live-{i}" for i in range(60)}
+            assert c.request(msg_with([make_event(host=h, service="live", ttl=300.0)
+                                       for h in sorted(hosts)])).ok
+        wait_until(lambda: hosts <= seen, 15, "every write relayed")
+    finally:
+        conn.close()

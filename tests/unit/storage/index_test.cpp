@@ -149,6 +149,7 @@ TEST(index, every_query_path_returns_what_a_full_scan_returns_on_random_data) {
       continue;
     }
     auto key = index_key::of(e).encode();
+    ASSERT_EQ(index_key::encode(e), key) << "the copy-free encoding must agree";
     if (auto stored = idx.insert(e))
       model[key] = *stored;
     else

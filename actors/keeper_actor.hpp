@@ -1,0 +1,93 @@
+// The keeper actor: a node's peer-facing actor for index writes, replicas, handoff and query
+// shares.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "cluster_link.hpp"
+#include "interfaces.hpp"
+#include "pubsub.hpp"
+#include "replica_set.hpp"
+#include "store.hpp"
+
+namespace dmon {
+
+/// How the keeper works; the node fills it from its config.
+struct keeper_options {
+  /// How long a send to another member may take before it counts as failed.
+  std::chrono::milliseconds send_timeout{10'000};
+  /// Timer for the outbox (writes made outside an ingest, e.g. by stream timers) and relays.
+  std::chrono::milliseconds tick{100};
+  /// Period of the repair pass that moves entries this node holds but does not own.
+  std::chrono::milliseconds rebalance_every{10'000};
+  /// A watch from a node with subscribers lasts this long unless renewed.
+  std::chrono::milliseconds watch_lease{5'000};
+  /// How long a handed-off entry stays in the old owner's index after the new owner took
+  /// it: members that have not seen the new view yet still find it there when they query.
+  std::chrono::milliseconds release_grace{3'000};
+  /// Relayed index writes buffered for watchers before more are dropped.
+  size_t relay_capacity = 10'000;
+};
+
+/// Buffer of local index writes for watching nodes, filled on publishers' threads.
+struct relay_buffer {
+  std::mutex mtx;
+  std::vector<event> events;
+  size_t capacity = 0;
+  uint64_t dropped = 0;
+};
+
+struct keeper_state {
+  // Not an aggregate: CAF would construct an aggregate state from the actor pointer.
+  keeper_state() = default;
+
+  store* db = nullptr;
+  pubsub* hub = nullptr;
+  cluster_link* link = nullptr;
+  router_actor router;
+  keeper_options opts;
+  std::unique_ptr<replica_set> replicas;
+  /// The view of the last rebalance; unset until the first view with other members
+  /// (a node starting alone waits for its peers before moving anything).
+  std::optional<cluster_view> prev;
+  std::chrono::steady_clock::time_point next_rebalance{};
+
+  /// Sends in flight per sequence number, and flushes waiting for them.
+  uint64_t next_seq = 1;
+  std::map<uint64_t, size_t> open;
+  std::vector<std::pair<uint64_t, caf::typed_response_promise<uint64_t>>> waiters;
+
+  /// Handed-off entries to drop from the index (or keep as replicas) once due.
+  struct pending_release {
+    std::chrono::steady_clock::time_point due;
+    std::shared_ptr<std::vector<event>> sent;
+    std::shared_ptr<const std::unordered_set<std::string>> keep;
+  };
+  std::vector<pending_release> releases;
+
+  /// Nodes watching this node's index writes, until their lease ends.
+  std::map<std::string, std::chrono::steady_clock::time_point> watchers;
+  std::shared_ptr<relay_buffer> relay;
+  pubsub::subscription_id relay_sub = 0;
+  std::chrono::steady_clock::time_point next_watch{};
+
+  static inline const char* name = "dmon.keeper";
+};
+
+/// Spawn it `caf::detached`: it writes to RocksDB. `router` runs forwarded batches.
+keeper_actor::behavior_type keeper(keeper_actor::stateful_pointer<keeper_state> self, store* db,
+                                   pubsub* hub, cluster_link* link, router_actor router,
+                                   keeper_options opts);
+
+/// True on the thread of a keeper while it publishes relayed writes, so the keeper's
+/// own relay subscription does not send them on again.
+bool relaying_now();
+
+}  // namespace dmon

@@ -1,0 +1,131 @@
+// dmon::commit_group: index and history writes of many stream batches, coalesced into one store
+// write.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "event.hpp"
+#include "index.hpp"
+#include "store.hpp"
+
+namespace dmon {
+
+/// Collects the writes of stream batches until the group is committed as one
+/// store write, and the acknowledgements (`Ack`, e.g. a response promise) that
+/// must wait for it. Index writes are coalesced to the latest event per key, as
+/// if they had been applied one by one, so a hot key costs one write per group
+/// however often it changed; history is kept whole, in order. A group is due
+/// when it holds `max_events` writes (before coalescing) or when `max_delay`
+/// has passed since its first write. Plain data: the storage actor owns one and
+/// decides when to commit it; tests drive it without an actor system.
+template <class Ack>
+class commit_group {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  struct limits {
+    /// Writes (index + history, before coalescing) that make the group due.
+    size_t max_events = 20000;
+    /// Age of the group's first write that makes it due.
+    std::chrono::microseconds max_delay{2000};
+  };
+
+  /// What a commit writes, and whom it answers afterwards.
+  struct contents {
+    /// The latest event per key with its encoded key (for `store::apply_latest`), in the
+    /// order each key first appeared.
+    std::vector<keyed_event> index;
+    /// Every history event, in arrival order.
+    std::vector<event> history;
+    /// In arrival order.
+    std::vector<Ack> acks;
+    /// Index writes before coalescing.
+    size_t index_writes = 0;
+  };
+
+  explicit commit_group(limits l) : limits_(l) {}
+
+  /// Adds one batch's writes and the ack that waits for them (an ack with no
+  /// writes still waits for the writes added before it). Returns whether the
+  /// group is now due by size.
+  bool add(std::vector<event> index_writes, std::vector<event> history, Ack ack,
+           clock::time_point now) {
+    if (writes_ == 0 && acks_.empty())
+      opened_ = now;
+    writes_ += index_writes.size() + history.size();
+    index_writes_ += index_writes.size();
+    for (auto& e : index_writes) {
+      auto [i, added] = positions_.try_emplace(index_key::encode(e), index_.size());
+      if (added)
+        index_.push_back({{}, std::move(e)});
+      else
+        index_[i->second].e = std::move(e);
+    }
+    if (history_.empty())
+      history_ = std::move(history);
+    else
+      for (auto& e : history)
+        history_.push_back(std::move(e));
+    acks_.push_back(std::move(ack));
+    return writes_ >= limits_.max_events;
+  }
+
+  /// Nothing to write and nobody waiting.
+  bool empty() const { return acks_.empty(); }
+
+  /// Writes added since the last take, before coalescing.
+  size_t writes() const { return writes_; }
+
+  /// Distinct index keys held.
+  size_t keys() const { return index_.size(); }
+
+  /// Whether the group should be committed now: by size, or by the age of its first write.
+  bool due(clock::time_point now) const {
+    if (empty())
+      return false;
+    return writes_ >= limits_.max_events || now - opened_ >= limits_.max_delay;
+  }
+
+  /// When the first write of the group arrived.
+  clock::time_point opened() const { return opened_; }
+
+  /// Counts takes, so a commit scheduled for an earlier group can tell it is stale.
+  uint64_t generation() const { return generation_; }
+
+  /// Empties the group and returns what to write and whom to answer.
+  contents take() {
+    // The keys move from the map into the writes; the map is emptied by it.
+    while (!positions_.empty()) {
+      auto node = positions_.extract(positions_.begin());
+      index_[node.mapped()].key = std::move(node.key());
+    }
+    contents out{std::move(index_), std::move(history_), std::move(acks_), index_writes_};
+    index_.clear();
+    history_.clear();
+    acks_.clear();
+    positions_.clear();
+    writes_ = 0;
+    index_writes_ = 0;
+    ++generation_;
+    return out;
+  }
+
+ private:
+  limits limits_;
+  std::vector<keyed_event> index_;
+  std::unordered_map<std::string, size_t> positions_;
+  std::vector<event> history_;
+  std::vector<Ack> acks_;
+  size_t writes_ = 0;
+  size_t index_writes_ = 0;
+  clock::time_point opened_{};
+  uint64_t generation_ = 0;
+};
+
+}  // namespace dmon

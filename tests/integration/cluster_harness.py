@@ -1,0 +1,124 @@
+"""Helpers for cluster tests: start dmond nodes that know each other, load keys, read indexes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+from conftest import start_node
+from riemann_wire import Connection, make_event, msg_with
+
+RECORDER = """
+import json, os
+from dmon import index
+_out = open(os.environ["DMON_TEST_OUT"], "a", buffering=1)
+
+class _Rec:
+    def send(self, event):
+        _out.write(json.dumps({"host": event.get("host"), "seq": event.get("metric")}) + "\\n")
+
+stream = index()
+record_stream = _Rec()
+"""
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def http_get(node, path, timeout=10):
+    with urllib.request.urlopen(f"http://127.0.0.1:{node.http}{path}", timeout=timeout) as r:
+        return r.status, r.read().decode()
+
+
+def ready(node):
+    try:
+        return http_get(node, "/readyz", timeout=5)[0] == 200
+    except OSError:
+        return False
+
+
+def cluster_info(node):
+    return json.loads(http_get(node, "/cluster")[1])
+
+
+def local_hosts(node):
+    """Hosts in this node's own index (no scatter)."""
+    _, body = http_get(node, "/index?query=true&scope=local")
+    return {e["host"] for e in json.loads(body)}
+
+
+def cluster_hosts(node, query="true"):
+    """Hosts a TCP query on this node returns (cluster-wide), with duplicates counted."""
+    with Connection(node.tcp) as c:
+        reply = c.request(msg_with(query=query))
+    assert reply.ok, reply.error
+    hosts = [e.host for e in reply.events]
+    assert len(hosts) == len(set(hosts)), "a key answered twice"
+    return set(hosts)
+
+
+def load_keys(node, n, prefix="key", metric=1, batch=100):
+    """Sends n keys to one node in acked batches; returns their hosts."""
+    hosts = [f"{prefix}-{i}" for i in range(n)]
+    with Connection(node.tcp) as c:
+        for start in range(0, n, batch):
+            events = [make_event(host=h, service="svc", ttl=3600.0, metric_sint64=metric)
+                      for h in hosts[start:start + batch]]
+            reply = c.request(msg_with(events))
+            assert reply.ok, reply.error
+    return set(hosts)
+
+
+def wait_until(fn, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+class Cluster:
+    """Nodes node-0..node-(n-1) on fixed peer ports, each with its own work and data dir."""
+
+    def __init__(self, tmp_path: Path, size: int, extra_args=()):
+        self.tmp = tmp_path
+        self.ports = free_ports(size)
+        self.extra = list(extra_args)
+        self.nodes: dict[int, object] = {}
+
+    def peers(self, members):
+        return ",".join(f"127.0.0.1:{self.ports[i]}" for i in members)
+
+    def start(self, i, members):
+        node = start_node(self.tmp / f"n{i}", RECORDER, data_dir=self.tmp / f"n{i}" / "data",
+                          args=["--peer-port", str(self.ports[i]), "--node-id", f"node-{i}",
+                                "--peers", self.peers(members), "--reap-interval", "1",
+                                "--rebalance-interval", "2", *self.extra])
+        self.nodes[i] = node
+        return node
+
+    def live(self):
+        return [n for n in self.nodes.values() if n.proc.poll() is None]
+
+    def wait_members(self, count, timeout=60):
+        wait_until(lambda: all(ready(n) for n in self.live()), timeout, "readiness")
+        for n in self.live():
+            wait_until(lambda: len(cluster_info(n)["members"]) == count, timeout,
+                       f"{count} members on {n.http}")
+
+    def stop_all(self):
+        for n in self.nodes.values():
+            n.stop()

@@ -1,0 +1,110 @@
+"""Cluster membership changes with real dmond nodes: join, planned leave, crash and return."""
+
+import signal
+
+import pytest
+
+from cluster_harness import (Cluster, cluster_hosts, cluster_info, load_keys, local_hosts,
+                             wait_until)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path, 3)
+    try:
+        yield c
+    finally:
+        c.stop_all()
+
+
+def owned_once(nodes, keys):
+    """Each key is in exactly one of the nodes' own indexes."""
+    owned = [local_hosts(n) for n in nodes]
+    return all(owned) and sum(len(o) for o in owned) == len(keys) and set.union(*owned) == keys
+
+
+def test_join_moves_keys_without_losing_any(cluster):
+    for i in range(2):
+        cluster.start(i, range(2))
+    cluster.wait_members(2)
+    keys = load_keys(cluster.nodes[0], 1000)
+    assert owned_once(list(cluster.nodes.values()), keys)
+    cluster.start(2, range(3))
+    # Queries stay complete while the third node takes its keys.
+    for _ in range(20):
+        assert cluster_hosts(cluster.nodes[0]) == keys
+    cluster.wait_members(3)
+    nodes = [cluster.nodes[i] for i in range(3)]
+    wait_until(lambda: owned_once(nodes, keys), 30, "keys owned once over 3 nodes")
+    for n in nodes:
+        assert cluster_hosts(n) == keys
+    assert cluster_info(nodes[2])["counters"]["handed_off_in"] > 0
+    wait_until(lambda: sum(cluster_info(n)["replicas_held"] for n in nodes) == 1000, 30,
+               "one replica per key")
+
+
+@pytest.mark.parametrize("how", ["sigterm", "kill9"])
+def test_leave_or_crash_keeps_every_acked_entry_and_ownership_returns(cluster, how):
+    for i in range(3):
+        cluster.start(i, range(3))
+    cluster.wait_members(3)
+    keys = load_keys(cluster.nodes[0], 1000)
+    # Newer entries for every key, acked while all three are up.
+    load_keys(cluster.nodes[2], 1000, metric=2)
+    gone = cluster.nodes[1]
+    before = local_hosts(gone)
+    assert before
+    if how == "sigterm":
+        assert gone.stop() == 0
+        m = gone.wait_log(r"handed (\d+) index entries", timeout=1)
+        assert m and int(m.group(1)) == len(before), "every entry it owned was handed off"
+    else:
+        gone.proc.send_signal(signal.SIGKILL)
+        gone.proc.wait(10)
+    survivors = [cluster.nodes[0], cluster.nodes[2]]
+    for n in survivors:
+        wait_until(lambda: len(cluster_info(n)["members"]) == 2, 30, "2 members")
+    wait_until(lambda: owned_once(survivors, keys), 30, "survivors own every key")
+    for n in survivors:
+        assert cluster_hosts(n) == keys
+    # Written while node-1 is away: the survivors' newer entries must go back with its keys.
+    load_keys(cluster.nodes[0], 1000, metric=3)
+    back = cluster.start(1, range(3))
+    cluster.wait_members(3)
+    nodes = [cluster.nodes[i] for i in range(3)]
+    wait_until(lambda: owned_once(nodes, keys), 30, "keys owned once after the return")
+    assert local_hosts(back) == before, "the returning node owns its keys again"
+    from riemann_wire import Connection, msg_with
+    for n in nodes:
+        with Connection(n.tcp) as c:
+            reply = c.request(msg_with(query="true"))
+        assert reply.ok
+        assert {e.host for e in reply.events} == keys
+        assert all(e.metric_sint64 == 3 for e in reply.events), "newest entries win"
+
+
+def test_replicas_answer_for_a_frozen_member_and_too_many_frozen_is_an_error(tmp_path):
+    c = Cluster(tmp_path, 3, extra_args=["--cluster-query-timeout", "1"])
+    frozen = []
+    try:
+        for i in range(3):
+            c.start(i, range(3))
+        c.wait_members(3)
+        keys = load_keys(c.nodes[0], 1000)
+        from riemann_wire import Connection, msg_with
+        # Frozen (SIGSTOP): still a member until CAF's heartbeat drops it (10 s), but silent.
+        for i in (1, 2):
+            c.nodes[i].proc.send_signal(signal.SIGSTOP)
+            frozen.append(c.nodes[i])
+            with Connection(c.nodes[0].tcp) as conn:
+                reply = conn.request(msg_with(query="true"))
+            if i == 1:
+                assert reply.ok, reply.error
+                assert {e.host for e in reply.events} == keys, "replicas stand in for node-1"
+            else:
+                assert not reply.ok
+                assert "cluster query incomplete" in reply.error and "node-2" in reply.error
+    finally:
+        for n in frozen:
+            n.proc.send_signal(signal.SIGCONT)
+        c.stop_all()

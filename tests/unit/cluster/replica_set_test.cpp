@@ -1,0 +1,77 @@
+// replica_set: newer-wins replica entries that survive a reopen and stay out of the index.
+#include "replica_set.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include <stdlib.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+dmon::event entry(const std::string& host, int64_t time, double metric) {
+  dmon::event e;
+  e.host = host;
+  e.service = "s";
+  e.time_us = time;
+  e.ttl = 60;
+  e.metric = metric;
+  return e;
+}
+
+struct replica_set_test : ::testing::Test {
+  std::string path;
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "dmon-replica-test-XXXXXX").string();
+    path = mkdtemp(tmpl.data());
+  }
+  void TearDown() override { fs::remove_all(path); }
+  std::unique_ptr<dmon::store> open() {
+    dmon::store_options o;
+    o.path = path;
+    auto s = dmon::store::open(o);
+    EXPECT_TRUE(s) << s.error().message;
+    return std::move(*s);
+  }
+};
+
+}  // namespace
+
+TEST_F(replica_set_test, newer_copies_win_and_expired_deletes) {
+  auto db = open();
+  dmon::replica_set r{db.get(), 60};
+  std::vector<dmon::event> first{entry("a", 10, 1), entry("b", 10, 1)};
+  ASSERT_TRUE(r.apply(first));
+  std::vector<dmon::event> second{entry("a", 5, 2), entry("b", 20, 3)};
+  auto changed = r.apply(second);
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(*changed, 1u) << "the older copy of a is ignored";
+  auto all = r.all();
+  ASSERT_EQ(all.size(), 2u);
+  for (auto& e : all)
+    EXPECT_EQ(*e.metric_as_double(), *e.host == "a" ? 1 : 3);
+  auto gone = entry("a", 30, 0);
+  gone.state = "expired";
+  ASSERT_TRUE(r.apply(std::vector<dmon::event>{gone}));
+  EXPECT_EQ(r.size(), 1u);
+  EXPECT_EQ(db->size(), 0u) << "replicas are never in the node's own index";
+}
+
+TEST_F(replica_set_test, survives_a_reopen_and_erase_is_durable) {
+  {
+    auto db = open();
+    dmon::replica_set r{db.get(), 60};
+    ASSERT_TRUE(r.apply(std::vector<dmon::event>{entry("a", 1, 1), entry("b", 1, 1)}));
+    ASSERT_TRUE(r.erase(std::vector<dmon::event>{entry("b", 0, 0)}));
+  }
+  auto db = open();
+  dmon::replica_set r{db.get(), 60};
+  ASSERT_TRUE(r.load());
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(*r.all()[0].host, "a");
+  auto pred = dmon::query::parse_cached("host = \"a\"");
+  ASSERT_TRUE(pred);
+  EXPECT_EQ(r.select(*pred).size(), 1u);
+}
