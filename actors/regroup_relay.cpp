@@ -57,8 +57,8 @@ caf::result<uint64_t> relay_regrouped(self_ptr self, uint64_t reply, std::string
   }
   // As in the ingest handler: a batch that wrote nothing still waits for this shard's earlier
   // writes still on their way to the WAL.
-  bool write = !w.index.empty() || !w.history.empty() ||
-               w.unanswered.load(std::memory_order_acquire) != 0;
+  bool write =
+      !w.index.empty() || !w.history.empty() || w.unanswered.load(std::memory_order_acquire) != 0;
   if (batch.empty() && !write) {
     if (!failure.empty())
       return caf::make_error(caf::sec::runtime_error, failure);

@@ -107,9 +107,9 @@ caf::result<uint64_t> route_regrouped(self_ptr self, regrouped_batch batch, bool
         .then([f](uint64_t done) { f->done(done); },
               [=](caf::error& err) {
                 f->failure(caf::make_error(caf::sec::runtime_error,
-                                          "owner node " + owner + " did not run " +
-                                              std::to_string(n) +
-                                              " regrouped events: " + self->system().render(err)));
+                                           "owner node " + owner + " did not run " +
+                                               std::to_string(n) +
+                                               " regrouped events: " + self->system().render(err)));
               });
   }
   // Replies arrive only after this handler returns, so `pending` is complete first.
