@@ -4,7 +4,7 @@
 # cost of forwarding (owned keys vs random keys); the time a join takes to hand off 100K keys.
 # Usage: bench/scaling.sh [build-dir]   (from anywhere; as root, for the cgroups; builds nothing)
 # Env: DMON_SCALING_SECONDS (8) per load run, DMON_SCALING_CPU (0.25) CPUs per node,
-#      DMON_SCALING_JOIN_KEYS (100000), DMON_SCALING_NODES ("1 2 4").
+#      DMON_SCALING_JOIN_KEYS (100000), DMON_SCALING_NODES ("1 2 4"), DMON_SCALING_FWD_PAIRS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(realpath "${1:-build}")
@@ -135,7 +135,8 @@ targets() {
 }
 
 load_common=(--pipeline 8 --events-per-msg 100 --quiet)
-results=()  # "name|nodes|rf|events/s|p50|p99|cpu_us_per_event|forwarded"
+fwd_runs=0
+results=()  # "name|nodes|rf|events/s|p50|p99|cpu_us_per_event|forwarded|errors|cpu_used/quota"
 
 # --- 1. scaling: one dmon-load, 2 connections per node, keys spread over all nodes ---------
 scale_run() {  # nodes replication
@@ -156,7 +157,7 @@ scale_run() {  # nodes replication
   results+=("$(echo "$line" | python3 -c "
 import json,sys; d=json.load(sys.stdin); l=d['latency_us']
 cpu=($c1-$c0)/$tick
-print(f\"scale|$n|$rf|{d['events_per_s']:.0f}|{l['p50']/1e3:.1f}|{l['p99']/1e3:.1f}|{cpu*1e6/max(d['events_acked'],1):.1f}|{$fwd/max(d['events_acked'],1):.2f}|{d['errors']+d['unanswered']}\")")")
+print(f\"scale|$n|$rf|{d['events_per_s']:.0f}|{l['p50']/1e3:.1f}|{l['p99']/1e3:.1f}|{cpu*1e6/max(d['events_acked'],1):.1f}|{$fwd/max(d['events_acked'],1):.2f}|{d['errors']+d['unanswered']}|{cpu/max(d['elapsed_s'],1e-9)/($n*$cpu):.2f}\")")")
   echo "  $run_id: ${results[-1]}" >&2
   stop_nodes
 }
@@ -172,7 +173,8 @@ for n in $node_counts; do ((n > 1)) && scale_run "$n" 2; done
 # per event is what the hop costs (divided by the forwarded share).
 fwd_run() {  # mode
   local mode=$1 i c0 c1
-  run_id="fwd-$mode"
+  fwd_runs=$((fwd_runs + 1))
+  run_id="fwd-$mode-$fwd_runs"  # fresh data dirs every run
   for i in 0 1; do start_node "$i" 2 1; done
   wait_ready 0 1
   "$build/dmon-load" --targets "$(targets 2)" --connections 2 "${load_common[@]}" \
@@ -188,6 +190,11 @@ fwd_run() {  # mode
   done
   local f0=0 fwd=0 loads=()
   for i in 0 1; do f0=$((f0 + $(cluster_json "$i" | jfield 'd["counters"]["forwarded_out"]'))); done
+  if [[ $mode == owned ]] && (($(sort -u "$work/keys-0" "$work/keys-1" | wc -l) != 10000 ||
+                              $(cat "$work/keys-0" "$work/keys-1" | wc -l) != 10000)); then
+    echo "scaling.sh: the local indexes do not split the 10,000 keys; logs in $work" >&2
+    exit 1
+  fi
   c0=$(cpu_ticks)
   for i in 0 1; do
     "$build/dmon-load" --port "$(tcp "$i")" --connections 2 "${load_common[@]}" \
@@ -203,12 +210,15 @@ ds=[json.load(open('$work/fwd-$mode-%d.json' % i)) for i in (0,1)]
 ev=sum(d['events_acked'] for d in ds); rate=sum(d['events_per_s'] for d in ds)
 p50=max(d['latency_us']['p50'] for d in ds)/1e3; p99=max(d['latency_us']['p99'] for d in ds)/1e3
 cpu=($c1-$c0)/$tick
-print(f\"fwd-$mode|2|1|{rate:.0f}|{p50:.1f}|{p99:.1f}|{cpu*1e6/max(ev,1):.1f}|{($fwd-$f0)/max(ev,1):.2f}|{sum(d['errors']+d['unanswered'] for d in ds)}\")")")
+print(f\"fwd-$mode|2|1|{rate:.0f}|{p50:.1f}|{p99:.1f}|{cpu*1e6/max(ev,1):.1f}|{($fwd-$f0)/max(ev,1):.2f}|{sum(d['errors']+d['unanswered'] for d in ds)}|{cpu/max(max(d['elapsed_s'] for d in ds),1e-9)/(2*$cpu):.2f}\")")")
   echo "  $run_id: ${results[-1]}" >&2
   stop_nodes
 }
-fwd_run owned
-fwd_run random
+# Interleaved pairs: the CPU cost per event drifts with what else runs on the machine.
+for ((k = 0; k < ${DMON_SCALING_FWD_PAIRS:-2}; k++)); do
+  fwd_run owned
+  fwd_run random
+done
 
 # --- 3. join: 100K keys on 2 nodes (replication 2), start a 3rd, time the handoff ----------
 run_id=join
@@ -243,25 +253,40 @@ wait_ready 0 1 2
 t_member=$(date +%s.%N)
 # Done = every key in exactly one node's index (old owners delete handed-off entries after
 # release_grace, 3 s) with the 3rd node owning some, and one replica per key again.
-queries_ok=0 queries=0 t_owned="" t_repl=""
+t_owned="" t_repl=""
+# Cluster-wide queries run beside the move (every 0.2 s, each on the next node) until it ends.
+(
+  q=0
+  while [[ ! -e $work/join-done ]] && ((q < 300)); do
+    echo "$(query_count $((q % 3)) 2>/dev/null || echo failed)" >> "$work/join-queries"
+    q=$((q + 1))
+    sleep 0.2
+  done
+) &
+querier=$!
 deadline=$(($(date +%s) + 120))
+last_mine=0 t_arrived=0
 while (($(date +%s) < deadline)); do
-  if ((queries < 10)); then
-    queries=$((queries + 1))
-    [[ $(query_count $((queries % 3))) == "$hosts" ]] && queries_ok=$((queries_ok + 1))
-  fi
   now=$(date +%s.%N)
   mine=$(cluster_json 2 | jfield 'd["keys_owned"]' 2>/dev/null || echo 0)
-  if [[ -z $t_owned && $mine -gt 0 && $(sum_field keys_owned 0 1 2 2>/dev/null) == "$join_keys" ]]; then
+  # The last time the 3rd node's index grew: when the handoff to it was complete.
+  ((mine != last_mine)) && { last_mine=$mine; t_arrived=$now; }
+  if [[ -z $t_owned ]] && ((mine > 0)) &&
+     [[ $(sum_field keys_owned 0 1 2 2>/dev/null) == "$join_keys" ]]; then
     t_owned=$now
   fi
-  if [[ -z $t_repl && $(sum_field replicas_held 0 1 2 2>/dev/null) == "$join_keys" ]] &&
-     [[ $(cluster_json 2 | jfield 'd["replicas_held"]' 2>/dev/null || echo 0) -gt 0 ]]; then
+  # Checked once ownership settled: during the move the sum can pass through the total.
+  if [[ -n $t_owned && $(sum_field replicas_held 0 1 2 2>/dev/null) == "$join_keys" ]] &&
+     (($(cluster_json 2 | jfield 'd["replicas_held"]' 2>/dev/null || echo 0) > 0)); then
     t_repl=$now
+    break
   fi
-  [[ -n $t_owned && -n $t_repl ]] && break
   sleep 0.1
 done
+touch "$work/join-done"
+wait "$querier" || true
+queries=$(wc -l < "$work/join-queries")
+queries_ok=$(grep -cx "$hosts" "$work/join-queries" || true)
 final_ok=0
 for i in 0 1 2; do [[ $(query_count "$i") == "$hosts" ]] && final_ok=$((final_ok + 1)); done
 handed=$(cluster_json 2 | jfield 'd["counters"]["handed_off_in"]')
@@ -271,35 +296,38 @@ stop_nodes
 # --- table ---------------------------------------------------------------------------------
 echo "## Cluster scaling ($(date -u +%F), $cpu CPU per node, ${secs}s runs, streams \`index()\`)"
 echo
-echo "| run | nodes | replication | events/s | × 1 node | efficiency | ack p50 ms | ack p99 ms | node CPU µs/event | forwarded/event | errors |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| run | nodes | replication | events/s | × 1 node | efficiency | ack p50 ms | ack p99 ms | node CPU µs/event | forwarded/event | errors | CPU used / quota |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 one=""
 for r in "${results[@]}"; do
-  IFS='|' read -r name n rf rate p50 p99 cpue fwd err <<< "$r"
+  IFS='|' read -r name n rf rate p50 p99 cpue fwd err used <<< "$r"
   [[ $name == scale && $n == 1 ]] && one=$rate
   ratio=- eff=-
   if [[ $name == scale && -n $one ]]; then
     ratio=$(awk -v a="$rate" -v b="$one" 'BEGIN { printf "%.2f", a / b }')
     eff=$(awk -v a="$rate" -v b="$one" -v n="$n" 'BEGIN { printf "%.2f", a / b / n }')
   fi
-  echo "| $name | $n | $rf | $rate | $ratio | $eff | $p50 | $p99 | $cpue | $fwd | $err |"
+  echo "| $name | $n | $rf | $rate | $ratio | $eff | $p50 | $p99 | $cpue | $fwd | $err | $used |"
 done
 echo
-owned_row=$(printf '%s\n' "${results[@]}" | grep '^fwd-owned' | cut -d'|' -f7,8)
-random_row=$(printf '%s\n' "${results[@]}" | grep '^fwd-random' | cut -d'|' -f7,8)
-awk -v o="$owned_row" -v r="$random_row" 'BEGIN {
-  split(o, a, "|"); split(r, b, "|");
-  if (b[2] - a[2] > 0)
-    printf "Forwarding overhead: %.1f µs of node CPU per event (random %.1f − owned %.1f µs/event, over %.2f forwarded per event)\n\n", (b[1] - a[1]) / (b[2] - a[2]), b[1], a[1], b[2] - a[2]
-}'
+printf '%s\n' "${results[@]}" | awk -F'|' '
+  $1 == "fwd-owned" { o[++no] = $7 } $1 == "fwd-random" { r[++nr] = $7; f[nr] = $8 }
+  END {
+    if (!no || no != nr) exit
+    for (i = 1; i <= no; i++) {
+      if (f[i] <= 0) continue
+      v = (r[i] - o[i]) / f[i]; list = list sprintf("%s%.1f", i > 1 ? ", " : "", v); sum += v; n++
+    }
+    if (n) printf "Forwarding overhead: %.1f µs of node CPU per forwarded event (mean of %d interleaved pairs: %s; each (random − owned µs/event) / forwarded share)\n\n", sum / n, n, list
+  }'
 awk -v a="$t0" -v m="$t_member" -v o="${t_owned:-0}" -v r="${t_repl:-0}" -v k="$join_keys" \
-    -v q="$queries_ok" -v qn="$queries" -v f="$final_ok" -v h="$handed" -v mine="$mine" 'BEGIN {
+    -v q="$queries_ok" -v qn="$queries" -v f="$final_ok" -v h="$handed" -v mine="$mine" -v g="$t_arrived" 'BEGIN {
   printf "Join of a 3rd node to 2 nodes holding %d keys (replication 2): member and ready after %.1f s; ", k, m - a
-  if (o > 0) printf "every key owned once (3rd node owns %d, %d handed in) after %.1f s; ", mine, h, o - a
+  if (o > 0) printf "3rd node holding all its %d keys (%d handed in) after %.1f s; every key owned once (old owners delete after the 3 s release grace) after %.1f s; ", mine, h, g - a, o - a
   else printf "keys NOT owned once within 120 s; "
-  if (r > 0) printf "one replica per key after %.1f s. ", r - a
+  if (r > 0) printf "and one replica per key (3rd node holding some) after %.1f s. ", r - a
   else printf "replicas NOT complete. "
-  printf "Cluster-wide queries for 1/10 of the keys complete during the move: %d of %d; after: %d of 3 nodes.\n", q, qn, f
+  printf "Cluster-wide queries for 1/10 of the keys (every 0.2 s, round-robin over the nodes) complete during the move: %d of %d; after: %d of 3 nodes.\n", q, qn, f
 }'
 echo
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
