@@ -90,11 +90,12 @@ std::vector<std::pair<std::string, std::string>> read_keys(const std::string& pa
   return keys;
 }
 
-std::vector<std::string> build_pool(const options& o) {
+std::vector<std::string> build_pool(const options& o, uint64_t& keys_out) {
   std::vector<std::pair<std::string, std::string>> listed;
   if (!o.keys_file.empty())
     listed = read_keys(o.keys_file);
   uint64_t keys = listed.empty() ? std::max<uint64_t>(1, o.hosts * o.services) : listed.size();
+  keys_out = keys;
   uint64_t want = o.pool_events ? o.pool_events : std::max<uint64_t>(keys, 10'000);
   want = std::min<uint64_t>(want, 4'000'000);
   int per_msg = o.proto == "json" ? 1 : o.events_per_msg;
@@ -475,7 +476,7 @@ report run_udp(const options& o, const std::vector<std::string>& pool) {
   return r;
 }
 
-std::string json_line(const options& o, const report& r) {
+std::string json_line(const options& o, const report& r, uint64_t keys) {
   auto us = [&](double q) { return static_cast<double>(r.latency.quantile(q)) / 1e3; };
   double secs = r.elapsed_s > 0 ? r.elapsed_s : 1e-9;
   bool tcp = o.proto == "tcp";
@@ -493,10 +494,10 @@ std::string json_line(const options& o, const report& r) {
       "\"p50\":{:.1f},"
       "\"p90\":{:.1f},\"p99\":{:.1f},\"p999\":{:.1f},\"max\":{:.1f}}},\"first_error\":\"{}\"}}",
       o.proto, o.rate > 0 ? "open" : "closed", tcp ? o.connections : 0, tcp ? o.pipeline : 0,
-      o.proto == "json" ? 1 : o.events_per_msg, o.rate, o.hosts * o.services, r.elapsed_s,
-      r.events_sent, r.msgs_sent, r.events_acked, r.msgs_acked, events / secs, msgs / secs,
-      r.errors, r.unanswered, r.send_errors, r.cpu_s, r.latency.count(), r.latency.mean() / 1e3,
-      us(0.5), us(0.9), us(0.99), us(0.999), static_cast<double>(r.latency.max()) / 1e3, err);
+      o.proto == "json" ? 1 : o.events_per_msg, o.rate, keys, r.elapsed_s, r.events_sent,
+      r.msgs_sent, r.events_acked, r.msgs_acked, events / secs, msgs / secs, r.errors, r.unanswered,
+      r.send_errors, r.cpu_s, r.latency.count(), r.latency.mean() / 1e3, us(0.5), us(0.9), us(0.99),
+      us(0.999), static_cast<double>(r.latency.max()) / 1e3, err);
 }
 
 void human(const options& o, const report& r) {
@@ -594,11 +595,12 @@ int main(int argc, char** argv) {
   // Open-loop pacing sleeps until each send time; the default 50 us timer slack would
   // show up as client-made latency.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-  auto pool = build_pool(o);
+  uint64_t keys = 0;
+  auto pool = build_pool(o, keys);
   double cpu0 = cpu_seconds();
   report r = o.proto == "tcp" ? tcp_load{o, std::move(pool)}.run() : run_udp(o, pool);
   r.cpu_s = cpu_seconds() - cpu0;
-  std::cout << json_line(o, r) << std::endl;
+  std::cout << json_line(o, r, keys) << std::endl;
   if (!o.quiet)
     human(o, r);
   return r.send_errors && o.proto == "tcp" ? 1 : 0;
