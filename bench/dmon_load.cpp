@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <iostream>
 #include <random>
 #include <string>
@@ -37,6 +38,8 @@ struct options {
   std::string proto = "tcp";  // tcp | udp | json
   std::string host = "127.0.0.1";
   uint16_t port = 5555;
+  std::vector<std::string> targets;  // host:port list; TCP connections go round-robin over it
+  std::string keys_file;             // "host service" per line instead of --hosts x --services
   int connections = 1;
   int pipeline = 16;
   int events_per_msg = 100;
@@ -73,8 +76,26 @@ int64_t now_ns() {
 
 // Pre-encoding the traffic keeps the generator's own cost low and equal for every
 // server it drives, so the ratio dmond / dmon-ackd compares servers, not encoders.
-std::vector<std::string> build_pool(const options& o) {
-  uint64_t keys = std::max<uint64_t>(1, o.hosts * o.services);
+// A key list lets a cluster bench send each node only the keys it owns.
+std::vector<std::pair<std::string, std::string>> read_keys(const std::string& path) {
+  std::vector<std::pair<std::string, std::string>> keys;
+  std::ifstream in{path};
+  if (!in)
+    die("cannot read --keys-file " + path);
+  std::string host, service;
+  while (in >> host >> service)
+    keys.emplace_back(host, service);
+  if (keys.empty())
+    die("--keys-file " + path + " holds no 'host service' lines");
+  return keys;
+}
+
+std::vector<std::string> build_pool(const options& o, uint64_t& keys_out) {
+  std::vector<std::pair<std::string, std::string>> listed;
+  if (!o.keys_file.empty())
+    listed = read_keys(o.keys_file);
+  uint64_t keys = listed.empty() ? std::max<uint64_t>(1, o.hosts * o.services) : listed.size();
+  keys_out = keys;
   uint64_t want = o.pool_events ? o.pool_events : std::max<uint64_t>(keys, 10'000);
   want = std::min<uint64_t>(want, 4'000'000);
   int per_msg = o.proto == "json" ? 1 : o.events_per_msg;
@@ -102,8 +123,13 @@ std::vector<std::string> build_pool(const options& o) {
     batch.clear();
     for (int i = 0; i < per_msg; ++i, key = (key + 1) % keys) {
       dmon::event e;
-      e.host = fmt::format("host-{}", key / o.services);
-      e.service = fmt::format("svc-{}", key % o.services);
+      if (listed.empty()) {
+        e.host = fmt::format("host-{}", key / o.services);
+        e.service = fmt::format("svc-{}", key % o.services);
+      } else {
+        e.host = listed[key].first;
+        e.service = listed[key].second;
+      }
       e.state = warn(rng) ? "warning" : "ok";
       e.time_us = now_us;
       e.ttl = 60;
@@ -120,13 +146,34 @@ std::vector<std::string> build_pool(const options& o) {
   return pool;
 }
 
-sockaddr_in target(const options& o) {
+sockaddr_in address(const std::string& host, uint16_t port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_port = htons(o.port);
-  if (inet_pton(AF_INET, o.host.c_str(), &a.sin_addr) != 1)
-    die("'" + o.host + "' is not an IPv4 address");
+  a.sin_port = htons(port);
+  if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1)
+    die("'" + host + "' is not an IPv4 address");
   return a;
+}
+
+sockaddr_in target(const options& o) {
+  return address(o.host, o.port);
+}
+
+// --targets, or --host/--port alone.
+std::vector<sockaddr_in> all_targets(const options& o) {
+  if (o.targets.empty())
+    return {target(o)};
+  std::vector<sockaddr_in> out;
+  for (auto& t : o.targets) {
+    auto colon = t.rfind(':');
+    if (colon == std::string::npos)
+      die("--targets wants host:port, got '" + t + "'");
+    int port = std::atoi(t.c_str() + colon + 1);
+    if (port <= 0 || port > 65535)
+      die("--targets: bad port in '" + t + "'");
+    out.push_back(address(t.substr(0, colon), static_cast<uint16_t>(port)));
+  }
+  return out;
 }
 
 struct report {
@@ -161,13 +208,15 @@ class tcp_load {
 
   report run() {
     ep_ = epoll_create1(EPOLL_CLOEXEC);
-    auto addr = target(o_);
+    auto addrs = all_targets(o_);
     conns_.resize(o_.connections);
     for (size_t i = 0; i < conns_.size(); ++i) {
       auto& c = conns_[i];
+      auto& addr = addrs[i % addrs.size()];
       c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (connect(c.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-        die(fmt::format("cannot connect to {}:{}: {}", o_.host, o_.port, std::strerror(errno)));
+      if (connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+        die(fmt::format("cannot connect to target {} (port {}): {}", i % addrs.size(),
+                        ntohs(addr.sin_port), std::strerror(errno)));
       int one = 1;
       setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
@@ -427,7 +476,7 @@ report run_udp(const options& o, const std::vector<std::string>& pool) {
   return r;
 }
 
-std::string json_line(const options& o, const report& r) {
+std::string json_line(const options& o, const report& r, uint64_t keys) {
   auto us = [&](double q) { return static_cast<double>(r.latency.quantile(q)) / 1e3; };
   double secs = r.elapsed_s > 0 ? r.elapsed_s : 1e-9;
   bool tcp = o.proto == "tcp";
@@ -445,19 +494,21 @@ std::string json_line(const options& o, const report& r) {
       "\"p50\":{:.1f},"
       "\"p90\":{:.1f},\"p99\":{:.1f},\"p999\":{:.1f},\"max\":{:.1f}}},\"first_error\":\"{}\"}}",
       o.proto, o.rate > 0 ? "open" : "closed", tcp ? o.connections : 0, tcp ? o.pipeline : 0,
-      o.proto == "json" ? 1 : o.events_per_msg, o.rate, o.hosts * o.services, r.elapsed_s,
-      r.events_sent, r.msgs_sent, r.events_acked, r.msgs_acked, events / secs, msgs / secs,
-      r.errors, r.unanswered, r.send_errors, r.cpu_s, r.latency.count(), r.latency.mean() / 1e3,
-      us(0.5), us(0.9), us(0.99), us(0.999), static_cast<double>(r.latency.max()) / 1e3, err);
+      o.proto == "json" ? 1 : o.events_per_msg, o.rate, keys, r.elapsed_s, r.events_sent,
+      r.msgs_sent, r.events_acked, r.msgs_acked, events / secs, msgs / secs, r.errors, r.unanswered,
+      r.send_errors, r.cpu_s, r.latency.count(), r.latency.mean() / 1e3, us(0.5), us(0.9), us(0.99),
+      us(0.999), static_cast<double>(r.latency.max()) / 1e3, err);
 }
 
 void human(const options& o, const report& r) {
   double secs = r.elapsed_s > 0 ? r.elapsed_s : 1e-9;
   bool tcp = o.proto == "tcp";
   uint64_t events = tcp ? r.events_acked : r.events_sent;
-  std::cerr << fmt::format("dmon-load {} {} to {}:{}: {} events in {:.2f} s = {:.0f} events/s",
-                           o.proto, o.rate > 0 ? "open-loop" : "closed-loop", o.host, o.port,
-                           events, r.elapsed_s, events / secs);
+  auto to = o.targets.empty() ? fmt::format("{}:{}", o.host, o.port)
+                              : fmt::format("{} targets", o.targets.size());
+  std::cerr << fmt::format("dmon-load {} {} to {}: {} events in {:.2f} s = {:.0f} events/s",
+                           o.proto, o.rate > 0 ? "open-loop" : "closed-loop", to, events,
+                           r.elapsed_s, events / secs);
   if (tcp) {
     auto ms = [&](double q) { return static_cast<double>(r.latency.quantile(q)) / 1e6; };
     std::cerr << fmt::format(
@@ -486,7 +537,15 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"tcp", "udp", "json"}))
       ->capture_default_str();
   app.add_option("--host", o.host, "server IPv4 address")->capture_default_str();
-  app.add_option("--port", o.port, "server port")->required();
+  auto* port = app.add_option("--port", o.port, "server port");
+  app.add_option("--targets", o.targets,
+                 "host:port,... (TCP): connection i goes to target i mod count, e.g. every "
+                 "node of a cluster")
+      ->delimiter(',')
+      ->excludes(port);
+  app.add_option("--keys-file", o.keys_file,
+                 "file of 'host service' lines: the keys to send, instead of --hosts x "
+                 "--services");
   app.add_option("--connections", o.connections, "TCP connections")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
@@ -525,15 +584,23 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
   app.add_flag("--quiet", o.quiet, "print only the JSON line");
   CLI11_PARSE(app, argc, argv);
+  if (o.targets.empty() && port->count() == 0)
+    die("give --port (and --host) or --targets");
+  if (!o.targets.empty() && o.proto != "tcp")
+    die("--targets is for --proto tcp");
+  if (!o.targets.empty() && o.connections % static_cast<int>(o.targets.size()) != 0)
+    std::cerr << "dmon-load: warning: " << o.connections << " connections over " << o.targets.size()
+              << " targets is uneven\n";
 
   // Open-loop pacing sleeps until each send time; the default 50 us timer slack would
   // show up as client-made latency.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-  auto pool = build_pool(o);
+  uint64_t keys = 0;
+  auto pool = build_pool(o, keys);
   double cpu0 = cpu_seconds();
   report r = o.proto == "tcp" ? tcp_load{o, std::move(pool)}.run() : run_udp(o, pool);
   r.cpu_s = cpu_seconds() - cpu0;
-  std::cout << json_line(o, r) << std::endl;
+  std::cout << json_line(o, r, keys) << std::endl;
   if (!o.quiet)
     human(o, r);
   return r.send_errors && o.proto == "tcp" ? 1 : 0;
