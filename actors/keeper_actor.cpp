@@ -269,6 +269,7 @@ void place_round(self_ptr self, std::shared_ptr<placement> p, std::vector<event>
 caf::result<uint64_t> pass_on(self_ptr self, std::vector<event> events) {
   auto& st = self->state;
   auto n = events.size();
+  spdlog::info("keeper: leaving; passing {} entries received now on to staying members", n);
   auto rp = self->make_response_promise<uint64_t>();
   auto p = std::make_shared<placement>();
   // Within the sender's own timeout for this request.
@@ -524,6 +525,13 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
         if (st.leave_reply)
           return caf::make_error(caf::sec::runtime_error, "this node is already leaving");
         st.leaving = true;
+        if (!st.link->get()->view.clustered()) {
+          // The last member stopping: there is nobody to hand anything to, and its entries
+          // stay in its data directory for its next start.
+          spdlog::info("keeper: last member leaving; its {} index entries stay on disk",
+                       st.db->size());
+          return uint64_t{0};
+        }
         st.leave_placing = true;
         auto rp = self->make_response_promise<uint64_t>();
         st.leave_reply = rp;
