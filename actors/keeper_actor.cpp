@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include <algorithm>
+#include <optional>
 #include <unordered_set>
 
 #include "event_batch_codec.hpp"
@@ -71,7 +73,8 @@ void finished(self_ptr self, uint64_t seq) {
 template <class Atom>
 void send_to(self_ptr self, const cluster_link::snapshot& snap, const std::string& node, Atom atom,
              std::vector<event> events, uint64_t seq, std::atomic<uint64_t>* ok,
-             std::atomic<uint64_t>* failed, std::function<void(bool)> done = {}) {
+             std::atomic<uint64_t>* failed, std::function<void(bool)> done = {},
+             std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
   auto& st = self->state;
   auto n = events.size();
   auto it = snap.keepers.find(node);
@@ -84,7 +87,8 @@ void send_to(self_ptr self, const cluster_link::snapshot& snap, const std::strin
   auto dest = caf::actor_cast<keeper_actor>(it->second);
   if (seq)
     ++st.open[seq];
-  self->request(dest, st.opts.send_timeout, atom, event_batch_codec::encode(events))
+  self->request(dest, timeout.value_or(st.opts.send_timeout), atom,
+                event_batch_codec::encode(events))
       .then(
           [=](uint64_t) {
             bump(*ok, n);
@@ -244,23 +248,32 @@ void place_round(self_ptr self, std::shared_ptr<placement> p, std::vector<event>
     return;
   }
   auto& counters = st.link->counters;
+  // No send outlives the deadline by more than a second: the node waits for the leave.
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(p->deadline - clock_type::now());
+  auto timeout = std::clamp(left, std::chrono::milliseconds{1'000}, st.opts.send_timeout);
   p->open += plan.to_owner.size();
   for (auto& [node, events] : plan.to_owner) {
     auto sent = std::make_shared<std::vector<event>>(events);
-    send_to(self, *snap, node, handoff_atom::value, std::move(events), 0, &counters.handed_off_out,
-            &counters.handoff_failures, [self, p, sent](bool ok) {
-              if (ok) {
-                p->placed += sent->size();
-                if (p->release_after)
-                  release(self, *sent, nullptr);
-              } else {
-                p->retry.insert(p->retry.end(), sent->begin(), sent->end());
-              }
-              --p->open;
-              end_round(self, p);
-            });
+    send_to(
+        self, *snap, node, handoff_atom::value, std::move(events), 0, &counters.handed_off_out,
+        &counters.handoff_failures,
+        [self, p, sent](bool ok) {
+          if (ok) {
+            p->placed += sent->size();
+            if (p->release_after)
+              release(self, *sent, nullptr);
+          } else {
+            p->retry.insert(p->retry.end(), sent->begin(), sent->end());
+          }
+          --p->open;
+          end_round(self, p);
+        },
+        timeout);
   }
-  end_round(self, p);
+  // With sends, the last one to finish ends the round (perhaps synchronously, above).
+  if (plan.to_owner.empty())
+    end_round(self, p);
 }
 
 // Entries received while this node is leaving (a sender that did not know yet, or a
