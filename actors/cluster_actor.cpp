@@ -34,7 +34,7 @@ hello_msg make_hello(self_ptr self) {
 void notify(self_ptr self) {
   auto& st = self->state;
   std::vector<cluster_member> list;
-  std::vector<std::pair<std::string, uint64_t>> ids;
+  std::vector<std::tuple<std::string, uint64_t, bool>> ids;
   for (auto& m : st.members->live()) {
     caf::actor handle;
     if (m.node_id == st.members->self().node_id) {
@@ -45,14 +45,15 @@ void notify(self_ptr self) {
         continue;
       handle = r->second.peer;
     }
-    ids.emplace_back(m.node_id, m.incarnation);
-    list.push_back({m.node_id, m.incarnation, std::move(handle)});
+    bool leaving = st.members->leaving(m.node_id);
+    ids.emplace_back(m.node_id, m.incarnation, leaving);
+    list.push_back({m.node_id, m.incarnation, std::move(handle), leaving});
   }
   if (ids == st.notified)
     return;
   std::string names;
-  for (auto& [id, inc] : ids)
-    names += (names.empty() ? "" : ", ") + id;
+  for (auto& [id, inc, leaving] : ids)
+    names += (names.empty() ? "" : ", ") + id + (leaving ? " (leaving)" : "");
   spdlog::info("cluster {}: {} live member(s): {}", me(self), ids.size(), names);
   st.notified = std::move(ids);
   if (st.subscriber)
@@ -62,8 +63,14 @@ void notify(self_ptr self) {
 void gossip(self_ptr self) {
   auto& st = self->state;
   auto live = st.members->live();
-  for (auto& [id, r] : st.remotes)
+  auto& me = st.members->self();
+  bool leaving = st.members->leaving(me.node_id);
+  for (auto& [id, r] : st.remotes) {
     self->send(r.cluster, gossip_atom::value, live);
+    // Repeated with every gossip, so a member that connected late learns it too.
+    if (leaving)
+      self->send(r.cluster, leaving_atom::value, me.node_id, me.incarnation);
+  }
 }
 
 void log_readiness(self_ptr self) {
@@ -107,6 +114,8 @@ void on_hello(self_ptr self, hello_msg& h, const std::optional<peer_endpoint>& e
     if (!st.monitored.count(addr))
       self->monitor(h.cluster);
     st.monitored[addr] = {h.self.node_id, h.self.incarnation};
+    if (st.members->leaving(local.node_id))
+      self->send(r.cluster, leaving_atom::value, local.node_id, local.incarnation);
   }
   for (auto& learned : st.members->merge(h.members, now))
     spdlog::info("cluster {}: learned peer {} from {}", me(self), learned.to_string(),
@@ -242,6 +251,24 @@ cluster_actor::behavior_type cluster(self_ptr self, cluster_options opts, caf::a
         for (auto& learned : st.members->merge(list, clock::now()))
           spdlog::info("cluster {}: learned peer {} from gossip", me(self), learned.to_string());
         dial_due(self);
+      },
+      [self](leaving_atom, const std::string& node_id, uint64_t incarnation) {
+        auto& st = self->state;
+        if (!st.members || !st.members->mark_leaving(node_id, incarnation))
+          return;
+        spdlog::info("cluster {}: member {} is leaving", me(self), node_id);
+        notify(self);
+      },
+      [self](leave_atom) {
+        auto& st = self->state;
+        if (!st.members)
+          return;
+        auto& me_info = st.members->self();
+        if (!st.members->mark_leaving(me_info.node_id, me_info.incarnation))
+          return;
+        spdlog::info("cluster {}: leaving; telling {} peer(s)", me(self), st.remotes.size());
+        notify(self);
+        gossip(self);
       },
       [self](status_atom) -> cluster_status {
         auto& st = self->state;

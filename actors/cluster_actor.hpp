@@ -88,7 +88,7 @@ struct cluster_state {
   /// Monitored peer cluster actors -> (node id, incarnation).
   std::map<caf::actor_addr, std::pair<std::string, uint64_t>> monitored;
   /// (node id, incarnation) of the list last sent to the subscriber.
-  std::vector<std::pair<std::string, uint64_t>> notified;
+  std::vector<std::tuple<std::string, uint64_t, bool>> notified;
   membership::time_point next_gossip{};
   membership::time_point next_dns{};
   bool resolving = false;

@@ -49,8 +49,11 @@ using relay_atom = caf::atom_constant<caf::atom("relay")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 /// Local: the view changed; move entries accordingly.
 using rebalance_atom = caf::atom_constant<caf::atom("rebalance")>;
-/// Local: this node is leaving; hand every index entry to its next owner.
+/// Local: this node is leaving. To the cluster actor: announce it to the peers; to the
+/// keeper: hand every index entry to a member that is not leaving.
 using leave_atom = caf::atom_constant<caf::atom("leave")>;
+/// From a peer's cluster actor: that member (node id, incarnation) is leaving.
+using leaving_atom = caf::atom_constant<caf::atom("leaving")>;
 
 /// What a node says when it connects: who it is, the handles peers use to reach
 /// it, and which members it sees live (so the receiver can dial the others).
@@ -70,6 +73,8 @@ struct cluster_member {
   uint64_t incarnation = 0;
   /// That node's peer-facing actor (for this node: the local one given to start_cluster).
   caf::actor handle;
+  /// It announced its leave: still live and queried, but no owner or handoff target.
+  bool leaving = false;
 };
 
 /// Readiness and membership, for /readyz and /cluster.
@@ -101,7 +106,8 @@ typename Inspector::result_type inspect(Inspector& f, hello_msg& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_member& x) {
-  return f(caf::meta::type_name("dmon.cluster_member"), x.node_id, x.incarnation, x.handle);
+  return f(caf::meta::type_name("dmon.cluster_member"), x.node_id, x.incarnation, x.handle,
+           x.leaving);
 }
 
 template <class Inspector>
@@ -120,6 +126,10 @@ using cluster_actor = caf::typed_actor<
     caf::replies_to<hello_atom, hello_msg>::with<hello_msg>,
     // From a peer: its live members (self included).
     caf::reacts_to<gossip_atom, std::vector<member_info>>,
+    // From a peer: that member (node id, incarnation) is leaving (SIGTERM).
+    caf::reacts_to<leaving_atom, std::string, uint64_t>,
+    // Local (node, on SIGTERM): mark this node leaving and tell every peer.
+    caf::reacts_to<leave_atom>,
     // Readiness and members for /readyz and /cluster.
     caf::replies_to<status_atom>::with<cluster_status>,
     // Internal: who this node is, once its port is published; starts dialing.

@@ -31,6 +31,9 @@ struct cluster_counters {
   std::atomic<uint64_t> handed_off_out{0};
   std::atomic<uint64_t> handed_off_in{0};
   std::atomic<uint64_t> handoff_failures{0};
+  /// Index entries a leaving node could not hand to a staying member before its
+  /// deadline (they stay in its data directory).
+  std::atomic<uint64_t> handoff_unplaced{0};
   /// Replica entries that became this node's own.
   std::atomic<uint64_t> promoted{0};
   /// Cluster-wide queries answered, and those a member did not answer in time.

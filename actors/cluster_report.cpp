@@ -32,6 +32,9 @@ std::vector<counter_row> rows(const cluster_counters& c) {
       {"handed_off_in", "Index entries received from a previous owner.", &c.handed_off_in, false},
       {"handoff_failures", "Index entries a new owner did not take (retried by rebalance).",
        &c.handoff_failures, true},
+      {"handoff_unplaced",
+       "Index entries a leaving node could not hand to a staying member (kept on its disk).",
+       &c.handoff_unplaced, true},
       {"promoted", "Replica entries that became this node's own.", &c.promoted, false},
       {"queries", "Cluster-wide queries answered.", &c.queries, false},
       {"query_members_missing", "Members that did not answer a cluster-wide query in time.",
@@ -60,6 +63,8 @@ std::string cluster_json(const cluster_link& link, const cluster_status* status,
   auto members = nlohmann::json::array();
   for (auto& id : snap->view.members().members())
     members.push_back({{"node", id}, {"state", "live"}, {"self", id == snap->view.self()}});
+  for (auto& id : snap->view.leaving())
+    members.push_back({{"node", id}, {"state", "leaving"}, {"self", id == snap->view.self()}});
   j["members"] = members;
   if (status) {
     j["ready"] = status->ready;
@@ -82,7 +87,9 @@ std::string cluster_prometheus(const cluster_link& link) {
   out +=
       "# HELP dmon_cluster_members Live cluster members seen by this node.\n"
       "# TYPE dmon_cluster_members gauge\ndmon_cluster_members " +
-      std::to_string(std::max<size_t>(1, snap->view.members().size())) + "\n";
+      std::to_string(
+          std::max<size_t>(1, snap->view.members().size() + snap->view.leaving().size())) +
+      "\n";
   out +=
       "# HELP dmon_cluster_replicas_held Replica entries held for other owners.\n"
       "# TYPE dmon_cluster_replicas_held gauge\ndmon_cluster_replicas_held " +
@@ -111,7 +118,10 @@ std::vector<event> cluster_events(const cluster_link& link, const std::string& h
     e.attributes.push_back({"node", snap->view.self()});
     out.push_back(std::move(e));
   };
-  add("members", static_cast<double>(std::max<size_t>(1, snap->view.members().size())), "ok");
+  add("members",
+      static_cast<double>(
+          std::max<size_t>(1, snap->view.members().size() + snap->view.leaving().size())),
+      "ok");
   add("replicas held", static_cast<double>(load(&link.counters.replicas_held)), "ok");
   for (auto& r : rows(link.counters)) {
     std::string words = r.name;

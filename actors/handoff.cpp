@@ -50,4 +50,16 @@ handoff_plan plan_handoff(const cluster_view& prev, const cluster_view& next,
   return plan;
 }
 
+leave_plan plan_leave(const cluster_view& view, std::vector<event> entries) {
+  auto staying = view.is_leaving(view.self()) ? view : view.with_leaving(view.self());
+  leave_plan plan;
+  for (auto& e : entries) {
+    if (staying.members().empty())
+      plan.nowhere.push_back(std::move(e));
+    else
+      plan.to_owner[staying.owner(ownership::key_hash(e))].push_back(std::move(e));
+  }
+  return plan;
+}
+
 }  // namespace dmon

@@ -38,4 +38,17 @@ handoff_plan plan_handoff(const cluster_view& prev, const cluster_view& next,
                           std::span<const event> index_entries,
                           std::span<const event> replica_entries);
 
+/// Where a leaving node sends entries it holds: to each key's owner among the members
+/// that are not leaving. This node counts as leaving whether or not `view` says so yet.
+struct leave_plan {
+  /// Entries by the staying member that now owns their key.
+  std::map<std::string, std::vector<event>> to_owner;
+  /// Entries with no staying member to go to (every known member is leaving).
+  std::vector<event> nowhere;
+};
+
+/// Plans a leaving node's handoff (its own entries, or ones it received while leaving
+/// and passes on). Never targets this node or a member `view` knows to be leaving.
+leave_plan plan_leave(const cluster_view& view, std::vector<event> entries);
+
 }  // namespace dmon

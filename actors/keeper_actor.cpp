@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include <algorithm>
+#include <optional>
 #include <unordered_set>
 
 #include "event_batch_codec.hpp"
@@ -71,7 +73,8 @@ void finished(self_ptr self, uint64_t seq) {
 template <class Atom>
 void send_to(self_ptr self, const cluster_link::snapshot& snap, const std::string& node, Atom atom,
              std::vector<event> events, uint64_t seq, std::atomic<uint64_t>* ok,
-             std::atomic<uint64_t>* failed, std::function<void(bool)> done = {}) {
+             std::atomic<uint64_t>* failed, std::function<void(bool)> done = {},
+             std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
   auto& st = self->state;
   auto n = events.size();
   auto it = snap.keepers.find(node);
@@ -84,7 +87,8 @@ void send_to(self_ptr self, const cluster_link::snapshot& snap, const std::strin
   auto dest = caf::actor_cast<keeper_actor>(it->second);
   if (seq)
     ++st.open[seq];
-  self->request(dest, st.opts.send_timeout, atom, event_batch_codec::encode(events))
+  self->request(dest, timeout.value_or(st.opts.send_timeout), atom,
+                event_batch_codec::encode(events))
       .then(
           [=](uint64_t) {
             bump(*ok, n);
@@ -183,6 +187,122 @@ void release(self_ptr self, const std::vector<event>& sent,
   st.link->counters.replicas_held.store(st.replicas->size(), std::memory_order_relaxed);
 }
 
+}  // namespace
+
+struct placement {
+  clock_type::time_point deadline;
+  /// Entries of the leave itself: drop each from the index once a staying member has it.
+  bool release_after = false;
+  /// Sends in flight in this round, and entries whose send failed (retried next round).
+  size_t open = 0;
+  std::vector<event> retry;
+  uint64_t placed = 0;
+  /// Runs once: with the count placed and what could not be placed.
+  std::function<void(uint64_t, std::vector<event>)> done;
+};
+
+namespace {
+
+bool leaving_now(self_ptr self) {
+  auto snap = self->state.link->get();
+  return self->state.leaving || snap->view.is_leaving(snap->view.self());
+}
+
+// Answers the leave once its own entries are placed (or given up) and nothing received
+// while leaving is still being passed on.
+void maybe_finish_leave(self_ptr self) {
+  auto& st = self->state;
+  if (!st.leave_reply || st.leave_placing || st.passing_on > 0)
+    return;
+  st.leave_reply->deliver(st.leave_placed);
+  st.leave_reply.reset();
+}
+
+void place_round(self_ptr self, std::shared_ptr<placement> p, std::vector<event> entries);
+
+void end_round(self_ptr self, const std::shared_ptr<placement>& p) {
+  if (p->open > 0)
+    return;
+  auto now = clock_type::now();
+  if (p->retry.empty() || now >= p->deadline) {
+    auto done = std::move(p->done);
+    done(p->placed, std::move(p->retry));
+    return;
+  }
+  self->state.retries.emplace_back(now + self->state.opts.leave_retry, p);
+}
+
+// One round: sends every entry to its owner among the staying members of the current
+// view; failed sends wait for the next round, with the view as it is then (a target
+// that left meanwhile is no longer in it).
+void place_round(self_ptr self, std::shared_ptr<placement> p, std::vector<event> entries) {
+  auto& st = self->state;
+  auto snap = st.link->get();
+  auto plan = plan_leave(snap->view, std::move(entries));
+  if (!plan.nowhere.empty()) {
+    // Every member known is leaving: nobody to wait for.
+    auto done = std::move(p->done);
+    for (auto& e : p->retry)
+      plan.nowhere.push_back(std::move(e));
+    done(p->placed, std::move(plan.nowhere));
+    return;
+  }
+  auto& counters = st.link->counters;
+  // No send outlives the deadline by more than a second: the node waits for the leave.
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(p->deadline - clock_type::now());
+  auto timeout = std::clamp(left, std::chrono::milliseconds{1'000}, st.opts.send_timeout);
+  p->open += plan.to_owner.size();
+  for (auto& [node, events] : plan.to_owner) {
+    auto sent = std::make_shared<std::vector<event>>(events);
+    send_to(
+        self, *snap, node, handoff_atom::value, std::move(events), 0, &counters.handed_off_out,
+        &counters.handoff_failures,
+        [self, p, sent](bool ok) {
+          if (ok) {
+            p->placed += sent->size();
+            if (p->release_after)
+              release(self, *sent, nullptr);
+          } else {
+            p->retry.insert(p->retry.end(), sent->begin(), sent->end());
+          }
+          --p->open;
+          end_round(self, p);
+        },
+        timeout);
+  }
+  // With sends, the last one to finish ends the round (perhaps synchronously, above).
+  if (plan.to_owner.empty())
+    end_round(self, p);
+}
+
+// Entries received while this node is leaving (a sender that did not know yet, or a
+// concurrent leaver): passed on to a staying owner, and acknowledged only once that
+// owner took them, so the sender never drops what nobody holds.
+caf::result<uint64_t> pass_on(self_ptr self, std::vector<event> events) {
+  auto& st = self->state;
+  auto n = events.size();
+  spdlog::info("keeper: leaving; passing {} entries received now on to staying members", n);
+  auto rp = self->make_response_promise<uint64_t>();
+  auto p = std::make_shared<placement>();
+  // Within the sender's own timeout for this request.
+  p->deadline = clock_type::now() + st.opts.send_timeout / 2;
+  ++st.passing_on;
+  p->done = [self, rp, n](uint64_t, std::vector<event> unplaced) mutable {
+    --self->state.passing_on;
+    if (unplaced.empty())
+      rp.deliver(uint64_t{n});
+    else
+      rp.deliver(caf::make_error(
+          caf::sec::runtime_error,
+          "node " + self->state.link->get()->view.self() + " is leaving and could not pass on " +
+              std::to_string(unplaced.size()) + " entries; send them to a staying member"));
+    maybe_finish_leave(self);
+  };
+  place_round(self, p, std::move(events));
+  return rp;
+}
+
 // Moves entries for the change from the last view to the current one (or repairs when
 // the view did not change): promotes, drops, re-replicates and hands off.
 void rebalance(self_ptr self) {
@@ -190,6 +310,10 @@ void rebalance(self_ptr self) {
   auto snap = st.link->get();
   auto& next = snap->view;
   if (next.self().empty() || (!st.prev && !next.clustered()))
+    return;
+  // A leaving node moves its entries in the leave itself (with retries until they have
+  // a new home); it keeps what it holds until then.
+  if (leaving_now(self))
     return;
   cluster_view prev =
       st.prev ? *st.prev : cluster_view{ring{{next.self()}}, next.self(), next.replication()};
@@ -299,6 +423,14 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
   self->delayed_send(self, opts.tick, tick_atom::value);
   return {
       [=](forward_atom, std::string& bytes) -> caf::result<uint64_t> {
+        if (leaving_now(self)) {
+          // The sender's view still has this node as the owner: route it again, to the
+          // owner among the staying members.
+          auto events = event_batch_codec::decode(bytes);
+          if (!events)
+            return decode_error(events.error());
+          return self->delegate(self->state.router, ingest_atom::value, std::move(*events));
+        }
         return self->delegate(self->state.router, forward_atom::value, std::move(bytes));
       },
       [=](regroup_atom, std::string& bytes) -> caf::result<uint64_t> {
@@ -308,6 +440,8 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
         auto events = event_batch_codec::decode(bytes);
         if (!events)
           return decode_error(events.error());
+        if (leaving_now(self))
+          return pass_on(self, std::move(*events));
         bump(self->state.link->counters.index_forwarded_in, events->size());
         auto n = apply_owned(self, *events);
         if (!n)
@@ -343,6 +477,8 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
         auto events = event_batch_codec::decode(bytes);
         if (!events)
           return decode_error(events.error());
+        if (leaving_now(self))
+          return pass_on(self, std::move(*events));
         bump(st.link->counters.handed_off_in, events->size());
         auto n = events->size();
         auto snap = st.link->get();
@@ -402,30 +538,44 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
       [=](rebalance_atom) { rebalance(self); },
       [=](leave_atom) -> caf::result<uint64_t> {
         auto& st = self->state;
-        send_outbox(self, st.link->outbox.take(), st.next_seq++);
-        auto snap = st.link->get();
-        auto next = snap->view.without(snap->view.self());
-        if (next.members().empty())
+        if (st.leave_reply)
+          return caf::make_error(caf::sec::runtime_error, "this node is already leaving");
+        st.leaving = true;
+        if (!st.link->get()->view.clustered()) {
+          // The last member stopping: there is nobody to hand anything to, and its entries
+          // stay in its data directory for its next start.
+          spdlog::info("keeper: last member leaving; its {} index entries stay on disk",
+                       st.db->size());
           return uint64_t{0};
-        auto plan = plan_handoff(snap->view, next, everything(st.db->memory()), {});
-        if (plan.to_owner.empty())
-          return uint64_t{0};
-        auto rp = self->make_response_promise<uint64_t>();
-        auto left = std::make_shared<size_t>(plan.to_owner.size());
-        auto total = std::make_shared<uint64_t>(0);
-        auto& counters = st.link->counters;
-        for (auto& [node, events] : plan.to_owner) {
-          auto sent = std::make_shared<std::vector<event>>(events);
-          send_to(self, *snap, node, handoff_atom::value, std::move(events), 0,
-                  &counters.handed_off_out, &counters.handoff_failures, [=](bool ok) mutable {
-                    if (ok) {
-                      *total += sent->size();
-                      release(self, *sent, nullptr);
-                    }
-                    if (--*left == 0)
-                      rp.deliver(*total);
-                  });
         }
+        st.leave_placing = true;
+        auto rp = self->make_response_promise<uint64_t>();
+        st.leave_reply = rp;
+        st.leave_placed = 0;
+        // Writes queued for owners and replicas go first, by the view without leavers.
+        send_outbox(self, st.link->outbox.take(), st.next_seq++);
+        auto entries = everything(st.db->memory());
+        auto p = std::make_shared<placement>();
+        p->deadline = clock_type::now() + st.opts.leave_deadline;
+        p->release_after = true;
+        p->done = [self](uint64_t placed, std::vector<event> unplaced) {
+          auto& st = self->state;
+          st.leave_placed = placed;
+          if (!unplaced.empty()) {
+            bump(st.link->counters.handoff_unplaced, unplaced.size());
+            auto snap = st.link->get();
+            spdlog::error(
+                "keeper: leaving with {} index entries no staying member acknowledged within "
+                "{} s ({}); they stay in this node's data directory and come back if it "
+                "returns with it",
+                unplaced.size(), st.opts.leave_deadline.count() / 1000.0,
+                snap->view.members().empty() ? "every member known is leaving"
+                                             : "sends failed until the deadline");
+          }
+          st.leave_placing = false;
+          maybe_finish_leave(self);
+        };
+        place_round(self, p, std::move(entries));
         return rp;
       },
       [=](tick_atom) {
@@ -436,6 +586,15 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
           send_outbox(self, st.link->outbox.take(), st.next_seq++);
         relay_tick(self);
         auto now = clock_type::now();
+        std::vector<std::shared_ptr<placement>> due;
+        std::erase_if(st.retries, [&](auto& r) {
+          if (r.first > now)
+            return false;
+          due.push_back(r.second);
+          return true;
+        });
+        for (auto& p : due)
+          place_round(self, p, std::exchange(p->retry, {}));
         std::erase_if(st.releases, [&](const keeper_state::pending_release& r) {
           if (r.due > now)
             return false;

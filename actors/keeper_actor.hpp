@@ -34,7 +34,15 @@ struct keeper_options {
   std::chrono::milliseconds release_grace{3'000};
   /// Relayed index writes buffered for watchers before more are dropped.
   size_t relay_capacity = 10'000;
+  /// How long a leaving node keeps retrying to hand its entries to staying members.
+  std::chrono::milliseconds leave_deadline{25'000};
+  /// Pause between rounds of such retries (the view may have learned of more leavers).
+  std::chrono::milliseconds leave_retry{250};
 };
+
+/// Entries a leaving node places on staying members, round after round until each is
+/// acknowledged or the deadline passes. Defined in keeper_actor.cpp.
+struct placement;
 
 /// Buffer of local index writes for watching nodes, filled on publishers' threads.
 struct relay_buffer {
@@ -71,6 +79,17 @@ struct keeper_state {
     std::shared_ptr<const std::unordered_set<std::string>> keep;
   };
   std::vector<pending_release> releases;
+
+  /// Placements waiting for their next round.
+  std::vector<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<placement>>> retries;
+  /// Handoffs and index writes received while leaving, still being passed on.
+  size_t passing_on = 0;
+  /// The leave request, answered once its own entries and every pass-on are settled.
+  std::optional<caf::typed_response_promise<uint64_t>> leave_reply;
+  /// Set by the leave request (the view also says so once the cluster actor announced it).
+  bool leaving = false;
+  bool leave_placing = false;
+  uint64_t leave_placed = 0;
 
   /// Nodes watching this node's index writes, until their lease ends.
   std::map<std::string, std::chrono::steady_clock::time_point> watchers;

@@ -279,6 +279,7 @@ bool membership::member_down(const std::string& node_id, uint64_t incarnation, t
     return false;
   members_.erase(i);
   down_[node_id] = incarnation;
+  leaving_.erase(node_id);
   for (auto j = endpoints_.begin(); j != endpoints_.end();) {
     auto& p = j->second;
     if (p.node_id != node_id || p.state != peer_state::up) {
@@ -340,6 +341,21 @@ std::vector<member_info> membership::live() const {
   if (!self_added)
     out.push_back(self_);
   return out;
+}
+
+bool membership::mark_leaving(const std::string& node_id, uint64_t incarnation) {
+  auto& held = leaving_[node_id];
+  if (held >= incarnation)
+    return false;
+  held = incarnation;
+  return leaving(node_id);
+}
+
+bool membership::leaving(std::string_view node_id) const {
+  auto m = find(node_id);
+  auto i = leaving_.find(node_id);
+  // Only the incarnation that announced it: the same id restarted is a new member.
+  return m && i != leaving_.end() && i->second == m->incarnation;
 }
 
 const member_info* membership::find(std::string_view node_id) const {

@@ -169,6 +169,15 @@ class membership {
   /// Returns the live members, self included, sorted by node id.
   std::vector<member_info> live() const;
 
+  /// `node_id`'s incarnation announced that it is leaving (SIGTERM): it stays live (it
+  /// still answers queries and finishes its handoff) but is no owner, replica or
+  /// handoff target any more. Returns true when that is news.
+  bool mark_leaving(const std::string& node_id, uint64_t incarnation);
+
+  /// True when the live member `node_id` (self included) announced its leave. A
+  /// returning node (a larger incarnation) is not leaving.
+  bool leaving(std::string_view node_id) const;
+
   /// Returns the live member with this id (self included), or nullptr.
   const member_info* find(std::string_view node_id) const;
 
@@ -196,6 +205,8 @@ class membership {
   std::map<std::string, member_info, std::less<>> members_;
   // Node id -> incarnation last reported down; its gossip is ignored until it reconnects.
   std::map<std::string, uint64_t, std::less<>> down_;
+  // Node id -> incarnation that announced its leave.
+  std::map<std::string, uint64_t, std::less<>> leaving_;
 };
 
 }  // namespace dmon

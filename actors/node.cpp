@@ -109,12 +109,12 @@ void log_stats(const std::vector<listener_counters*>& listeners,
   spdlog::info(
       "stats cluster: forwarded_out={} forwarded_in={} forward_failures={} replicated_out={} "
       "replicated_in={} replication_failures={} handed_off_out={} handed_off_in={} "
-      "handoff_failures={} promoted={} replicas_held={}",
+      "handoff_failures={} handoff_unplaced={} promoted={} replicas_held={}",
       routing.forwarded_out.load(), routing.forwarded_in.load(), routing.forward_failures.load(),
       routing.replicated_out.load(), routing.replicated_in.load(),
       routing.replication_failures.load(), routing.handed_off_out.load(),
-      routing.handed_off_in.load(), routing.handoff_failures.load(), routing.promoted.load(),
-      routing.replicas_held.load());
+      routing.handed_off_in.load(), routing.handoff_failures.load(),
+      routing.handoff_unplaced.load(), routing.promoted.load(), routing.replicas_held.load());
 }
 
 std::string local_hostname() {
@@ -329,10 +329,15 @@ int run_node(const config& cfg) {
       sys.spawn(reaper, db.get(), &hub, &expired_total, *router_slot, millis(cfg.reap_interval),
                 keep_keys{cfg.expired_keep_keys}, &link);
   bool clustered = !cfg.peers.empty() || !cfg.peers_dns.empty();
+  // On SIGTERM: how long concurrent leavers get to announce themselves, and how long this
+  // node keeps retrying to hand its entries to staying members.
+  constexpr auto leave_settle = 1s;
+  constexpr auto leave_deadline = std::chrono::milliseconds{25'000};
   keeper_actor keeper_handle;
   if (clustered) {
     keeper_options kopts;
     kopts.rebalance_every = millis(cfg.rebalance_interval);
+    kopts.leave_deadline = leave_deadline;
     keeper_handle = sys.spawn<caf::detached>(keeper, db.get(), &hub, &link, *router_slot, kopts);
     link.local_keeper = caf::actor_cast<caf::actor>(keeper_handle);
   }
@@ -593,9 +598,12 @@ int run_node(const config& cfg) {
   spdlog::info("node: {} received; draining (up to {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                cfg.drain_timeout);
   serving = false;
-  // Peers notice the exit at once and stop routing here.
+  // Announce the leave: peers route this node's keys to staying members at once and stop
+  // choosing it as an owner, replica or handoff target; it stays a member (queried, and
+  // passing on what still reaches it) until its entries have a new home.
+  auto announced = steady_clock::now();
   if (cluster)
-    caf::anon_send_exit(cluster->actor, caf::exit_reason::user_shutdown);
+    caf::anon_send(cluster->actor, leave_atom::value);
   http->stop();
   tcp->drain();
   udp->stop();
@@ -639,15 +647,26 @@ int run_node(const config& cfg) {
               spdlog::error("node: last index writes failed: {}", sys.render(err));
             });
   }
-  // A planned leave: every index entry goes to its next owner before this node stops
-  // (the peers already route its keys there and hold replicas; newer copies win).
+  // A planned leave: every index entry goes to its owner among the staying members before
+  // this node stops (the peers already route its keys there and hold replicas; newer
+  // copies win). Members stopped at the same time (a scale-down by two) announce it too:
+  // give their announcements a moment to arrive so that no entry is handed to one of
+  // them; one that arrives later is caught by the leaver passing entries on.
   if (keeper_handle) {
+    auto settle = announced + leave_settle;
+    while (steady_clock::now() < settle)
+      std::this_thread::sleep_for(20ms);
     caf::scoped_actor self{sys};
-    self->request(keeper_handle, std::chrono::seconds{30}, leave_atom::value)
+    self->request(keeper_handle, leave_deadline + 5s, leave_atom::value)
         .receive([](uint64_t n) { spdlog::info("node: handed {} index entries to peers", n); },
                  [&](caf::error& err) {
                    spdlog::error("node: handoff on leave failed: {}", sys.render(err));
                  });
+  }
+  // Now peers see the member go.
+  if (cluster)
+    caf::anon_send_exit(cluster->actor, caf::exit_reason::user_shutdown);
+  if (keeper_handle) {
     caf::anon_send_exit(keeper_handle, caf::exit_reason::user_shutdown);
     keeper_handle = nullptr;
     link.local_keeper = nullptr;

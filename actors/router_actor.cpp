@@ -128,7 +128,8 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
   return {
       [=](ingest_atom, std::vector<event>& batch) -> caf::result<uint64_t> {
         auto& st = self->state;
-        if (st.members.size() <= 1)
+        // Alone, or every member is leaving: nowhere else to send it.
+        if (st.members.empty() || !st.link || !st.link->clustered())
           return run_local(self, std::move(batch));
         std::vector<event> local;
         std::map<std::string, std::vector<event>> remote;
@@ -175,11 +176,12 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
       },
       [=](members_atom, const std::vector<cluster_member>& members) {
         auto& st = self->state;
-        std::vector<std::string> ids;
+        std::vector<std::string> ids, leaving;
         st.peers.clear();
         auto snap = std::make_shared<cluster_link::snapshot>();
         for (auto& m : members) {
-          ids.push_back(m.node_id);
+          // A leaving member keeps its handle (queried until it exits) but owns nothing.
+          (m.leaving ? leaving : ids).push_back(m.node_id);
           snap->keepers[m.node_id] = m.handle;
           if (m.handle == st.link->local_keeper)
             st.self_id = m.node_id;
@@ -187,9 +189,10 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
             st.peers[m.node_id] = caf::actor_cast<keeper_actor>(m.handle);
         }
         st.members = ring{ids};
-        snap->view = cluster_view{st.members, st.self_id, st.link->replication};
+        snap->view = cluster_view{st.members, st.self_id, st.link->replication, leaving};
         st.link->set(std::move(snap));
-        spdlog::info("router: {} live member(s): {}", ids.size(), fmt::join(ids, ", "));
+        spdlog::info("router: {} live member(s): {}{}{}", ids.size(), fmt::join(ids, ", "),
+                     leaving.empty() ? "" : "; leaving: ", fmt::join(leaving, ", "));
         if (st.link->local_keeper)
           self->send(caf::actor_cast<keeper_actor>(st.link->local_keeper), rebalance_atom::value);
       },

@@ -22,7 +22,7 @@ struct router_state {
 
   ownership owners{1};
   std::vector<stream_actor> shards;
-  /// Live members; empty or just this node means everything is local.
+  /// Live members that are not leaving (the owners); empty means everything is local.
   ring members;
   std::string self_id;
   /// The other members' keepers (their peer-facing actors).

@@ -55,6 +55,8 @@ while (($#)); do
   esac
 done
 [[ $events =~ ^[1-9][0-9]*$ ]] || { echo "rehearse: --events must be a positive number" >&2; exit 2; }
+# Pods start in their own directories: a relative --dmond must not depend on that.
+[[ $dmond == /* ]] || dmond=$PWD/$dmond
 [[ -x $dmond ]] || { echo "rehearse: $dmond is not an executable dmond; build it or pass --dmond" >&2; exit 2; }
 # Debian's python3 (PyYAML from python3-yaml), not whatever python3 comes first in PATH.
 py=${PYTHON:-/usr/bin/python3}

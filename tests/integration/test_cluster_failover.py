@@ -1,11 +1,13 @@
 """Cluster membership changes with real dmond nodes: join, planned leave, crash and return."""
 
 import signal
+import time
 
 import pytest
 
 from cluster_harness import (Cluster, cluster_hosts, cluster_info, load_keys, local_hosts,
                              wait_until)
+from riemann_wire import Connection, make_event, msg_with
 
 
 @pytest.fixture
@@ -107,4 +109,58 @@ def test_replicas_answer_for_a_frozen_member_and_too_many_frozen_is_an_error(tmp
     finally:
         for n in frozen:
             n.proc.send_signal(signal.SIGCONT)
+        c.stop_all()
+
+
+@pytest.mark.parametrize("gap", [0.0, 1.5])
+def test_two_of_four_leaving_at_once_keep_every_acked_entry(tmp_path, gap):
+    """A scale-down by two (StatefulSet podManagementPolicy Parallel): SIGTERM to two nodes at
+    the same moment, or the second one later (`gap` s: the first may already have handed
+    entries to it, which it must hand on in turn). Keys whose owner and replica were both leaving,
+    and entries one leaver would hand to the other, must still end up on the staying nodes."""
+    c = Cluster(tmp_path, 4)
+    try:
+        for i in range(4):
+            c.start(i, range(4))
+        c.wait_members(4)
+        keys = load_keys(c.nodes[0], 1000)
+        load_keys(c.nodes[3], 1000, metric=2)
+        leavers = [c.nodes[1], c.nodes[2]]
+        held = [local_hosts(n) for n in leavers]
+        assert all(held)
+        leavers[0].proc.send_signal(signal.SIGTERM)
+        time.sleep(gap)
+        leavers[1].proc.send_signal(signal.SIGTERM)
+        # Writes keep coming while they leave: acked ones must survive too.
+        acked = {}
+        with Connection(c.nodes[0].tcp) as conn:
+            for round_ in range(50):
+                if all(n.proc.poll() is not None for n in leavers):
+                    break
+                batch = [f"during-{round_}-{i}" for i in range(20)]
+                reply = conn.request(msg_with([make_event(host=h, service="svc", ttl=3600.0,
+                                                          metric_sint64=5) for h in batch]))
+                if reply.ok:
+                    acked.update(dict.fromkeys(batch))
+                time.sleep(0.05)
+        for n in leavers:
+            assert n.proc.wait(60) == 0
+        for n, before in zip(leavers, held):
+            m = n.wait_log(r"handed (\d+) index entries", timeout=1)
+            assert m and int(m.group(1)) >= len(before), n.log()[-2000:]
+            assert "no staying member acknowledged" not in n.log()
+        survivors = [c.nodes[0], c.nodes[3]]
+        for n in survivors:
+            wait_until(lambda: len(cluster_info(n)["members"]) == 2, 30, "2 members")
+        everything = keys | set(acked)
+        wait_until(lambda: owned_once(survivors, everything), 30, "survivors own every key")
+        for n in survivors:
+            with Connection(n.tcp) as conn:
+                reply = conn.request(msg_with(query="true"))
+            assert reply.ok, reply.error
+            got = {e.host: e.metric_sint64 for e in reply.events}
+            assert set(got) == everything, f"missing {len(everything - set(got))}"
+            assert all(got[h] == 2 for h in keys), "the newest acked entries survive"
+            assert cluster_info(n)["counters"]["handoff_unplaced"] == 0
+    finally:
         c.stop_all()

@@ -172,6 +172,36 @@ TEST(cluster_actor, three_nodes_converge_lose_one_and_take_it_back) {
   }
 }
 
+auto leaving_are(std::vector<std::string> want) {
+  return [want](const std::vector<dmon::cluster_member>& members) {
+    std::vector<std::string> got;
+    for (auto& m : members)
+      if (m.leaving)
+        got.push_back(m.node_id);
+    return members.size() == 3 && got == want;
+  };
+}
+
+TEST(cluster_actor, leaves_announced_at_once_reach_every_member_and_the_leavers_stay_live) {
+  auto a = std::make_unique<node>("a", std::vector<dmon::peer_endpoint>{});
+  auto b = std::make_unique<node>("b", std::vector{a->endpoint()});
+  auto c = std::make_unique<node>("c", std::vector{a->endpoint()});
+  for (auto* n : {a.get(), b.get(), c.get()})
+    ASSERT_TRUE(n->obs->wait_for(ids_are({"a", "b", "c"})))
+        << n->id << " sees " << n->obs->describe();
+  // b and c are stopped together (a scale-down by two): each learns of the other.
+  caf::anon_send(b->handle.actor, dmon::leave_atom::value);
+  caf::anon_send(c->handle.actor, dmon::leave_atom::value);
+  for (auto* n : {a.get(), b.get(), c.get()})
+    ASSERT_TRUE(n->obs->wait_for(leaving_are({"b", "c"})))
+        << n->id << " sees " << n->obs->describe();
+  // Once a leaver is gone, the mark goes with it; the other stays marked.
+  c.reset();
+  ASSERT_TRUE(a->obs->wait_for([](const std::vector<dmon::cluster_member>& members) {
+    return members.size() == 2 && !members[0].leaving && members[1].leaving;
+  })) << a->obs->describe();
+}
+
 TEST(cluster_actor, an_unreachable_peer_is_retried_and_named_in_readiness) {
   // Nothing listens on port 1 of loopback: connects are refused at once.
   node lonely{"lonely", {{"127.0.0.1", 1}}};

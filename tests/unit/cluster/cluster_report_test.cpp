@@ -45,6 +45,7 @@ TEST(cluster_report, prometheus_has_every_counter_once) {
   EXPECT_NE(text.find("\ndmon_cluster_replicated_out_total 5\n"), std::string::npos) << text;
   EXPECT_NE(text.find("dmon_cluster_members 3\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE dmon_cluster_handoff_failures_total counter"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE dmon_cluster_handoff_unplaced_total counter"), std::string::npos);
 }
 
 TEST(cluster_report, events_warn_on_failures) {
