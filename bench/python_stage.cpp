@@ -1,6 +1,8 @@
 // dmon-python-stage: the Python stage alone — events through event_convert and a stream module, no
 // network.
 #include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -14,6 +16,8 @@
 #include "stream_host.hpp"
 
 int main(int argc, char** argv) {
+  // stdout carries only the JSON result line that bench/run.sh records; logs go to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("stage"));
   std::string module = "streams";
   std::string python_path;
   uint64_t max_events = 2'000'000;
