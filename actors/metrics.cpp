@@ -175,6 +175,19 @@ void render_shards(exposition& x, const std::vector<shard_snapshot>& ss) {
            [](auto& s) { return s.reinjected; });
   per_item(x, ss, "dmon_stream_indexed_events_total", "counter",
            "Events streams wrote to the index.", label, [](auto& s) { return s.indexed; });
+  if (!ss.empty()) {
+    std::string name = "dmon_stream_regrouped_events_total";
+    x.family(name, "counter",
+             "Events regroup() sent to their new key's owner (out) and ran here (in).");
+    for (auto& s : ss) {
+      x.sample(name, with(label(s), "direction", "out"), s.regrouped_out);
+      x.sample(name, with(label(s), "direction", "in"), s.regrouped_in);
+    }
+  }
+  per_item(x, ss, "dmon_stream_regroup_unknown_events_total", "counter",
+           "Regrouped events refused: this node's module has no regroup() at their address "
+           "(every node must load the same stream module).",
+           label, [](auto& s) { return s.regroup_unknown; });
 }
 
 void render_http(exposition& x, const http_snapshot& h) {
@@ -283,6 +296,9 @@ shard_snapshot snapshot_of(int shard, const shard_counters& c) {
   s.rebuilds = c.rebuilds.load(relaxed);
   s.reinjected = c.reinjected.load(relaxed);
   s.indexed = c.indexed.load(relaxed);
+  s.regrouped_out = c.regrouped_out.load(relaxed);
+  s.regrouped_in = c.regrouped_in.load(relaxed);
+  s.regroup_unknown = c.regroup_unknown.load(relaxed);
   return s;
 }
 

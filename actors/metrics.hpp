@@ -95,6 +95,11 @@ struct shard_snapshot {
   uint64_t rebuilds = 0;
   uint64_t reinjected = 0;
   uint64_t indexed = 0;
+  /// regroup(): events sent to their new key's owner, run here for another shard or node,
+  /// and refused because this module has no regroup() at the address they named.
+  uint64_t regrouped_out = 0;
+  uint64_t regrouped_in = 0;
+  uint64_t regroup_unknown = 0;
 };
 
 /// Returns a copy of shard `shard`'s counters.

@@ -89,6 +89,20 @@ def history(node, q):
         return json.loads(r.read())
 
 
+def regroup_metrics(node):
+    """Sums of the regroup counters over the node's shards, from /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{node.http}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    sums = {"out": 0.0, "in": 0.0, "unknown": 0.0}
+    for line in text.splitlines():
+        if line.startswith("dmon_stream_regrouped_events_total{"):
+            direction = "out" if 'direction="out"' in line else "in"
+            sums[direction] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("dmon_stream_regroup_unknown_events_total{"):
+            sums["unknown"] += float(line.rsplit(" ", 1)[1])
+    return sums
+
+
 def results(nodes, total):
     """What the regroup streams computed, in a form that must not depend on the node count."""
     seen = [e for n in nodes for e in n.seen()]
@@ -151,7 +165,7 @@ def start_cluster(tmp_path, n, shards):
         raise
 
 
-def run_on(tmp_path, n, shards):
+def run_on(tmp_path, n, shards, check_metrics=False):
     nodes = start_cluster(tmp_path, n, shards)
     try:
         for x in nodes:  # the rate roots stay native on both sides of the hop
@@ -162,6 +176,11 @@ def run_on(tmp_path, n, shards):
         assert out["count"] == total
         for x in nodes:
             assert "does not have" not in x.log()
+        if check_metrics:
+            # Every event went through two regroups (per service, global), so events crossed
+            # shards, and /metrics says so; none named an unknown regroup.
+            m = regroup_metrics(nodes[0])
+            assert m["out"] > 0 and m["in"] > 0 and m["unknown"] == 0, m
         return out
     finally:
         for x in nodes:
@@ -169,7 +188,7 @@ def run_on(tmp_path, n, shards):
 
 
 def test_one_node_with_four_shards_computes_one_aggregate(tmp_path):
-    run_on(tmp_path, 1, 4)
+    run_on(tmp_path, 1, 4, check_metrics=True)
 
 
 def test_three_nodes_compute_what_one_node_computes(tmp_path):
@@ -204,6 +223,7 @@ def test_nodes_with_different_modules_fail_the_ack_and_say_why(tmp_path):
         assert errors
         assert all("every node must load the same stream module" in e for e in errors), errors
         assert any("does not have" in x.log() for x in nodes)
+        assert sum(regroup_metrics(x)["unknown"] for x in nodes) >= len(errors)
     finally:
         for x in nodes:
             x.stop()

@@ -34,6 +34,9 @@ metrics_snapshot sample_snapshot() {
   shard.shard = 0;
   shard.events_in = 250;
   shard.root_exceptions = 1;
+  shard.regrouped_out = 7;
+  shard.regrouped_in = 6;
+  shard.regroup_unknown = 2;
   s.shards.push_back(shard);
   s.index_size = 42;
   s.expired = 5;
@@ -115,6 +118,9 @@ TEST(metrics, renders_every_figure_with_help_type_and_units) {
   EXPECT_FALSE(s.count("dmon_listener_queue_capacity{listener=\"tcp 127.0.0.1:5555\"}"));
   EXPECT_EQ(s["dmon_stream_events_total{shard=\"0\"}"], "250");
   EXPECT_EQ(s["dmon_stream_exceptions_total{shard=\"0\",level=\"root\"}"], "1");
+  EXPECT_EQ(s["dmon_stream_regrouped_events_total{shard=\"0\",direction=\"out\"}"], "7");
+  EXPECT_EQ(s["dmon_stream_regrouped_events_total{shard=\"0\",direction=\"in\"}"], "6");
+  EXPECT_EQ(s["dmon_stream_regroup_unknown_events_total{shard=\"0\"}"], "2");
   EXPECT_EQ(s["dmon_index_entries"], "42");
   EXPECT_EQ(s["dmon_index_expired_events_total"], "5");
   EXPECT_EQ(s["dmon_http_subscribers{server=\"http 127.0.0.1:5556\"}"], "2");
