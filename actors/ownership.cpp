@@ -5,14 +5,13 @@ namespace dmon {
 
 namespace {
 
-constexpr uint64_t fnv_offset = 1469598103934665603ull;
 constexpr uint64_t fnv_prime = 1099511628211ull;
 
 uint64_t mix(uint64_t h, unsigned char c) {
   return (h ^ c) * fnv_prime;
 }
 
-uint64_t mix_part(uint64_t h, const std::optional<std::string>& part) {
+uint64_t mix_part(uint64_t h, const std::string* part) {
   h = mix(h, part ? 1 : 0);
   if (part)
     for (unsigned char c : *part)
@@ -30,7 +29,18 @@ uint64_t finalize(uint64_t z) {
 }  // namespace
 
 uint64_t ownership::key_hash(const event& e) {
-  return finalize(mix_part(mix_part(fnv_offset, e.host), e.service));
+  hasher h;
+  h.add(e.host ? &*e.host : nullptr);
+  h.add(e.service ? &*e.service : nullptr);
+  return h.finish();
+}
+
+void ownership::hasher::add(const std::string* part) {
+  h_ = mix_part(h_, part);
+}
+
+uint64_t ownership::hasher::finish() const {
+  return finalize(h_);
 }
 
 size_t ownership::shard_of(const event& e) const {

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "event.hpp"
 
@@ -22,6 +23,17 @@ class ownership {
 
   /// A 64-bit hash of the key, stable across processes and platforms (FNV-1a then a mixer).
   static uint64_t key_hash(const event& e);
+
+  /// The same hash over any list of key parts, fed one at a time (null: absent, which
+  /// differs from empty): `key_hash(e)` hashes host then service; regroup() hashes its fields.
+  class hasher {
+   public:
+    void add(const std::string* part);
+    uint64_t finish() const;
+
+   private:
+    uint64_t h_ = 1469598103934665603ull;  // FNV-1a's offset basis
+  };
 
  private:
   size_t shards_;

@@ -9,30 +9,9 @@ namespace dmon::regroup {
 
 namespace {
 
-constexpr uint64_t fnv_offset = 1469598103934665603ull;
-constexpr uint64_t fnv_prime = 1099511628211ull;
 constexpr unsigned char codec_version = 1;
 // Addresses are "<root name>/<path>"; anything longer is not one.
 constexpr uint64_t max_address = 1u << 16;
-
-// The same byte mixing as ownership.cpp (pinned by regroup_test against ownership::key_hash).
-uint64_t mix(uint64_t h, unsigned char c) {
-  return (h ^ c) * fnv_prime;
-}
-
-uint64_t mix_part(uint64_t h, const std::string* part) {
-  h = mix(h, part ? 1 : 0);
-  if (part)
-    for (unsigned char c : *part)
-      h = mix(h, c);
-  return mix(h, 0);
-}
-
-uint64_t finalize(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 const std::string* field(const event& e, const std::string& name) {
   const std::optional<std::string>* core = name == "host"          ? &e.host
@@ -79,10 +58,10 @@ struct reader {
 }  // namespace
 
 uint64_t key_hash(const std::vector<std::string>& fields, const event& e) {
-  uint64_t h = fnv_offset;
+  ownership::hasher h;
   for (auto& f : fields)
-    h = mix_part(h, field(e, f));
-  return finalize(h);
+    h.add(field(e, f));
+  return h.finish();
 }
 
 size_t shard_of(uint64_t key_hash, size_t shards) {
