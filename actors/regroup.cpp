@@ -13,17 +13,6 @@ constexpr unsigned char codec_version = 1;
 // Addresses are "<root name>/<path>"; anything longer is not one.
 constexpr uint64_t max_address = 1u << 16;
 
-const std::string* field(const event& e, const std::string& name) {
-  const std::optional<std::string>* core = name == "host"          ? &e.host
-                                           : name == "service"     ? &e.service
-                                           : name == "state"       ? &e.state
-                                           : name == "description" ? &e.description
-                                                                   : nullptr;
-  if (core)
-    return *core ? &**core : nullptr;
-  return e.find_attribute(name);
-}
-
 void put_varint(std::string& out, uint64_t v) {
   while (v >= 0x80) {
     out.push_back(static_cast<char>((v & 0x7f) | 0x80));
@@ -60,7 +49,7 @@ struct reader {
 uint64_t key_hash(const std::vector<std::string>& fields, const event& e) {
   ownership::hasher h;
   for (auto& f : fields)
-    h.add(field(e, f));
+    h.add(e.find_string(f));
   return h.finish();
 }
 

@@ -46,6 +46,19 @@ struct event {
     return std::nullopt;
   }
 
+  /// Returns the string field `name` (host, service, state or description; any other name
+  /// is an attribute), or nullptr when absent: how `by`, `regroup` and query keys read fields.
+  const std::string* find_string(std::string_view name) const {
+    const std::optional<std::string>* core = name == "host"          ? &host
+                                             : name == "service"     ? &service
+                                             : name == "state"       ? &state
+                                             : name == "description" ? &description
+                                                                     : nullptr;
+    if (core)
+      return *core ? &**core : nullptr;
+    return find_attribute(name);
+  }
+
   /// Returns the value of attribute `key`, or nullptr.
   const std::string* find_attribute(std::string_view key) const {
     for (auto& a : attributes)

@@ -73,7 +73,7 @@ class by_node final : public node {
     if (fields_.size() <= max_view_fields) {  // look up without copying the key
       key_view v;
       for (auto& f : fields_)
-        v.parts[v.n++] = string_field(e, f);
+        v.parts[v.n++] = e.find_string(f);
       auto it = forks_.find(v);
       if (it != forks_.end())
         found = it->second.get();
@@ -82,7 +82,7 @@ class by_node final : public node {
       key k;
       k.reserve(fields_.size());
       for (auto& f : fields_) {
-        const std::string* v = string_field(e, f);
+        const std::string* v = e.find_string(f);
         k.push_back(v ? std::optional<std::string>{*v} : std::nullopt);
       }
       auto it = forks_.find(k);

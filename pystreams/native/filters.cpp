@@ -97,7 +97,7 @@ class match_node final : public node {
       : node("match", std::move(children)), field_(std::move(field)), value_(std::move(value)) {}
 
   void push(const event& e) override {
-    const std::string* v = string_field(e, field_);
+    const std::string* v = e.find_string(field_);
     if (value_ ? (v && *v == *value_) : v == nullptr)
       emit(e);
   }

@@ -22,7 +22,7 @@ node_ptr make_where(std::optional<query::predicate> pred, std::optional<bool> al
 using where_predicate = std::function<std::optional<bool>(const event&)>;
 node_ptr make_where_fn(where_predicate pred, std::vector<node_ptr> children,
                        std::vector<node_ptr> else_children);
-/// match(field, value) with a string or None: the field (string_field) equals `value`.
+/// match(field, value) with a string or None: the field (event::find_string) equals `value`.
 node_ptr make_match_equals(std::string field, std::optional<std::string> value,
                            std::vector<node_ptr> children);
 /// match(f, value) decided by the host (`pred`), named "match".
@@ -89,9 +89,5 @@ std::vector<std::pair<std::string, node*>> find_regroups(node& root);
 /// Runs the children of regroup node `n` on `e` (which the new key's owner received); false
 /// when `n` is not a regroup node.
 bool deliver_regrouped(node& n, const event& e);
-
-/// Reads a string field of an event as dmon.events.getter does: core keys directly, any
-/// other name among the attributes; nullptr when absent.
-const std::string* string_field(const event& e, const std::string& name);
 
 }  // namespace dmon::native

@@ -190,7 +190,7 @@ class changed_node final : public node {
         prev_value_(std::move(init)) {}
 
   void push(const event& e) override {
-    const std::string* v = string_field(e, field_);
+    const std::string* v = e.find_string(field_);
     std::optional<std::string> value = v ? std::optional<std::string>{*v} : std::nullopt;
     bool differ = prev_value_ != value;
     prev_value_ = std::move(value);

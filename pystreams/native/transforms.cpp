@@ -6,17 +6,6 @@
 
 namespace dmon::native {
 
-const std::string* string_field(const event& e, const std::string& name) {
-  const std::optional<std::string>* core = name == "host"          ? &e.host
-                                           : name == "service"     ? &e.service
-                                           : name == "state"       ? &e.state
-                                           : name == "description" ? &e.description
-                                                                   : nullptr;
-  if (core)
-    return *core ? &**core : nullptr;
-  return e.find_attribute(name);
-}
-
 namespace {
 
 std::optional<std::string>* string_slot(event& e, const std::string& name) {
@@ -86,7 +75,7 @@ bool is_missing(const event& e, const std::string& name) {
     return !e.ttl;
   if (name == "metric")
     return !e.has_metric();
-  return string_field(e, name) == nullptr;
+  return e.find_string(name) == nullptr;
 }
 
 class with_node final : public node {
