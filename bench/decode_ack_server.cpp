@@ -177,6 +177,56 @@ class worker {
   int ep_;
 };
 
+// Reads exactly `n` bytes, blocking (the receive timeout only lets it see a stop); false on
+// EOF, error or stop.
+bool read_exactly(int fd, char* p, size_t n) {
+  while (n > 0) {
+    ssize_t got = recv(fd, p, n, 0);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) &&
+        !stopping.load(std::memory_order_relaxed))
+      continue;
+    if (got <= 0)
+      return false;
+    p += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+// The naive limit (--naive): one thread per connection, a read for each frame's length and
+// one for its body, one write per ack. This is the server issue 10's "naive limit" means (how
+// Riemann's own limit was measured for single-event frames); the batched loop above is what
+// batching buys over it.
+void naive_connection(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  timeval tv{0, 100'000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  Msg msg;
+  std::string body;
+  char header[4];
+  while (read_exactly(fd, header, 4)) {
+    auto* p = reinterpret_cast<const unsigned char*>(header);
+    size_t len = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | p[3];
+    body.resize(len);
+    if (!read_exactly(fd, body.data(), len))
+      break;
+    bool ok = msg.ParseFromArray(body.data(), static_cast<int>(len));
+    if (ok) {
+      stats.tcp_msgs.fetch_add(1, std::memory_order_relaxed);
+      stats.tcp_events.fetch_add(static_cast<uint64_t>(msg.events_size()),
+                                 std::memory_order_relaxed);
+    } else {
+      stats.bad.fetch_add(1, std::memory_order_relaxed);
+    }
+    static const char ack[6] = {0, 0, 0, 2, 0x10, 0x01};
+    static const char nack[6] = {0, 0, 0, 2, 0x10, 0x00};
+    if (send(fd, ok ? ack : nack, 6, MSG_NOSIGNAL) != 6)
+      break;
+  }
+  close(fd);
+}
+
 // Receives datagrams in recvmmsg batches and decodes each; counts only.
 void udp_loop(int fd, bool json) {
   constexpr size_t batch = 64;
@@ -228,6 +278,7 @@ int main(int argc, char** argv) {
   std::string bind = "127.0.0.1";
   uint16_t tcp_port = 5555, udp_port = 5555, json_port = 7689;
   int threads = 1;
+  bool naive = false;
   CLI::App app{"dmon-ackd: decode every Riemann frame and ack it, nothing else (the limit)",
                "dmon-ackd"};
   app.add_option("--bind", bind, "IPv4 address to listen on")->capture_default_str();
@@ -240,6 +291,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "TCP worker threads (connections spread round-robin)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  app.add_flag("--naive", naive,
+               "one thread per TCP connection, one read per frame part and one write per ack "
+               "(the naive limit; --threads is ignored)");
   CLI11_PARSE(app, argc, argv);
 
   sigset_t set;
@@ -271,14 +325,22 @@ int main(int argc, char** argv) {
     timeval tv{0, 100'000};
     setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     size_t next = 0;
+    std::vector<std::thread> naive_threads;
     while (!stopping.load()) {
       int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd >= 0)
+      if (fd < 0)
+        continue;
+      if (naive)
+        naive_threads.emplace_back(naive_connection, fd);
+      else
         workers[next++ % workers.size()]->adopt(fd);
     }
+    for (auto& t : naive_threads)
+      t.join();
   });
-  std::cout << fmt::format("dmon-ackd ready: tcp={}:{} udp={}:{} json-udp={}:{} threads={}", bind,
-                           tcp_actual, bind, udp_actual, bind, json_actual, threads)
+  std::cout << fmt::format("dmon-ackd ready: tcp={}:{} udp={}:{} json-udp={}:{} threads={}{}", bind,
+                           tcp_actual, bind, udp_actual, bind, json_actual, threads,
+                           naive ? " naive" : "")
             << std::endl;
   int sig = 0;
   sigwait(&set, &sig);

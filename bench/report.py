@@ -123,9 +123,15 @@ def main() -> None:
         if not t:
             continue
         lim = limit.get(scenario, 0)
-        q = rate(t) / lim if lim else 0.0
+        # Single-event frames: the target is against the naive limit (a read per frame part, a
+        # write per ack), as Riemann's 0.58 was; the batched limit's ratio is shown beside it.
+        naive = limit.get("tcp-1x4-naive", 0) if scenario == "index-1x4" else 0
+        shown = naive or lim
+        q = rate(t) / shown if shown else 0.0
         rss = t.get("rss_mb", 0) or 0
-        print(f"| {what} | {fmt_rate(rate(t))} | {fmt_rate(lim)} | {q:.2f} | ≥ {target} | {riemann} | "
+        label = f"{fmt_rate(shown)} naive ({fmt_rate(lim)} batched: {rate(t) / lim:.2f})" \
+            if naive and lim else fmt_rate(shown)
+        print(f"| {what} | {fmt_rate(rate(t))} | {label} | {q:.2f} | ≥ {target} | {riemann} | "
               f"{rss} | {'met' if q >= target and rss <= 150 else '**not met**'} |")
     t = find("open-50-index")
     if t and t.get("latency_us", {}).get("count"):

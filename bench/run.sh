@@ -194,6 +194,10 @@ if wanted tcp-1x4; then
   run_case tcp-1x4 dmon-ackd "--threads 2" "$tcp1"
   run_case tcp-1x4 dmond "" "$tcp1"
 fi
+# Issue 10's "naive limit" for single-event frames: a read per frame part, a write per ack.
+if wanted tcp-1x4 || wanted index-1x4; then
+  run_case tcp-1x4-naive dmon-ackd "--naive" "$tcp1"
+fi
 if wanted udp; then
   run_case udp dmon-ackd "" "--proto udp --events-per-msg 1 --rate $udp_rate"
   run_case udp dmond "" "--proto udp --events-per-msg 1 --rate $udp_rate"
@@ -209,7 +213,7 @@ fi
 if wanted index-only; then
   run_case index-only dmond "--streams index_only --python-path $here/streams" "$tcp100"
 fi
-# Issue 10: index() with single-event frames (tcp-1x4's traffic and limit), a Python lambda
+# Issue 10: index() with single-event frames (tcp-1x4's traffic and both its limits), a Python lambda
 # in front of index(), and an all-built-in graph (where with a query, by, rate).
 if wanted index-1x4; then
   run_case index-1x4 dmond "--streams index_only --python-path $here/streams" "$tcp1"
