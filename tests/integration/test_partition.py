@@ -219,13 +219,14 @@ def query(node, text='service = "svc"'):
     return {e.host: e.metric_sint64 for e in reply.events}
 
 
-def send(node, hosts, metric, acked, batch=100):
+def send(node, hosts, metric, acked, batch=100, **fields):
     """Sends one acked batch per `batch` hosts; records each acknowledged host's metric.
     Returns how many batches were refused (ok=false) or not answered."""
     refused = 0
+    fields.setdefault("ttl", 3600.0)
     for start in range(0, len(hosts), batch):
         part = hosts[start:start + batch]
-        events = [make_event(host=h, service="svc", ttl=3600.0, metric_sint64=metric)
+        events = [make_event(host=h, service="svc", metric_sint64=metric, **fields)
                   for h in part]
         try:
             with Connection(TCP, host=node.ip, timeout=40) as c:
@@ -389,3 +390,78 @@ def test_partitioned_node_keys_move_to_majority_and_return_after_heal(net, clust
                           f"{dict(list(wrong.items())[:5])}"
     settle(lambda: replica_problem([n0, n1, n2]), 60, "one replica per entry")
     print(f"majority took node-2's keys {took:.1f} s after the cut")
+
+
+def cut_off_node_2(net, n0, n1, n2):
+    """Partitions node-2 from the others, both ways; returns once both sides saw it."""
+    net.drop_from(2, [0, 1])
+    net.drop_from(0, [2])
+    net.drop_from(1, [2])
+    settle(lambda: None if converged([n0, n1], 2) else f"majority sees {members(n0)}", 60,
+           "the majority to drop node-2")
+    settle(lambda: None if members(n2) == ["node-2"] else f"node-2 sees {members(n2)}", 60,
+           "node-2 to be alone")
+
+
+def rebalances(n):
+    return cluster_info(n)["counters"]["rebalances"]
+
+
+def test_keys_deleted_during_a_partition_stay_deleted_after_the_heal(net, cluster):
+    """Tombstones: node-2 keeps stale copies of keys the majority deleted (explicitly, with
+    state "expired", and by expiry on the owner) while it was cut off; after the heal none
+    of them comes back, from node-2's own index or through a handoff from it."""
+    nodes, _ = cluster
+    n0, n1, n2 = nodes[0], nodes[1], nodes[2]
+    wait_until(lambda: converged([n0, n1, n2], 3), 60, "3 members on every node")
+    acked: dict[str, int] = {}
+    keep = [f"keep-{i}" for i in range(200)]
+    gone = [f"gone-{i}" for i in range(300)]
+    short = [f"short-{i}" for i in range(90)]
+    assert send(n0, keep + gone + short, 1, acked) == 0
+    settle(lambda: ownership_problem([n0, n1, n2], set(acked)), 30, "keys owned once")
+
+    cut_off_node_2(net, n0, n1, n2)
+    # Deleted on the majority: explicitly, and by expiry (a newer write with a short ttl).
+    assert send(n0, gone, 2, {}, state="expired") == 0
+    assert send(n0, short, 2, {}, ttl=1.0) == 0
+    dead = set(gone) | set(short)
+
+    def majority_deleted():
+        got = query(n0)
+        if got is None:
+            return "query refused"
+        back = dead & set(got)
+        return f"{len(back)} deleted keys still answered" if back else None
+
+    settle(majority_deleted, 60, "the majority to delete and expire the keys")
+    stale = dead & set(local_entries(n2))
+    # It owned or replicated about 2/3 of the keys, and promoted its replicas when alone.
+    assert len(stale) > len(dead) // 2, f"node-2, cut off, still holds deleted keys: {len(stale)}"
+
+    for i in range(3):
+        net.heal(i)
+    wait_until(lambda: converged([n0, n1, n2], 3), 120, "3 members again after the heal")
+
+    def nothing_came_back():
+        for n in (n0, n1, n2):
+            held = dead & set(local_entries(n))
+            if held:
+                return f"node-{n.i} holds {len(held)} deleted keys, e.g. {sorted(held)[:3]}"
+            got = query(n)
+            if got is None:
+                return f"query on node-{n.i} refused"
+            if set(got) != set(keep):
+                return (f"node-{n.i} answers {len(set(got) - set(keep))} deleted keys, "
+                        f"misses {len(set(keep) - set(got))} kept ones")
+        return None
+
+    settle(nothing_came_back, 60, "the deleted keys to stay deleted")
+    # Two more repair passes on every node (each moves entries to owners): still gone.
+    passes = {n.i: rebalances(n) for n in (n0, n1, n2)}
+    settle(lambda: None if all(rebalances(n) >= passes[n.i] + 2 for n in (n0, n1, n2))
+           else "waiting", 60, "two repair passes")
+    assert nothing_came_back() is None
+    settle(lambda: ownership_problem([n0, n1, n2], set(keep)), 60, "kept keys owned once")
+    logs = n2.log() + n0.log() + n1.log()
+    assert "tombstones" in logs, "stale copies were dropped by tombstones"
