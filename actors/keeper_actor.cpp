@@ -36,8 +36,10 @@ std::vector<event> everything(const index& idx) {
 // Records the deletes among `entries` as tombstones (tombstones.hpp), drops the replicas
 // held that they bury, and removes from `entries` the live copies the tombstones bury (a
 // returning node's or the other partition side's stale copy of a key deleted meanwhile).
-// The deletes stay in `entries`: they still apply where they are newer.
-void settle_tombstones(self_ptr self, std::vector<event>& entries) {
+// The deletes stay in `entries`: they still apply where they are newer. `check_replicas`
+// scans the replicas held (a handoff of tombstones, at membership changes only); replica
+// writes delete their replicas themselves.
+void settle_tombstones(self_ptr self, std::vector<event>& entries, bool check_replicas) {
   auto& st = self->state;
   auto now = now_micros();
   std::unordered_map<std::string, int64_t> deleted;
@@ -50,10 +52,11 @@ void settle_tombstones(self_ptr self, std::vector<event>& entries) {
     if (auto r = st.graves->record(entries, now); !r)
       spdlog::error("keeper: cannot record {} tombstones: {}", deleted.size(), r.error().message);
     std::vector<event> buried_replicas;
-    for (auto& r : st.replicas->all())
-      if (auto d = deleted.find(index_key::encode(r));
-          d != deleted.end() && buries(d->second, time_of(r)))
-        buried_replicas.push_back(std::move(r));
+    if (check_replicas)
+      for (auto& r : st.replicas->all())
+        if (auto d = deleted.find(index_key::encode(r));
+            d != deleted.end() && buries(d->second, time_of(r)))
+          buried_replicas.push_back(std::move(r));
     if (!buried_replicas.empty()) {
       if (auto r = st.replicas->erase(buried_replicas); !r)
         spdlog::error("keeper: cannot drop {} deleted replicas: {}", buried_replicas.size(),
@@ -70,7 +73,7 @@ void settle_tombstones(self_ptr self, std::vector<event>& entries) {
 // and are not buried by a tombstone.
 result<size_t> apply_newer(self_ptr self, std::vector<event> entries) {
   auto& st = self->state;
-  settle_tombstones(self, entries);
+  settle_tombstones(self, entries, false);
   std::vector<event> kept;
   for (auto& e : entries) {
     auto held = st.db->lookup(index_key::of(e));
@@ -514,7 +517,7 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
           return decode_error(events.error());
         bump(st.link->counters.replicated_in, events->size());
         auto n = events->size();
-        settle_tombstones(self, *events);
+        settle_tombstones(self, *events, false);
         auto snap = st.link->get();
         // A copy of a key this node owns by now (the views moved while it travelled)
         // joins the index if it is newer, and goes on to the current replicas.
@@ -542,7 +545,7 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
           return pass_on(self, std::move(*events));
         bump(st.link->counters.handed_off_in, events->size());
         auto n = events->size();
-        settle_tombstones(self, *events);
+        settle_tombstones(self, *events, true);
         auto snap = st.link->get();
         for (auto& e : *events)
           if (snap->view.owns(ownership::key_hash(e)))
