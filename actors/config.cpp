@@ -55,6 +55,9 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("rebalance-interval", c.rebalance_interval,
       "seconds between passes moving non-owned index entries to their owners")
       ->check(CLI::PositiveNumber);
+  opt("tombstone-horizon", c.tombstone_horizon,
+      "seconds a deleted key's tombstone keeps older copies of it from coming back")
+      ->check(CLI::PositiveNumber);
   opt("cluster-outbox-events", c.cluster_outbox_events,
       "events queued for replicas and owners before they are dropped")
       ->check(CLI::PositiveNumber);

@@ -57,6 +57,10 @@ struct config {
   /// Seconds between rebalance passes that move entries this node holds but does not own
   /// to their owners (also run on every membership change). Default: 10.
   double rebalance_interval = 10.0;
+  /// Seconds a delete's tombstone is kept in a cluster (from the delete's time): a stale copy
+  /// of the key turning up within it (a node returning with its data directory, a healed
+  /// partition) stays deleted. Default: 86400 (a day).
+  double tombstone_horizon = 86400.0;
   /// Events waiting to be sent to replicas or owners; past it they are dropped and counted
   /// as replication failures. Default: 100000.
   size_t cluster_outbox_events = 100000;

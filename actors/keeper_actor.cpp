@@ -33,10 +33,47 @@ std::vector<event> everything(const index& idx) {
   return idx.select([](const event&) { return true; });
 }
 
+// Records the deletes among `entries` as tombstones (tombstones.hpp), drops the replicas
+// held that they bury, and removes from `entries` the live copies the tombstones bury (a
+// returning node's or the other partition side's stale copy of a key deleted meanwhile).
+// The deletes stay in `entries`: they still apply where they are newer. `check_replicas`
+// scans the replicas held (a handoff of tombstones, at membership changes only); replica
+// writes delete their replicas themselves.
+void settle_tombstones(self_ptr self, std::vector<event>& entries, bool check_replicas) {
+  auto& st = self->state;
+  auto now = now_micros();
+  std::unordered_map<std::string, int64_t> deleted;
+  for (auto& e : entries)
+    if (tombstones::is_delete(e)) {
+      auto& t = deleted.try_emplace(index_key::encode(e), INT64_MIN).first->second;
+      t = std::max(t, *e.time_us);
+    }
+  if (!deleted.empty()) {
+    if (auto r = st.graves->record(entries, now); !r)
+      spdlog::error("keeper: cannot record {} tombstones: {}", deleted.size(), r.error().message);
+    std::vector<event> buried_replicas;
+    if (check_replicas)
+      for (auto& r : st.replicas->all())
+        if (auto d = deleted.find(index_key::encode(r));
+            d != deleted.end() && buries(d->second, time_of(r)))
+          buried_replicas.push_back(std::move(r));
+    if (!buried_replicas.empty()) {
+      if (auto r = st.replicas->erase(buried_replicas); !r)
+        spdlog::error("keeper: cannot drop {} deleted replicas: {}", buried_replicas.size(),
+                      r.error().message);
+      st.link->counters.replicas_held.store(st.replicas->size(), std::memory_order_relaxed);
+    }
+  }
+  if (auto n = st.graves->bury(entries); n > 0)
+    spdlog::info("keeper: {} stale entries of keys deleted since were dropped (tombstones)", n);
+}
+
 // Applies entries to this node's index where they are at least as new as what it holds
-// (a handoff or a late replica may carry an older copy than a write made here since).
+// (a handoff or a late replica may carry an older copy than a write made here since),
+// and are not buried by a tombstone.
 result<size_t> apply_newer(self_ptr self, std::vector<event> entries) {
   auto& st = self->state;
+  settle_tombstones(self, entries, false);
   std::vector<event> kept;
   for (auto& e : entries) {
     auto held = st.db->lookup(index_key::of(e));
@@ -111,6 +148,8 @@ void send_to(self_ptr self, const cluster_link::snapshot& snap, const std::strin
 // Applies index writes this node owns that did not come through its own streams.
 result<size_t> apply_owned(self_ptr self, std::vector<event>& events) {
   auto& st = self->state;
+  if (auto r = st.graves->record(events, now_micros()); !r)
+    spdlog::error("keeper: cannot record tombstones: {}", r.error().message);
   if (auto r = st.db->apply(events); !r)
     return r.error();
   for (auto& e : events) {
@@ -148,6 +187,9 @@ void send_outbox(self_ptr self, write_outbox::contents c, uint64_t seq) {
       }
     }
   }
+  // This node's own deletes (the reaper's, streams' "expired" writes) leave tombstones.
+  if (auto r = st.graves->record(c.replicate, now_micros()); !r)
+    spdlog::error("keeper: cannot record tombstones: {}", r.error().message);
   for (auto& e : c.replicate)
     for (auto& r : view.replicas(ownership::key_hash(e)))
       if (r != view.self())
@@ -303,6 +345,21 @@ caf::result<uint64_t> pass_on(self_ptr self, std::vector<event> events) {
   return rp;
 }
 
+// Sends the tombstones this node holds to members new since `prev` that own or replicate
+// their keys, so a returning node or a healed partition's other side drops its stale
+// copies of keys deleted meanwhile (and refuses them if they come back).
+void send_tombstones(self_ptr self, const cluster_link::snapshot& snap, const cluster_view& prev) {
+  auto& st = self->state;
+  if (st.graves->size() == 0)
+    return;
+  auto plan = plan_tombstones(prev, snap.view, st.graves->all());
+  for (auto& [node, deletes] : plan) {
+    spdlog::info("keeper: sending {} tombstones to {}", deletes.size(), node);
+    send_to(self, snap, node, handoff_atom::value, std::move(deletes), 0,
+            &st.link->counters.handed_off_out, &st.link->counters.handoff_failures);
+  }
+}
+
 // Moves entries for the change from the last view to the current one (or repairs when
 // the view did not change): promotes, drops, re-replicates and hands off.
 void rebalance(self_ptr self) {
@@ -318,9 +375,10 @@ void rebalance(self_ptr self) {
   cluster_view prev =
       st.prev ? *st.prev : cluster_view{ring{{next.self()}}, next.self(), next.replication()};
   auto plan = plan_handoff(prev, next, everything(st.db->memory()), st.replicas->all());
+  auto& counters = st.link->counters;
+  send_tombstones(self, *snap, prev);
   st.prev = next;
   st.next_rebalance = clock_type::now() + st.opts.rebalance_every;
-  auto& counters = st.link->counters;
   bump(counters.rebalances, 1);
   if (plan.empty())
     return;
@@ -418,6 +476,10 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
   if (auto loaded = st.replicas->load(); !loaded)
     spdlog::error("keeper: cannot read the replicas held: {}", loaded.error().message);
   link->counters.replicas_held.store(st.replicas->size(), std::memory_order_relaxed);
+  st.graves = std::make_unique<tombstones>(db, opts.tombstone_horizon);
+  if (auto loaded = st.graves->load(now_micros()); !loaded)
+    spdlog::error("keeper: cannot read the tombstones held: {}", loaded.error().message);
+  st.next_grave_reap = clock_type::now() + opts.tombstone_reap_every;
   st.relay = std::make_shared<relay_buffer>();
   st.relay->capacity = opts.relay_capacity;
   self->delayed_send(self, opts.tick, tick_atom::value);
@@ -454,6 +516,8 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
         if (!events)
           return decode_error(events.error());
         bump(st.link->counters.replicated_in, events->size());
+        auto n = events->size();
+        settle_tombstones(self, *events, false);
         auto snap = st.link->get();
         // A copy of a key this node owns by now (the views moved while it travelled)
         // joins the index if it is newer, and goes on to the current replicas.
@@ -470,7 +534,7 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
         if (auto r = st.replicas->apply(copies); !r)
           return caf::make_error(caf::sec::runtime_error, r.error().message);
         st.link->counters.replicas_held.store(st.replicas->size(), std::memory_order_relaxed);
-        return uint64_t{events->size()};
+        return uint64_t{n};
       },
       [=](handoff_atom, const std::string& bytes) -> caf::result<uint64_t> {
         auto& st = self->state;
@@ -481,6 +545,7 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
           return pass_on(self, std::move(*events));
         bump(st.link->counters.handed_off_in, events->size());
         auto n = events->size();
+        settle_tombstones(self, *events, true);
         auto snap = st.link->get();
         for (auto& e : *events)
           if (snap->view.owns(ownership::key_hash(e)))
@@ -603,6 +668,11 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
         });
         if (st.prev && clock_type::now() >= st.next_rebalance)
           rebalance(self);
+        if (now >= st.next_grave_reap) {
+          st.next_grave_reap = now + st.opts.tombstone_reap_every;
+          if (auto r = st.graves->reap(now_micros()); !r)
+            spdlog::error("keeper: cannot forget old tombstones: {}", r.error().message);
+        }
         self->delayed_send(self, st.opts.tick, tick_atom::value);
       },
   };

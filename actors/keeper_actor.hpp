@@ -16,6 +16,7 @@
 #include "pubsub.hpp"
 #include "replica_set.hpp"
 #include "store.hpp"
+#include "tombstones.hpp"
 
 namespace dmon {
 
@@ -38,6 +39,12 @@ struct keeper_options {
   std::chrono::milliseconds leave_deadline{25'000};
   /// Pause between rounds of such retries (the view may have learned of more leavers).
   std::chrono::milliseconds leave_retry{250};
+  /// How long a delete's tombstone is kept (counted from the delete's time): a copy of the
+  /// key written before the delete that turns up within it (a node returning with its data
+  /// directory, the other side of a healed partition) stays deleted.
+  std::chrono::seconds tombstone_horizon{86'400};
+  /// How often tombstones past the horizon are forgotten.
+  std::chrono::seconds tombstone_reap_every{60};
 };
 
 /// Entries a leaving node places on staying members, round after round until each is
@@ -62,6 +69,8 @@ struct keeper_state {
   router_actor router;
   keeper_options opts;
   std::unique_ptr<replica_set> replicas;
+  std::unique_ptr<tombstones> graves;
+  std::chrono::steady_clock::time_point next_grave_reap{};
   /// The view of the last rebalance; unset until the first view with other members
   /// (a node starting alone waits for its peers before moving anything).
   std::optional<cluster_view> prev;

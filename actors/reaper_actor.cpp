@@ -78,6 +78,9 @@ reaper_actor::behavior_type reaper(reaper_actor::stateful_pointer<reaper_state> 
               deleted.host = e.host;
               deleted.service = e.service;
               deleted.state = "expired";
+              // The expired entry's time: the keeper keeps this delete as a tombstone, which
+              // buries copies written up to then (a returning node's) and no later write.
+              deleted.time_us = e.time_us;
               link->outbox.push_replicate(std::move(deleted));
             }
             notices.push_back(keep.notice(e, now));

@@ -16,6 +16,8 @@ packages=(
   chromium python3-websockets python3-prometheus-client curl
   # deploy/rehearse.sh: network namespaces and reading the manifests
   iproute2 python3-yaml
+  # partition tests (tests/integration/test_partition.py): nftables drops inside namespaces
+  nftables
 )
 
 # The deployment tests validate the manifests with npm packages. A machine that already
