@@ -2,6 +2,7 @@
 // write.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -59,6 +60,10 @@ class commit_group {
       opened_ = now;
     writes_ += index_writes.size() + history.size();
     index_writes_ += index_writes.size();
+    // Room for as many keys as the last group had: groups are alike under steady load, and
+    // growing by doubling would move every event held so far, again and again.
+    if (index_.empty())
+      index_.reserve(std::max(last_keys_, index_writes.size()));
     for (auto& e : index_writes) {
       auto hash = index_key::hash(e);
       auto [at, added] = positions_.find_or_add(
@@ -105,6 +110,7 @@ class commit_group {
 
   /// Empties the group and returns what to write and whom to answer.
   contents take() {
+    last_keys_ = index_.size();
     contents out{std::move(index_), std::move(history_), std::move(acks_), index_writes_};
     index_.clear();
     history_.clear();
@@ -125,6 +131,7 @@ class commit_group {
   std::vector<Ack> acks_;
   size_t writes_ = 0;
   size_t index_writes_ = 0;
+  size_t last_keys_ = 0;
   clock::time_point opened_{};
   uint64_t generation_ = 0;
 };
