@@ -2,16 +2,16 @@
 // write.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "event.hpp"
 #include "index.hpp"
+#include "key_table.hpp"
 #include "store.hpp"
 
 namespace dmon {
@@ -38,7 +38,7 @@ class commit_group {
 
   /// What a commit writes, and whom it answers afterwards.
   struct contents {
-    /// The latest event per key with its encoded key (for `store::apply_latest`), in the
+    /// The latest event per key with its key's hash (for `store::apply_latest`), in the
     /// order each key first appeared.
     std::vector<keyed_event> index;
     /// Every history event, in arrival order.
@@ -60,12 +60,22 @@ class commit_group {
       opened_ = now;
     writes_ += index_writes.size() + history.size();
     index_writes_ += index_writes.size();
+    // Room for as many keys as the last group had: groups are alike under steady load, and
+    // growing by doubling would move every event held so far, again and again.
+    if (index_.empty())
+      index_.reserve(std::max(last_keys_, index_writes.size()));
     for (auto& e : index_writes) {
-      auto [i, added] = positions_.try_emplace(index_key::encode(e), index_.size());
+      auto hash = index_key::hash(e);
+      auto [at, added] = positions_.find_or_add(
+          hash,
+          [&](uint32_t p) {
+            return index_[p].e.host == e.host && index_[p].e.service == e.service;
+          },
+          [&] { return static_cast<uint32_t>(index_.size()); });
       if (added)
-        index_.push_back({{}, std::move(e)});
+        index_.push_back({hash, std::move(e)});
       else
-        index_[i->second].e = std::move(e);
+        index_[at].e = std::move(e);
     }
     if (history_.empty())
       history_ = std::move(history);
@@ -100,11 +110,7 @@ class commit_group {
 
   /// Empties the group and returns what to write and whom to answer.
   contents take() {
-    // The keys move from the map into the writes; the map is emptied by it.
-    while (!positions_.empty()) {
-      auto node = positions_.extract(positions_.begin());
-      index_[node.mapped()].key = std::move(node.key());
-    }
+    last_keys_ = index_.size();
     contents out{std::move(index_), std::move(history_), std::move(acks_), index_writes_};
     index_.clear();
     history_.clear();
@@ -119,11 +125,13 @@ class commit_group {
  private:
   limits limits_;
   std::vector<keyed_event> index_;
-  std::unordered_map<std::string, size_t> positions_;
+  /// Key hash -> position in `index_`; keys are compared through the events there.
+  key_table<uint32_t> positions_;
   std::vector<event> history_;
   std::vector<Ack> acks_;
   size_t writes_ = 0;
   size_t index_writes_ = 0;
+  size_t last_keys_ = 0;
   clock::time_point opened_{};
   uint64_t generation_ = 0;
 };

@@ -2,6 +2,7 @@
 #include "event_encoding.hpp"
 
 #include <bit>
+#include <cstring>
 
 namespace dmon::storage_encoding {
 
@@ -32,9 +33,10 @@ void put_varint(std::string& out, uint64_t v) {
 }
 
 void put_u64(std::string& out, uint64_t v) {
+  if constexpr (std::endian::native == std::endian::big)
+    v = __builtin_bswap64(v);
   char buf[8];
-  for (int i = 0; i < 8; ++i)
-    buf[i] = static_cast<char>(v >> (8 * i));
+  std::memcpy(buf, &v, 8);
   out.append(buf, 8);
 }
 

@@ -18,8 +18,9 @@ void append_part(std::string& out, const std::optional<std::string>& part) {
     return;
   }
   out.push_back('\1');
-  // Names rarely hold the two escaped bytes: then the part is one append, not a loop.
-  if (part->find_first_of(std::string_view{"\0\xff", 2}) == std::string::npos) {
+  // Names rarely hold the two escaped bytes: then the part is one append, not a loop. (Not
+  // find_first_of: libstdc++ runs a memchr over the set per byte of the name.)
+  if (std::none_of(part->begin(), part->end(), [](char c) { return c == '\0' || c == '\xff'; })) {
     out.append(*part);
     out.push_back('\0');
     return;
@@ -137,7 +138,7 @@ using secondary = detail::index_secondary;
 // Brings an entry's cache lines in ahead of use. The entries of one host or
 // service lie anywhere in the heap, so a query that walks them waits on one
 // memory miss per entry unless the next ones are already on their way.
-void prefetch(const detail::index_entry* p) {
+void prefetch(const detail::index_slot* p) {
   auto* bytes = reinterpret_cast<const char*>(p);
   for (size_t off = 0; off < sizeof(*p); off += 64)
     __builtin_prefetch(bytes + off);
@@ -145,7 +146,7 @@ void prefetch(const detail::index_entry* p) {
 
 // Calls `fn` on every entry of `list`, prefetching a few entries ahead.
 template <class F>
-void for_each_posting(const std::vector<detail::index_entry*>& list, F&& fn) {
+void for_each_posting(const std::vector<detail::index_slot*>& list, F&& fn) {
   constexpr size_t ahead = 8;
   size_t n = list.size();
   for (size_t i = 0; i < std::min(ahead, n); ++i)
@@ -157,11 +158,11 @@ void for_each_posting(const std::vector<detail::index_entry*>& list, F&& fn) {
   }
 }
 
-void collect_postings(const std::vector<detail::index_entry*>& entries,
-                      const query::predicate& pred, std::vector<event>& out) {
-  for_each_posting(entries, [&](const detail::index_entry& entry) {
-    if (pred.matches(entry.second.e))
-      out.push_back(entry.second.e);
+void collect_postings(const std::vector<detail::index_slot*>& entries, const query::predicate& pred,
+                      std::vector<event>& out) {
+  for_each_posting(entries, [&](const detail::index_slot& entry) {
+    if (pred.matches(entry.e))
+      out.push_back(entry.e);
   });
 }
 
@@ -206,10 +207,65 @@ std::string index_key::encode() const {
 
 std::string index_key::encode(const event& e) {
   std::string out;
-  out.reserve(4 + (e.host ? e.host->size() : 0) + (e.service ? e.service->size() : 0));
+  encode_to(e, out);
+  return out;
+}
+
+void index_key::encode_to(const event& e, std::string& out) {
+  out.reserve(out.size() + 4 + (e.host ? e.host->size() : 0) + (e.service ? e.service->size() : 0));
   append_part(out, e.host);
   append_part(out, e.service);
-  return out;
+}
+
+std::optional<index_key> index_key::decode(std::string_view bytes) {
+  // One part: "\0" (absent) or "\1" + escaped bytes + "\0"; see encode().
+  auto part = [&](std::optional<std::string>& out) {
+    if (bytes.empty())
+      return false;
+    char tag = bytes.front();
+    bytes.remove_prefix(1);
+    if (tag == '\0')
+      return true;
+    if (tag != '\1')
+      return false;
+    std::string value;
+    while (!bytes.empty()) {
+      char c = bytes.front();
+      bytes.remove_prefix(1);
+      if (c == '\0') {
+        out = std::move(value);
+        return true;
+      }
+      if (c == '\xff') {
+        if (bytes.empty() || (bytes.front() != '\x01' && bytes.front() != '\x02'))
+          return false;
+        value.push_back(bytes.front() == '\x01' ? '\0' : '\xff');
+        bytes.remove_prefix(1);
+      } else {
+        value.push_back(c);
+      }
+    }
+    return false;
+  };
+  index_key key;
+  if (!part(key.host) || !part(key.service) || !bytes.empty())
+    return std::nullopt;
+  return key;
+}
+
+uint64_t index_key::hash(const std::optional<std::string>& host,
+                         const std::optional<std::string>& service) {
+  // An absent part hashes to a constant no string is likely to hash to; a collision would
+  // only cost a comparison (tables compare the parts on equal hashes).
+  constexpr uint64_t nil = 0x9e3779b97f4a7c15ull;
+  auto part = [](const std::optional<std::string>& p) -> uint64_t {
+    return p ? std::hash<std::string_view>{}(*p) : nil;
+  };
+  // splitmix64's finalizer over the two part hashes: tables index by the low bits.
+  uint64_t z = part(host) * 0xff51afd7ed558ccdull + part(service);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
 }
 
 int64_t expiry_deadline(const event& e, double default_ttl_seconds) {
@@ -258,49 +314,60 @@ event index::prepare(event e, int64_t now_us) const {
   return e;
 }
 
+index::~index() {
+  entries_.for_each([](detail::index_slot* slot) { delete slot; });
+}
+
 std::optional<event> index::insert(event e) {
-  auto key = index_key::encode(e);
+  auto hash = index_key::hash(e);
   if (e.state && *e.state == "expired") {
     std::unique_lock lock{mtx_};
-    if (auto i = entries_.find(key); i != entries_.end())
-      erase_locked(i);
+    if (auto* slot = find_locked(hash, e.host, e.service))
+      erase_locked(slot);
     return std::nullopt;
   }
   e = prepare(std::move(e), now_micros());
   event copy = e;
+  std::optional<int64_t> previous;
   std::unique_lock lock{mtx_};
-  put_locked(std::move(key), std::move(e));
+  put_locked(hash, e, previous);
   return copy;
 }
 
 bool index::remove(const index_key& key) {
   std::unique_lock lock{mtx_};
-  auto i = entries_.find(key.encode());
-  return i != entries_.end() && erase_locked(i);
+  auto* slot = find_locked(key);
+  if (!slot)
+    return false;
+  erase_locked(slot);
+  return true;
 }
 
 std::optional<event> index::lookup(const index_key& key) const {
   std::shared_lock lock{mtx_};
-  auto i = entries_.find(key.encode());
-  if (i == entries_.end())
-    return std::nullopt;
-  return i->second.e;
+  if (auto* slot = find_locked(key))
+    return slot->e;
+  return std::nullopt;
 }
 
 std::optional<event> index::find(const std::string& encoded_key) const {
-  std::shared_lock lock{mtx_};
-  auto i = entries_.find(encoded_key);
-  if (i == entries_.end())
+  auto key = index_key::decode(encoded_key);
+  if (!key)
     return std::nullopt;
-  return i->second.e;
+  std::shared_lock lock{mtx_};
+  if (auto* slot = find_locked(*key))
+    return slot->e;
+  return std::nullopt;
 }
 
 std::optional<int64_t> index::deadline_of(const std::string& encoded_key) const {
-  std::shared_lock lock{mtx_};
-  auto i = entries_.find(encoded_key);
-  if (i == entries_.end())
+  auto key = index_key::decode(encoded_key);
+  if (!key)
     return std::nullopt;
-  return expiry_deadline(i->second.e, default_ttl_);
+  std::shared_lock lock{mtx_};
+  if (auto* slot = find_locked(*key))
+    return expiry_deadline(slot->e, default_ttl_);
+  return std::nullopt;
 }
 
 std::vector<event> index::select(const std::function<bool(const event&)>& pred) const {
@@ -323,9 +390,9 @@ std::vector<event> index::select(const query::predicate& pred) const {
   std::shared_lock lock{mtx_};
   switch (a.path) {
     case query_path::lookup: {
-      auto i = entries_.find(index_key{a.host, a.service}.encode());
-      if (i != entries_.end() && pred.matches(i->second.e))
-        out.push_back(i->second.e);
+      if (auto* slot = find_locked(index_key::hash(a.host, a.service), a.host, a.service);
+          slot && pred.matches(slot->e))
+        out.push_back(slot->e);
       break;
     }
     case query_path::host:
@@ -354,13 +421,13 @@ namespace {
 
 // Calls `fn` on every entry matching `pred` among the candidates of path `a`;
 // the caller holds the index lock.
-size_t visit_matches(const detail::index_map& entries, const secondary& by_host,
+size_t visit_matches(const detail::index_slot* lookup, const secondary& by_host,
                      const secondary& by_service, const access& a, const query::predicate& pred,
                      const std::function<void(const event&)>& fn) {
   size_t n = 0;
-  auto each = [&](const detail::index_entry& entry) {
-    if (pred.matches(entry.second.e)) {
-      fn(entry.second.e);
+  auto each = [&](const detail::index_slot& entry) {
+    if (pred.matches(entry.e)) {
+      fn(entry.e);
       ++n;
     }
   };
@@ -376,8 +443,8 @@ size_t visit_matches(const detail::index_map& entries, const secondary& by_host,
   };
   switch (a.path) {
     case query_path::lookup:
-      if (auto i = entries.find(index_key{a.host, a.service}.encode()); i != entries.end())
-        each(*i);
+      if (lookup)
+        each(*lookup);
       break;
     case query_path::host:
       groups(by_host, a.host, false);
@@ -400,8 +467,8 @@ size_t visit_matches(const detail::index_map& entries, const secondary& by_host,
 }
 
 // Returns how many entries path `a` examines (an upper bound on its matches).
-size_t candidates(const detail::index_map& entries, const secondary& by_host,
-                  const secondary& by_service, const access& a) {
+size_t candidates(size_t entries, const secondary& by_host, const secondary& by_service,
+                  const access& a) {
   auto count = [](const secondary& by, const std::optional<std::string>& value, bool prefix) {
     if (!prefix) {
       auto i = by.find(value);
@@ -427,7 +494,7 @@ size_t candidates(const detail::index_map& entries, const secondary& by_host,
     case query_path::scan:
       break;
   }
-  return entries.size();
+  return entries;
 }
 
 }  // namespace
@@ -435,7 +502,11 @@ size_t candidates(const detail::index_map& entries, const secondary& by_host,
 size_t index::visit(const query::predicate& pred,
                     const std::function<void(const event&)>& fn) const {
   std::shared_lock lock{mtx_};
-  return visit_matches(entries_, by_host_, by_service_, analyze(pred), pred, fn);
+  auto a = analyze(pred);
+  auto* lookup = a.path == query_path::lookup
+                     ? find_locked(index_key::hash(a.host, a.service), a.host, a.service)
+                     : nullptr;
+  return visit_matches(lookup, by_host_, by_service_, a, pred, fn);
 }
 
 bool index::page(const query::predicate& pred, cursor& at, size_t page_size,
@@ -446,9 +517,13 @@ bool index::page(const query::predicate& pred, cursor& at, size_t page_size,
   std::shared_lock lock{mtx_};
   if (at.walk == cursor::order::undecided) {
     auto a = analyze(pred);
-    if (a.path != query_path::scan && candidates(entries_, by_host_, by_service_, a) <= page_size) {
+    if (a.path != query_path::scan &&
+        candidates(entries_.size(), by_host_, by_service_, a) <= page_size) {
       // Small enough for one page: take it through the index.
-      visit_matches(entries_, by_host_, by_service_, a, pred,
+      auto* lookup = a.path == query_path::lookup
+                         ? find_locked(index_key::hash(a.host, a.service), a.host, a.service)
+                         : nullptr;
+      visit_matches(lookup, by_host_, by_service_, a, pred,
                     [&](const event& e) { out.push_back(e); });
       at.walk = cursor::order::whole;
       at.done = true;
@@ -467,9 +542,9 @@ bool index::page(const query::predicate& pred, cursor& at, size_t page_size,
   size_t got = 0, examined = 0;
   for (; i != by.end() && got < page_size && examined < 16 * page_size; ++i) {
     examined += i->second.size();
-    for_each_posting(i->second, [&](const detail::index_entry& entry) {
-      if (pred.matches(entry.second.e)) {
-        out.push_back(entry.second.e);
+    for_each_posting(i->second, [&](const detail::index_slot& entry) {
+      if (pred.matches(entry.e)) {
+        out.push_back(entry.e);
         ++got;
       }
     });
@@ -484,56 +559,59 @@ void index::scan_locked(const std::function<void(const event&)>& fn) const {
   // exactly one host's list, and arrays of pointers can be prefetched where
   // the table's node chain cannot.
   for (auto& [host, list] : by_host_)
-    for_each_posting(list, [&](const detail::index_entry& entry) { fn(entry.second.e); });
+    for_each_posting(list, [&](const detail::index_slot& entry) { fn(entry.e); });
 }
 
 std::vector<event> index::expire(int64_t now_us) {
   std::vector<event> out;
   std::unique_lock lock{mtx_};
-  for (auto i = entries_.begin(); i != entries_.end();) {
-    auto next = std::next(i);
-    if (now_us > expiry_deadline(i->second.e, default_ttl_)) {
-      out.push_back(i->second.e);
-      erase_locked(i);
-    }
-    i = next;
+  // Collected first: erasing reorders the table and the postings being walked.
+  std::vector<detail::index_slot*> due;
+  entries_.for_each([&](detail::index_slot* slot) {
+    if (now_us > expiry_deadline(slot->e, default_ttl_))
+      due.push_back(slot);
+  });
+  out.reserve(due.size());
+  for (auto* slot : due) {
+    // A copy: the erase reads the entry's host and service.
+    out.push_back(slot->e);
+    erase_locked(slot);
   }
   return out;
 }
 
-void index::commit(std::vector<change>& changes, std::vector<std::optional<int64_t>>* previous) {
-  if (previous) {
-    previous->clear();
-    previous->reserve(changes.size());
-  }
+void index::commit(std::vector<change>& changes, const applied_fn& applied) {
   std::unique_lock lock{mtx_};
   put_hint hint;
-  for (auto& c : changes) {
-    std::optional<int64_t> old;
-    if (c.value && previous) {
-      // The caller keeps the keys: copy one only when it becomes a new entry.
-      if (auto i = entries_.find(c.key); i != entries_.end()) {
-        old = expiry_deadline(i->second.e, default_ttl_);
-        i->second.e = std::move(*c.value);
-      } else {
-        put_locked(c.key, std::move(*c.value), &hint);
-      }
-    } else if (c.value) {
-      put_locked(std::move(c.key), std::move(*c.value), &hint);
-    } else if (auto i = entries_.find(c.key); i != entries_.end()) {
-      old = expiry_deadline(i->second.e, default_ttl_);
-      erase_locked(i);
+  for (size_t i = 0; i < changes.size(); ++i) {
+    auto& c = changes[i];
+    std::optional<int64_t> previous;
+    if (!c.erase) {
+      auto* slot = put_locked(c.hash, c.e, previous, &hint);
+      if (applied)
+        applied(i, slot->e, previous);
+    } else if (auto* slot = find_locked(c.hash, c.e.host, c.e.service)) {
+      previous = expiry_deadline(slot->e, default_ttl_);
+      if (applied)
+        applied(i, slot->e, previous);
+      erase_locked(slot);
       // The erase may have dropped the list the hint points to.
       hint = {};
     }
-    if (previous)
-      previous->push_back(old);
   }
 }
 
 bool index::contains(const std::string& encoded_key) const {
+  auto key = index_key::decode(encoded_key);
+  if (!key)
+    return false;
   std::shared_lock lock{mtx_};
-  return entries_.find(encoded_key) != entries_.end();
+  return find_locked(*key) != nullptr;
+}
+
+bool index::contains(uint64_t hash, const event& e) const {
+  std::shared_lock lock{mtx_};
+  return find_locked(hash, e.host, e.service) != nullptr;
 }
 
 size_t index::size() const {
@@ -541,16 +619,31 @@ size_t index::size() const {
   return entries_.size();
 }
 
-std::optional<int64_t> index::put_locked(std::string key, event e, put_hint* hint) {
-  auto [i, added] = entries_.try_emplace(std::move(key));
+detail::index_slot* index::find_locked(uint64_t hash, const std::optional<std::string>& host,
+                                       const std::optional<std::string>& service) const {
+  auto* found = entries_.find(hash, [&](const detail::index_slot* slot) {
+    return slot->e.host == host && slot->e.service == service;
+  });
+  return found ? *found : nullptr;
+}
+
+detail::index_slot* index::put_locked(uint64_t hash, event& e, std::optional<int64_t>& previous,
+                                      put_hint* hint) {
+  auto [slot, added] = entries_.find_or_add(
+      hash,
+      [&](const detail::index_slot* s) { return s->e.host == e.host && s->e.service == e.service; },
+      [] { return new detail::index_slot; });
+  auto* entry = slot;
   // Host and service are part of the key, so replacing the event of an
   // existing key leaves its postings unchanged.
   if (!added) {
-    auto old = expiry_deadline(i->second.e, default_ttl_);
-    i->second.e = std::move(e);
-    return old;
+    previous = expiry_deadline(entry->e, default_ttl_);
+    entry->e = std::move(e);
+    return entry;
   }
-  i->second.e = std::move(e);
+  previous.reset();
+  entry->e = std::move(e);
+  entry->hash = hash;
   put_hint none;
   if (!hint)
     hint = &none;
@@ -559,39 +652,39 @@ std::optional<int64_t> index::put_locked(std::string key, event e, put_hint* hin
   // the ordered map's string comparisons then.
   auto list_for =
       [](secondary& by, const std::optional<std::string>& value,
-         std::optional<secondary::iterator>& last) -> std::vector<detail::index_entry*>& {
+         std::optional<secondary::iterator>& last) -> std::vector<detail::index_slot*>& {
     if (!last || (*last)->first != value)
       last = by.try_emplace(value).first;
     return (*last)->second;
   };
-  auto& hosts = list_for(by_host_, i->second.e.host, hint->host);
-  i->second.host_pos = static_cast<uint32_t>(hosts.size());
-  hosts.push_back(&*i);
-  auto& services = list_for(by_service_, i->second.e.service, hint->service);
-  i->second.service_pos = static_cast<uint32_t>(services.size());
-  services.push_back(&*i);
-  return std::nullopt;
+  auto& hosts = list_for(by_host_, entry->e.host, hint->host);
+  entry->host_pos = static_cast<uint32_t>(hosts.size());
+  hosts.push_back(entry);
+  auto& services = list_for(by_service_, entry->e.service, hint->service);
+  entry->service_pos = static_cast<uint32_t>(services.size());
+  services.push_back(entry);
+  return entry;
 }
 
-bool index::erase_locked(map_type::iterator i) {
+void index::erase_locked(detail::index_slot* slot) {
   auto drop = [&](secondary& by, const std::optional<std::string>& value,
                   uint32_t detail::index_slot::*pos) {
     auto p = by.find(value);
     if (p == by.end())
       return;
     auto& list = p->second;
-    auto at = i->second.*pos;
+    auto at = slot->*pos;
     // Swap-remove: the last entry takes this one's place and learns its new position.
     list[at] = list.back();
-    list[at]->second.*pos = at;
+    list[at]->*pos = at;
     list.pop_back();
     if (list.empty())
       by.erase(p);
   };
-  drop(by_host_, i->second.e.host, &detail::index_slot::host_pos);
-  drop(by_service_, i->second.e.service, &detail::index_slot::service_pos);
-  entries_.erase(i);
-  return true;
+  drop(by_host_, slot->e.host, &detail::index_slot::host_pos);
+  drop(by_service_, slot->e.service, &detail::index_slot::service_pos);
+  entries_.erase(slot->hash, [&](const detail::index_slot* s) { return s == slot; });
+  delete slot;
 }
 
 void index::reserve(size_t n) {

@@ -10,10 +10,10 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "event.hpp"
+#include "key_table.hpp"
 #include "query/query.hpp"
 
 namespace dmon {
@@ -31,7 +31,26 @@ struct index_key {
   std::string encode() const;
   /// Returns `index_key::of(e).encode()` without copying the event's host and service.
   static std::string encode(const event& e);
+  /// Appends `index_key::of(e).encode()` to `out` (e.g. a buffer reused for every write).
+  static void encode_to(const event& e, std::string& out);
+  /// Returns the key `encode()` wrote, or nullopt when `bytes` is no such encoding.
+  static std::optional<index_key> decode(std::string_view bytes);
+  /// Returns the key's 64-bit hash (this process only: not stable across runs), by which the
+  /// index and the commit group find entries; keys differing only by an absent or empty part
+  /// hash differently, and equal hashes are told apart by comparing the parts.
+  static uint64_t hash(const std::optional<std::string>& host,
+                       const std::optional<std::string>& service);
+  static uint64_t hash(const event& e) { return hash(e.host, e.service); }
+  uint64_t hash() const { return hash(host, service); }
   friend bool operator==(const index_key&, const index_key&) = default;
+};
+
+/// An index write: the event, the hash of its key (`index_key::hash(e)`, computed once where
+/// the write enters the storage path) and whether it removes the key instead.
+struct keyed_event {
+  uint64_t hash = 0;
+  event e;
+  bool erase = false;
 };
 
 /// Returns the last microsecond at which `e` is still live: `time + floor(ttl
@@ -44,15 +63,14 @@ int64_t expiry_deadline(const event& e, double default_ttl_seconds);
 namespace detail {
 
 /// One index entry: the event plus its positions in the host and service
-/// posting lists, so removal is a swap with the list's last element.
+/// posting lists, so removal is a swap with the list's last element. Allocated
+/// one by one, so the postings can point at it while the hash table moves.
 struct index_slot {
   event e;
+  uint64_t hash = 0;
   uint32_t host_pos = 0;
   uint32_t service_pos = 0;
 };
-
-using index_map = std::unordered_map<std::string, index_slot>;
-using index_entry = index_map::value_type;
 
 /// Entries grouped by the value of one field (host or service), ordered by
 /// value so a prefix is a contiguous range. Per-value vectors with positions
@@ -60,7 +78,7 @@ using index_entry = index_map::value_type;
 /// few thousand hosts, hundreds of services, all cache-resident) plus an
 /// append, with no allocation per entry, which keeps the rebuild at open fast
 /// and the memory per entry small.
-using index_secondary = std::map<std::optional<std::string>, std::vector<index_entry*>>;
+using index_secondary = std::map<std::optional<std::string>, std::vector<index_slot*>>;
 
 }  // namespace detail
 
@@ -90,14 +108,12 @@ const char* to_string(query_path path);
 /// a purely in-memory index with the same rules.
 class index {
  public:
-  /// One change for `commit`: the key (`index_key::encode()`) and the new
-  /// event, or nullopt to erase the key.
-  struct change {
-    std::string key;
-    std::optional<event> value;
-  };
+  /// One change for `commit`: the event to store under its key's hash, or (`erase`) whose
+  /// key to remove.
+  using change = keyed_event;
 
   explicit index(double default_ttl_seconds = 60) : default_ttl_(default_ttl_seconds) {}
+  ~index();
 
   index(const index&) = delete;
   index& operator=(const index&) = delete;
@@ -168,16 +184,22 @@ class index {
   /// greater); a full scan, for use without the persistent store.
   std::vector<event> expire(int64_t now_us);
 
+  /// Called by `commit` per change applied, under the index lock: the change's position, the
+  /// event now stored (for an erase: the one removed) and the expiry deadline of the entry
+  /// the change replaced or erased (nullopt: there was none).
+  using applied_fn =
+      std::function<void(size_t i, const event& stored, std::optional<int64_t> previous)>;
+
   /// Applies prepared changes (already normalized, already persisted by the
-  /// caller) under one exclusive lock, so readers see all or none of them.
-  /// When `previous` is given it receives, per change, the expiry deadline of
-  /// the entry the change replaced or erased (nullopt: there was none), found
-  /// by the same hash lookup, and the keys stay in `changes`.
-  void commit(std::vector<change>& changes,
-              std::vector<std::optional<int64_t>>* previous = nullptr);
+  /// caller) under one exclusive lock, so readers see all or none of them. The
+  /// events move into the index. An erase of an absent key changes nothing.
+  void commit(std::vector<change>& changes, const applied_fn& applied = {});
 
   /// Returns whether an entry is stored under an encoded key.
   bool contains(const std::string& encoded_key) const;
+
+  /// Returns whether an entry is stored under the key of `e`, whose hash is `hash`.
+  bool contains(uint64_t hash, const event& e) const;
 
   /// Makes room for `n` entries, so a bulk load does not rehash.
   void reserve(size_t n);
@@ -185,7 +207,6 @@ class index {
   size_t size() const;
 
  private:
-  using map_type = detail::index_map;
   using secondary = detail::index_secondary;
 
   /// Calls `fn` on every entry; callers hold a lock.
@@ -196,14 +217,21 @@ class index {
     std::optional<secondary::iterator> service;
   };
 
-  /// Callers hold the exclusive lock. `hint` may be null.
-  /// Returns the deadline of the event it replaced, if any.
-  std::optional<int64_t> put_locked(std::string key, event e, put_hint* hint = nullptr);
-  bool erase_locked(map_type::iterator i);
+  /// Callers hold a lock. Returns the entry of (host, service), or null.
+  detail::index_slot* find_locked(uint64_t hash, const std::optional<std::string>& host,
+                                  const std::optional<std::string>& service) const;
+  detail::index_slot* find_locked(const index_key& key) const {
+    return find_locked(key.hash(), key.host, key.service);
+  }
+  /// Callers hold the exclusive lock. `hint` may be null. Stores `e` (moved from) and
+  /// returns its entry; `previous` receives the deadline of the event it replaced, if any.
+  detail::index_slot* put_locked(uint64_t hash, event& e, std::optional<int64_t>& previous,
+                                 put_hint* hint = nullptr);
+  void erase_locked(detail::index_slot* slot);
 
   double default_ttl_;
   mutable std::shared_mutex mtx_;
-  map_type entries_;
+  key_table<detail::index_slot*> entries_;
   secondary by_host_;
   secondary by_service_;
 };

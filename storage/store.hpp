@@ -73,12 +73,6 @@ struct store_options {
   std::shared_ptr<write_fault> fault;
 };
 
-/// An index write with its key already encoded (`index_key::encode()` of the event).
-struct keyed_event {
-  std::string key;
-  event e;
-};
-
 /// What `store::open` found, for the opening actor to log.
 struct open_report {
   /// Index entries loaded into memory.
@@ -128,8 +122,9 @@ class store {
   virtual result<size_t> apply(std::span<const event> events) = 0;
 
   /// As `apply`, for writes already coalesced to one per key (a commit group's): `latest`
-  /// holds each key's `index_key::encode()` and its event, no key twice. Skips the
-  /// coalescing and moves the events out of `latest`.
+  /// holds each event with its key's `index_key::hash`, no key twice (`erase` is ignored: the
+  /// state decides). Skips the coalescing and moves the events out of `latest`, which is
+  /// left in an unspecified state.
   virtual result<size_t> apply_latest(std::vector<keyed_event>& latest) = 0;
 
   /// Returns the latest event of a key.

@@ -77,6 +77,40 @@ TEST(index, keys_with_nul_bytes_never_collide) {
   EXPECT_NE(b.encode(), c.encode());
 }
 
+TEST(index, an_encoded_key_decodes_to_the_key) {
+  using namespace std::string_literals;
+  for (auto& k : std::vector<index_key>{{std::nullopt, std::nullopt},
+                                        {""s, std::nullopt},
+                                        {std::nullopt, ""s},
+                                        {"a\0\1b"s, "x\xff\xffy"s},
+                                        {"host-1"s, "cpu"s}}) {
+    auto back = index_key::decode(k.encode());
+    ASSERT_TRUE(back);
+    EXPECT_EQ(*back, k);
+  }
+  EXPECT_FALSE(index_key::decode(""));
+  EXPECT_FALSE(index_key::decode("\1abc"s));
+  EXPECT_FALSE(index_key::decode("\0\0\0"s));
+  EXPECT_FALSE(index_key::decode("\1a\xff\x03\0\0"s));
+}
+
+TEST(index, the_encoded_key_apis_find_entries_with_escaped_names) {
+  using namespace std::string_literals;
+  dmon::index idx;
+  auto e = make("h\0st"s, "s\xffrv"s);
+  e.ttl = 10;
+  e.time_us = 1'000'000;
+  idx.insert(e);
+  auto key = index_key::of(e).encode();
+  EXPECT_TRUE(idx.contains(key));
+  EXPECT_TRUE(idx.contains(index_key::hash(e), e));
+  ASSERT_TRUE(idx.find(key));
+  EXPECT_EQ(idx.find(key)->host, e.host);
+  EXPECT_EQ(idx.deadline_of(key), 11'000'000);
+  EXPECT_FALSE(idx.contains(index_key{"h"s, "s"s}.encode()));
+  EXPECT_FALSE(idx.contains("not a key"s));
+}
+
 TEST(index, an_entry_expires_only_when_now_minus_time_is_strictly_greater_than_ttl) {
   dmon::index idx;
   idx.insert(make("h", "s", 1'000'000, 2.0));
