@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct keeper_options {
   std::chrono::milliseconds leave_deadline{25'000};
   /// Pause between rounds of such retries (the view may have learned of more leavers).
   std::chrono::milliseconds leave_retry{250};
+  /// Period of the stream-state replication: every key's changed per-key state goes to its
+  /// replicas (the state a survivor imports when the owner crashes).
+  std::chrono::milliseconds state_replicate_every{2'000};
 };
 
 /// Entries a leaving node places on staying members, round after round until each is
@@ -97,13 +101,25 @@ struct keeper_state {
   pubsub::subscription_id relay_sub = 0;
   std::chrono::steady_clock::time_point next_watch{};
 
+  /// The node's stream actors: per-key stream state is exported from and imported into them
+  /// (a key's shard is key_hash mod their count, as the router picks it).
+  std::vector<stream_actor> shards;
+  /// Digest of the state slice last sent to the replicas, per key hash; cleared when the view
+  /// changes (replica sets changed).
+  std::unordered_map<uint64_t, uint64_t> state_sent;
+  bool state_replicating = false;
+  std::chrono::steady_clock::time_point next_state_replication{};
+  /// Stream-state handoffs of the leave still in flight (the leave waits for them).
+  size_t state_open = 0;
+
   static inline const char* name = "dmon.keeper";
 };
 
-/// Spawn it `caf::detached`: it writes to RocksDB. `router` runs forwarded batches.
+/// Spawn it `caf::detached`: it writes to RocksDB. `router` runs forwarded batches; `shards`
+/// (the node's stream actors, in shard order) export and import per-key stream state.
 keeper_actor::behavior_type keeper(keeper_actor::stateful_pointer<keeper_state> self, store* db,
                                    pubsub* hub, cluster_link* link, router_actor router,
-                                   keeper_options opts);
+                                   keeper_options opts, std::vector<stream_actor> shards);
 
 /// True on the thread of a keeper while it publishes relayed writes, so the keeper's
 /// own relay subscription does not send them on again.

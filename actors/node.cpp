@@ -338,7 +338,8 @@ int run_node(const config& cfg) {
     keeper_options kopts;
     kopts.rebalance_every = millis(cfg.rebalance_interval);
     kopts.leave_deadline = leave_deadline;
-    keeper_handle = sys.spawn<caf::detached>(keeper, db.get(), &hub, &link, *router_slot, kopts);
+    keeper_handle =
+        sys.spawn<caf::detached>(keeper, db.get(), &hub, &link, *router_slot, kopts, shards);
     link.local_keeper = caf::actor_cast<caf::actor>(keeper_handle);
   }
 
