@@ -55,6 +55,8 @@ struct cluster_counters {
   std::atomic<uint64_t> rebalances{0};
   /// Replica entries held (set by the keeper).
   std::atomic<uint64_t> replicas_held{0};
+  /// Replica stream-state slices held, one per key (set by the keeper).
+  std::atomic<uint64_t> state_replicas_held{0};
 };
 
 /// The shared, thread-safe link: the current view with the members' keeper handles,

@@ -74,6 +74,7 @@ std::string cluster_json(const cluster_link& link, const cluster_status* status,
   j["replication"] = link.replication;
   j["keys_owned"] = index_entries;
   j["replicas_held"] = load(&link.counters.replicas_held);
+  j["state_replicas_held"] = load(&link.counters.state_replicas_held);
   j["outbox_dropped"] = link.outbox.dropped();
   auto members = nlohmann::json::array();
   for (auto& id : snap->view.members().members())
@@ -108,7 +109,12 @@ std::string cluster_prometheus(const cluster_link& link) {
   out +=
       "# HELP dmon_cluster_replicas_held Replica entries held for other owners.\n"
       "# TYPE dmon_cluster_replicas_held gauge\ndmon_cluster_replicas_held " +
-      std::to_string(load(&link.counters.replicas_held)) + "\n";
+      std::to_string(load(&link.counters.replicas_held)) +
+      "\n"
+      "# HELP dmon_cluster_state_replicas_held Replica stream-state slices (one per key) held for "
+      "other owners.\n"
+      "# TYPE dmon_cluster_state_replicas_held gauge\ndmon_cluster_state_replicas_held " +
+      std::to_string(load(&link.counters.state_replicas_held)) + "\n";
   for (auto& r : rows(link.counters)) {
     auto name = std::string{"dmon_cluster_"} + r.name + "_total";
     out += "# HELP " + name + " " + r.help + "\n# TYPE " + name + " counter\n" + name + " " +

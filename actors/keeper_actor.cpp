@@ -282,6 +282,25 @@ void send_states(self_ptr self, const cluster_link::snapshot& snap, const std::s
           });
 }
 
+// Drops slices whose state is still what the streams held at the first view with peers:
+// after a restart that is the checkpoint's, older than what the other members hold.
+std::vector<key_state> changed_since_start(self_ptr self, std::vector<key_state> all) {
+  auto& start = self->state.state_at_start;
+  if (start.empty())
+    return all;
+  size_t before = all.size();
+  std::erase_if(all, [&](const key_state& s) {
+    auto it = start.find(state_slices::key_hash(s));
+    return it != start.end() && it->second == state_slices::digest(s);
+  });
+  if (all.size() < before)
+    spdlog::info(
+        "keeper: not handing off the stream state of {} key(s) unchanged since this node "
+        "started (its checkpoint's, not newer than the other members')",
+        before - all.size());
+  return all;
+}
+
 // Stream state on a view change: replica slices of keys this node owns now are imported into
 // its streams (their owner crashed or is leaving), and with a membership change, the state of
 // keys it owned and no longer owns goes to their new owner.
@@ -289,13 +308,23 @@ void rebalance_states(self_ptr self, const std::shared_ptr<const cluster_link::s
                       const cluster_view& prev, bool had_view, bool moved) {
   auto& st = self->state;
   auto& counters = st.link->counters;
-  auto held = plan_state_promotion(snap->view, st.replicas->states());
   if (!had_view) {
-    // The first view with peers (a start, or a return after a crash): replicas it holds for
-    // keys it owns are older than the state the survivors hand back now.
-    held.drop.insert(held.drop.end(), held.promote.begin(), held.promote.end());
-    held.promote.clear();
+    // The first view with peers (a start, or a return after a crash): replica slices from
+    // before the restart are older than what the owners send again now, and the streams'
+    // own state is what the checkpoint gave them (state_at_start).
+    collect_states(self, [self](std::vector<key_state> all) {
+      for (auto& s : all)
+        self->state.state_at_start[state_slices::key_hash(s)] = state_slices::digest(s);
+    });
+    std::vector<key_state> old;
+    for (auto& s : st.replicas->states())
+      if (st.states_from_disk.count(state_slices::key_hash(s)))
+        old.push_back(s);
+    st.states_from_disk.clear();
+    if (auto r = st.replicas->erase_states(old); !r)
+      spdlog::error("keeper: cannot drop replica stream state: {}", r.error().message);
   }
+  auto held = plan_state_promotion(snap->view, st.replicas->states());
   if (!held.promote.empty()) {
     auto n = held.promote.size();
     bump(counters.state_promoted, n);
@@ -310,11 +339,12 @@ void rebalance_states(self_ptr self, const std::shared_ptr<const cluster_link::s
   held.drop.insert(held.drop.end(), held.promote.begin(), held.promote.end());
   if (auto r = st.replicas->erase_states(held.drop); !r)
     spdlog::error("keeper: cannot drop replica stream state: {}", r.error().message);
+  counters.state_replicas_held.store(st.replicas->states_size(), std::memory_order_relaxed);
   if (!moved)
     return;
   st.state_sent.clear();  // replica sets changed: the next replication sends every key
   collect_states(self, [self, snap, prev](std::vector<key_state> all) {
-    auto moves = plan_state_handoff(prev, snap->view, std::move(all));
+    auto moves = plan_state_handoff(prev, snap->view, changed_since_start(self, std::move(all)));
     auto& counters = self->state.link->counters;
     for (auto& [node, slices] : moves) {
       spdlog::info("keeper: handing the stream state of {} key(s) to {}", slices.size(), node);
@@ -605,6 +635,9 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
   if (auto loaded = st.replicas->load(); !loaded)
     spdlog::error("keeper: cannot read the replicas held: {}", loaded.error().message);
   link->counters.replicas_held.store(st.replicas->size(), std::memory_order_relaxed);
+  link->counters.state_replicas_held.store(st.replicas->states_size(), std::memory_order_relaxed);
+  for (auto& s : st.replicas->states())
+    st.states_from_disk.insert(state_slices::key_hash(s));
   st.relay = std::make_shared<relay_buffer>();
   st.relay->capacity = opts.relay_capacity;
   self->delayed_send(self, opts.tick, tick_atom::value);
@@ -714,8 +747,12 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
         std::erase_if(*slices, [&](const key_state& s) {
           return snap->view.clustered() && snap->view.owns(state_slices::key_hash(s));
         });
+        for (auto& s : *slices)
+          st.states_from_disk.erase(state_slices::key_hash(s));
         if (auto r = st.replicas->put_states(*slices); !r)
           return caf::make_error(caf::sec::runtime_error, r.error().message);
+        st.link->counters.state_replicas_held.store(st.replicas->states_size(),
+                                                    std::memory_order_relaxed);
         return uint64_t{slices->size()};
       },
       [=](cquery_atom, const std::string& text) -> caf::result<std::string, std::string> {
@@ -790,7 +827,8 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
           collect_states(self, [self, before = *st.prev](std::vector<key_state> all) {
             auto& st = self->state;
             auto snap = st.link->get();
-            auto moves = plan_state_leave(before, snap->view, std::move(all));
+            auto moves =
+                plan_state_leave(before, snap->view, changed_since_start(self, std::move(all)));
             for (auto& [node, slices] : moves) {
               spdlog::info("keeper: leaving; handing the stream state of {} key(s) to {}",
                            slices.size(), node);

@@ -111,6 +111,14 @@ struct keeper_state {
   std::chrono::steady_clock::time_point next_state_replication{};
   /// Stream-state handoffs of the leave still in flight (the leave waits for them).
   size_t state_open = 0;
+  /// Digest of every key's stream state as the streams held it at the first view with peers
+  /// (restored from the checkpoint, before anything was handed back). A key whose state still
+  /// has this digest is not handed off: after a restart it is older than the other members'
+  /// (while peers connect, transient views would otherwise send it to them).
+  std::unordered_map<uint64_t, uint64_t> state_at_start;
+  /// Replica stream-state slices read from the store at start and not sent again since: dropped
+  /// at the first view with peers (the owners' state is newer; they send it again).
+  std::unordered_set<uint64_t> states_from_disk;
 
   static inline const char* name = "dmon.keeper";
 };
