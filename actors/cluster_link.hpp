@@ -47,6 +47,8 @@ struct cluster_counters {
   std::atomic<uint64_t> state_replication_failures{0};
   /// Replica stream-state slices imported into the streams after their owner went.
   std::atomic<uint64_t> state_promoted{0};
+  /// Stream-state replication rounds finished (every slice of the round answered or failed).
+  std::atomic<uint64_t> state_replication_rounds{0};
   /// Cluster-wide queries answered, and those a member did not answer in time.
   std::atomic<uint64_t> queries{0};
   std::atomic<uint64_t> query_members_missing{0};

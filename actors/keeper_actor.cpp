@@ -310,12 +310,7 @@ void rebalance_states(self_ptr self, const std::shared_ptr<const cluster_link::s
   auto& counters = st.link->counters;
   if (!had_view) {
     // The first view with peers (a start, or a return after a crash): replica slices from
-    // before the restart are older than what the owners send again now, and the streams'
-    // own state is what the checkpoint gave them (state_at_start).
-    collect_states(self, [self](std::vector<key_state> all) {
-      for (auto& s : all)
-        self->state.state_at_start[state_slices::key_hash(s)] = state_slices::digest(s);
-    });
+    // before the restart are older than what the owners send again now.
     std::vector<key_state> old;
     for (auto& s : st.replicas->states())
       if (st.states_from_disk.count(state_slices::key_hash(s)))
@@ -377,6 +372,7 @@ void replicate_states(self_ptr self) {
     auto moves = plan_state_replicas(snap->view, changed);
     if (moves.empty()) {
       st.state_replicating = false;
+      bump(st.link->counters.state_replication_rounds, 1);
       return;
     }
     auto left = std::make_shared<size_t>(moves.size());
@@ -391,8 +387,10 @@ void replicate_states(self_ptr self) {
                     if (!ok)  // sent again next time
                       for (auto h : *keys)
                         self->state.state_sent.erase(h);
-                    if (--*left == 0)
+                    if (--*left == 0) {
                       self->state.state_replicating = false;
+                      bump(self->state.link->counters.state_replication_rounds, 1);
+                    }
                   });
     }
   });
@@ -638,6 +636,12 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
   link->counters.state_replicas_held.store(st.replicas->states_size(), std::memory_order_relaxed);
   for (auto& s : st.replicas->states())
     st.states_from_disk.insert(state_slices::key_hash(s));
+  // What the streams restored from their checkpoint, asked before any event can reach them
+  // (the listeners start after the keeper): state_at_start.
+  collect_states(self, [self](std::vector<key_state> all) {
+    for (auto& s : all)
+      self->state.state_at_start[state_slices::key_hash(s)] = state_slices::digest(s);
+  });
   st.relay = std::make_shared<relay_buffer>();
   st.relay->capacity = opts.relay_capacity;
   self->delayed_send(self, opts.tick, tick_atom::value);

@@ -111,8 +111,8 @@ struct keeper_state {
   std::chrono::steady_clock::time_point next_state_replication{};
   /// Stream-state handoffs of the leave still in flight (the leave waits for them).
   size_t state_open = 0;
-  /// Digest of every key's stream state as the streams held it at the first view with peers
-  /// (restored from the checkpoint, before anything was handed back). A key whose state still
+  /// Digest of every key's stream state as the streams held it when the keeper started
+  /// (restored from the checkpoint, before any event or handoff). A key whose state still
   /// has this digest is not handed off: after a restart it is older than the other members'
   /// (while peers connect, transient views would otherwise send it to them).
   std::unordered_map<uint64_t, uint64_t> state_at_start;
