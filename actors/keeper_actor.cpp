@@ -354,8 +354,16 @@ void rebalance_states(self_ptr self, const std::shared_ptr<const cluster_link::s
 void replicate_states(self_ptr self) {
   auto& st = self->state;
   st.state_replicating = true;
-  collect_states(self, [self](std::vector<key_state> all) {
+  auto started = clock_type::now();
+  collect_states(self, [self, started](std::vector<key_state> all) {
     auto& st = self->state;
+    // Exporting holds each shard (and the GIL) for a time that grows with its keys: the
+    // next round waits at least ten times as long as this export took, so it never takes
+    // more than about a tenth of the shards' time.
+    auto took = clock_type::now() - started;
+    st.next_state_replication =
+        std::max(st.next_state_replication,
+                 started + std::chrono::duration_cast<clock_type::duration>(took * 10));
     auto snap = st.link->get();
     std::vector<key_state> changed;
     for (auto& s : all) {

@@ -40,7 +40,8 @@ struct keeper_options {
   /// Pause between rounds of such retries (the view may have learned of more leavers).
   std::chrono::milliseconds leave_retry{250};
   /// Period of the stream-state replication: every key's changed per-key state goes to its
-  /// replicas (the state a survivor imports when the owner crashes).
+  /// replicas (the state a survivor imports when the owner crashes). A round whose export
+  /// took longer than a tenth of this stretches the period to ten times the export.
   std::chrono::milliseconds state_replicate_every{2'000};
 };
 

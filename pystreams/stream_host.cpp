@@ -504,7 +504,11 @@ std::vector<key_state> stream_host::export_keys(const std::function<bool(const k
   };
   try {
     auto state = py::module_::import("dmon.state");
-    auto parts = state.attr("split_keys")(state.attr("snapshot")(s.runtime, s.native_state));
+    // Only the streams whose state is per key are saved: a module without any costs nothing.
+    auto only = state.attr("keyed_paths")(s.runtime);
+    if (py::len(only) == 0)
+      return out;
+    auto parts = state.attr("split_keys")(state.attr("snapshot")(s.runtime, s.native_state, only));
     auto dumps = state.attr("dumps");
     for (auto item : parts.cast<py::dict>()) {
       auto k = item.first.cast<py::tuple>();

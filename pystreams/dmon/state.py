@@ -55,7 +55,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from .core import Stream
 
 __all__ = ["VERSION", "snapshot", "restore", "dumps", "loads", "walk", "split_keys", "merge",
-           "import_keys"]
+           "import_keys", "keyed_paths"]
 
 log = logging.getLogger("dmon.state")
 
@@ -96,7 +96,8 @@ def _plain(x: Any) -> Any:
     return json.loads(json.dumps(x))
 
 
-def snapshot(roots: Roots, native: Mapping[str, Any] | None = None) -> dict:
+def snapshot(roots: Roots, native: Mapping[str, Any] | None = None,
+             only: Iterable[tuple[str, str]] | None = None) -> dict:
     """The state of every stateful built-in stream under ``roots``, as JSON-safe data
     keyed by root name and path (see the module docstring). Streams whose state JSON
     cannot hold are left out and reported on the ``dmon.state`` logger.
@@ -107,13 +108,16 @@ def snapshot(roots: Roots, native: Mapping[str, Any] | None = None) -> dict:
     {'version': 1, 'roots': {'stream': {'counter': {'params': {}, 'state': {'count': 2}}}}}
     """
     out: dict[str, dict[str, Any]] = {}
+    wanted = None if only is None else set(only)
     for name, root in _pairs(roots):
         if not isinstance(root, Stream):
+            continue
+        if wanted is not None and not any(r == name for r, _ in wanted):
             continue
         entries: dict[str, Any] = {}
         delegate = native.get(name) if native else None
         for path, s in walk(root):
-            if path in entries:
+            if path in entries or (wanted is not None and (name, path) not in wanted):
                 continue
             try:
                 own = (delegate.state(path) if delegate is not None and delegate.owns(path)
@@ -227,6 +231,24 @@ def _key_fields(path: str, entry: Mapping[str, Any]) -> tuple[int, int] | None:
     if not isinstance(fields, list) or "host" not in fields or "service" not in fields:
         return None
     return fields.index("host"), fields.index("service")
+
+
+def keyed_paths(roots: Roots) -> set[tuple[str, str]]:
+    """``(root, path)`` of every stream whose state :func:`split_keys` cuts per key; pass it
+    to :func:`snapshot` as ``only`` to save just those (what a cluster moves with its keys).
+
+    >>> from dmon import changed_state, rate, sdo
+    >>> sorted(keyed_paths([("s", sdo(changed_state(), rate(5)))]))
+    [('s', 'sdo/0:by')]
+    """
+    out: set[tuple[str, str]] = set()
+    for name, root in _pairs(roots):
+        if not isinstance(root, Stream):
+            continue
+        for path, s in walk(root):
+            if _kind(path) == "coalesce" or _key_fields(path, {"params": s.params()}) is not None:
+                out.add((name, path))
+    return out
 
 
 def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:

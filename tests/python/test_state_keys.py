@@ -3,7 +3,7 @@ another instance of the module (a cluster's new owner) and replaces what that on
 key; state that is not a function of one key stays behind."""
 
 import dmon.state
-from dmon import by, changed_state, coalesce, counter, rate
+from dmon import by, changed_state, coalesce, counter, rate, regroup
 from dmon.runtime import Runtime, activate
 
 
@@ -58,6 +58,11 @@ def test_state_not_keyed_by_host_and_service_stays_with_the_shard():
     parts = dmon.state.split_keys(dmon.state.snapshot(roots))
     assert list(parts) == [("a", "x")]
     assert list(parts[("a", "x")]["roots"]) == ["hs"]  # field order does not matter
+    # What export saves: only the streams split_keys cuts, and the same slices from them.
+    assert dmon.state.keyed_paths(roots) == {("hs", "by")}
+    only = dmon.state.snapshot(roots, only=dmon.state.keyed_paths(roots))
+    assert list(only["roots"]) == ["hs"]
+    assert dmon.state.split_keys(only) == parts
 
 
 def test_coalesce_entries_move_and_merge():
@@ -86,3 +91,12 @@ def test_merge_joins_slices_of_several_keys():
     for h in ("h1", "h2"):
         b.send(ev(h, "cpu", "warning"))
     assert out_b == []
+
+
+def test_regroup_on_host_and_service_moves_its_forks_and_other_regroups_do_not():
+    activate(Runtime())
+    roots = [("id", regroup(["host", "service"], counter())), ("svc", regroup(["service"], counter()))]
+    for _, s in roots:
+        s.send({"host": "a", "service": "x", "metric": 1})
+    assert dmon.state.keyed_paths(roots) == {("id", "regroup/0:by")}
+    assert list(dmon.state.split_keys(dmon.state.snapshot(roots))) == [("a", "x")]
