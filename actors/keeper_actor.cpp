@@ -841,6 +841,18 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
             auto snap = st.link->get();
             auto moves =
                 plan_state_leave(before, snap->view, changed_since_start(self, std::move(all)));
+            // A staying owner that was the key's replica holds its state as last replicated
+            // and imported it at the announcement: only newer state replaces it (and would
+            // forget what that owner ran since).
+            for (auto& [node, slices] : moves)
+              std::erase_if(slices, [&, node = node](const key_state& s) {
+                auto h = state_slices::key_hash(s);
+                auto sent = st.state_sent.find(h);
+                auto reps = before.replicas(h);
+                return sent != st.state_sent.end() && sent->second == state_slices::digest(s) &&
+                       std::find(reps.begin(), reps.end(), node) != reps.end();
+              });
+            std::erase_if(moves, [](const auto& m) { return m.second.empty(); });
             for (auto& [node, slices] : moves) {
               spdlog::info("keeper: leaving; handing the stream state of {} key(s) to {}",
                            slices.size(), node);
