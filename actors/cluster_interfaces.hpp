@@ -54,6 +54,14 @@ using rebalance_atom = caf::atom_constant<caf::atom("rebalance")>;
 using leave_atom = caf::atom_constant<caf::atom("leave")>;
 /// From a peer's cluster actor: that member (node id, incarnation) is leaving.
 using leaving_atom = caf::atom_constant<caf::atom("leaving")>;
+/// Per-key stream state (state_slices bytes) an old owner hands to a key's new owner.
+using state_handoff_atom = caf::atom_constant<caf::atom("sthandoff")>;
+/// The owner's per-key stream state (state_slices bytes) for a key's replicas.
+using state_replica_atom = caf::atom_constant<caf::atom("streplica")>;
+/// Local, to a stream actor: the per-key part of its streams' state.
+using state_export_atom = caf::atom_constant<caf::atom("stexport")>;
+/// Local, to a stream actor: load keys' state, replacing what its streams hold for them.
+using state_import_atom = caf::atom_constant<caf::atom("stimport")>;
 
 /// What a node says when it connects: who it is, the handles peers use to reach
 /// it, and which members it sees live (so the receiver can dial the others).
@@ -153,6 +161,10 @@ using keeper_actor = caf::typed_actor<
     caf::replies_to<replica_atom, std::string>::with<uint64_t>,
     // Handed-off index entries; replies with the number received.
     caf::replies_to<handoff_atom, std::string>::with<uint64_t>,
+    // Handed-off stream state of keys this node now owns; replies once the shards loaded it.
+    caf::replies_to<state_handoff_atom, std::string>::with<uint64_t>,
+    // The owner's stream state of keys this node is a replica of; replies with the number held.
+    caf::replies_to<state_replica_atom, std::string>::with<uint64_t>,
     // A query (Riemann syntax): replies with (index matches, replica matches).
     caf::replies_to<cquery_atom, std::string>::with<std::string, std::string>,
     // A node (by id) wants this node's index writes for the next few seconds.

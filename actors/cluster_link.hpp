@@ -36,6 +36,19 @@ struct cluster_counters {
   std::atomic<uint64_t> handoff_unplaced{0};
   /// Replica entries that became this node's own.
   std::atomic<uint64_t> promoted{0};
+  /// Per-key stream-state slices handed to a key's new owner, received as new owner, and
+  /// failed (the new owner then starts those keys fresh).
+  std::atomic<uint64_t> state_handed_off_out{0};
+  std::atomic<uint64_t> state_handed_off_in{0};
+  std::atomic<uint64_t> state_handoff_failures{0};
+  /// Stream-state slices sent to replicas (only keys whose state changed), received, failed.
+  std::atomic<uint64_t> state_replicated_out{0};
+  std::atomic<uint64_t> state_replicated_in{0};
+  std::atomic<uint64_t> state_replication_failures{0};
+  /// Replica stream-state slices imported into the streams after their owner went.
+  std::atomic<uint64_t> state_promoted{0};
+  /// Stream-state replication rounds finished (every slice of the round answered or failed).
+  std::atomic<uint64_t> state_replication_rounds{0};
   /// Cluster-wide queries answered, and those a member did not answer in time.
   std::atomic<uint64_t> queries{0};
   std::atomic<uint64_t> query_members_missing{0};
@@ -44,6 +57,8 @@ struct cluster_counters {
   std::atomic<uint64_t> rebalances{0};
   /// Replica entries held (set by the keeper).
   std::atomic<uint64_t> replicas_held{0};
+  /// Replica stream-state slices held, one per key (set by the keeper).
+  std::atomic<uint64_t> state_replicas_held{0};
 };
 
 /// The shared, thread-safe link: the current view with the members' keeper handles,

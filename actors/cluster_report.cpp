@@ -36,6 +36,24 @@ std::vector<counter_row> rows(const cluster_counters& c) {
        "Index entries a leaving node could not hand to a staying member (kept on its disk).",
        &c.handoff_unplaced, true},
       {"promoted", "Replica entries that became this node's own.", &c.promoted, false},
+      {"state_handed_off_out", "Per-key stream-state slices handed to a key's new owner.",
+       &c.state_handed_off_out, false},
+      {"state_handed_off_in", "Per-key stream-state slices received from a key's previous owner.",
+       &c.state_handed_off_in, false},
+      {"state_handoff_failures",
+       "Stream-state slices a new owner did not take (it starts those keys fresh).",
+       &c.state_handoff_failures, true},
+      {"state_replicated_out", "Per-key stream-state slices sent to replicas.",
+       &c.state_replicated_out, false},
+      {"state_replicated_in", "Per-key stream-state slices received as a replica.",
+       &c.state_replicated_in, false},
+      {"state_replication_failures", "Stream-state slices not sent to a replica.",
+       &c.state_replication_failures, true},
+      {"state_promoted", "Replica stream-state slices loaded into the streams as new owner.",
+       &c.state_promoted, false},
+      {"state_replication_rounds",
+       "Stream-state replication rounds finished (each sends the slices that changed).",
+       &c.state_replication_rounds, false},
       {"queries", "Cluster-wide queries answered.", &c.queries, false},
       {"query_members_missing", "Members that did not answer a cluster-wide query in time.",
        &c.query_members_missing, true},
@@ -59,6 +77,7 @@ std::string cluster_json(const cluster_link& link, const cluster_status* status,
   j["replication"] = link.replication;
   j["keys_owned"] = index_entries;
   j["replicas_held"] = load(&link.counters.replicas_held);
+  j["state_replicas_held"] = load(&link.counters.state_replicas_held);
   j["outbox_dropped"] = link.outbox.dropped();
   auto members = nlohmann::json::array();
   for (auto& id : snap->view.members().members())
@@ -93,7 +112,12 @@ std::string cluster_prometheus(const cluster_link& link) {
   out +=
       "# HELP dmon_cluster_replicas_held Replica entries held for other owners.\n"
       "# TYPE dmon_cluster_replicas_held gauge\ndmon_cluster_replicas_held " +
-      std::to_string(load(&link.counters.replicas_held)) + "\n";
+      std::to_string(load(&link.counters.replicas_held)) +
+      "\n"
+      "# HELP dmon_cluster_state_replicas_held Replica stream-state slices (one per key) held for "
+      "other owners.\n"
+      "# TYPE dmon_cluster_state_replicas_held gauge\ndmon_cluster_state_replicas_held " +
+      std::to_string(load(&link.counters.state_replicas_held)) + "\n";
   for (auto& r : rows(link.counters)) {
     auto name = std::string{"dmon_cluster_"} + r.name + "_total";
     out += "# HELP " + name + " " + r.help + "\n# TYPE " + name + " counter\n" + name + " " +

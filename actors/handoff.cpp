@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "ownership.hpp"
+#include "state_slices.hpp"
 
 namespace dmon {
 
@@ -58,6 +59,50 @@ leave_plan plan_leave(const cluster_view& view, std::vector<event> entries) {
       plan.nowhere.push_back(std::move(e));
     else
       plan.to_owner[staying.owner(ownership::key_hash(e))].push_back(std::move(e));
+  }
+  return plan;
+}
+
+state_moves plan_state_handoff(const cluster_view& prev, const cluster_view& next,
+                               std::vector<key_state> slices) {
+  state_moves out;
+  if (next.members().empty())
+    return out;
+  for (auto& s : slices) {
+    auto h = state_slices::key_hash(s);
+    if (prev.owns(h) && !next.owns(h))
+      out[next.owner(h)].push_back(std::move(s));
+  }
+  return out;
+}
+
+state_moves plan_state_leave(const cluster_view& before, const cluster_view& view,
+                             std::vector<key_state> slices) {
+  auto staying = view.is_leaving(view.self()) ? view : view.with_leaving(view.self());
+  return plan_state_handoff(before, staying, std::move(slices));
+}
+
+state_moves plan_state_replicas(const cluster_view& view, std::span<const key_state> slices) {
+  state_moves out;
+  for (auto& s : slices) {
+    auto h = state_slices::key_hash(s);
+    if (!view.owns(h))
+      continue;
+    for (auto& r : view.replicas(h))
+      if (r != view.self())
+        out[r].push_back(s);
+  }
+  return out;
+}
+
+state_replica_plan plan_state_promotion(const cluster_view& next, std::span<const key_state> held) {
+  state_replica_plan plan;
+  for (auto& s : held) {
+    auto h = state_slices::key_hash(s);
+    if (next.owns(h))
+      plan.promote.push_back(s);
+    else if (!next.holds_replica(h))
+      plan.drop.push_back(s);
   }
   return plan;
 }

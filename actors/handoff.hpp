@@ -8,6 +8,7 @@
 
 #include "cluster_view.hpp"
 #include "event.hpp"
+#include "key_state.hpp"
 
 namespace dmon {
 
@@ -50,5 +51,33 @@ struct leave_plan {
 /// Plans a leaving node's handoff (its own entries, or ones it received while leaving
 /// and passes on). Never targets this node or a member `view` knows to be leaving.
 leave_plan plan_leave(const cluster_view& view, std::vector<event> entries);
+
+/// Per-key stream state (stream_host::export_keys slices) by the member it goes to.
+using state_moves = std::map<std::string, std::vector<key_state>>;
+
+/// The stream state a node hands off when its view goes from `prev` to `next`: the slices of
+/// keys it owned in `prev` and does not own in `next`, to their new owner. Keys it did not
+/// own in `prev` are never sent: what its streams hold for them is stale (a key that moved
+/// away earlier), and would overwrite the owner's newer state.
+state_moves plan_state_handoff(const cluster_view& prev, const cluster_view& next,
+                               std::vector<key_state> slices);
+
+/// A leaving node's stream state: the slices of keys it owned in `before` (its last view
+/// before the leave), to each key's owner among the members of `view` that are not leaving.
+state_moves plan_state_leave(const cluster_view& before, const cluster_view& view,
+                             std::vector<key_state> slices);
+
+/// The owner's copies for replicas: every slice of a key this node owns in `view`, to each
+/// of the key's replicas.
+state_moves plan_state_replicas(const cluster_view& view, std::span<const key_state> slices);
+
+/// What becomes of the replica slices a node holds when its view changes to `next`.
+struct state_replica_plan {
+  /// Keys it owns now: imported into its streams (the crashed or leaving owner's state).
+  std::vector<key_state> promote;
+  /// Keys it neither owns nor replicates now.
+  std::vector<key_state> drop;
+};
+state_replica_plan plan_state_promotion(const cluster_view& next, std::span<const key_state> held);
 
 }  // namespace dmon

@@ -11,6 +11,7 @@
 #include "atoms.hpp"
 #include "cluster_interfaces.hpp"
 #include "event.hpp"
+#include "key_state.hpp"
 #include "regrouped_event.hpp"
 
 // Event batches only travel between actors of one process; crossing nodes they are
@@ -18,6 +19,9 @@
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dmon::event>)
 // Likewise regrouped events; between nodes they travel as regroup::encode() bytes.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dmon::regrouped_batch)
+// Per-key stream state between a node's keeper and its shards; between nodes it travels as
+// state_slices bytes.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dmon::key_state>)
 
 namespace dmon {
 
@@ -31,7 +35,12 @@ using stream_actor = caf::typed_actor<
     caf::replies_to<checkpoint_atom>::with<bool>,
     // Regrouped events this shard owns the new keys of: run each regroup()'s children; replies
     // once they (and any regroup below them) ran.
-    caf::replies_to<regroup_atom, regrouped_batch>::with<uint64_t>>;
+    caf::replies_to<regroup_atom, regrouped_batch>::with<uint64_t>,
+    // The per-key part of the streams' state (cluster handoff and replicas).
+    caf::replies_to<state_export_atom>::with<std::vector<key_state>>,
+    // Keys' state from another owner: replaces what the streams hold for those keys; replies
+    // with the number of stream entries loaded.
+    caf::replies_to<state_import_atom, std::vector<key_state>>::with<uint64_t>>;
 
 /// Writes the shards' index and history updates to the store in commit groups.
 using storage_actor = caf::typed_actor<

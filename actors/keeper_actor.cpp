@@ -11,6 +11,7 @@
 #include "event_batch_codec.hpp"
 #include "handoff.hpp"
 #include "ownership.hpp"
+#include "state_slices.hpp"
 
 namespace dmon {
 
@@ -229,6 +230,222 @@ void release(self_ptr self, const std::vector<event>& sent,
   st.link->counters.replicas_held.store(st.replicas->size(), std::memory_order_relaxed);
 }
 
+// Asks every shard for the per-key part of its stream state; `done` gets every slice once
+// each shard answered (a shard that failed is logged and contributes nothing).
+void collect_states(self_ptr self, std::function<void(std::vector<key_state>)> done) {
+  auto& st = self->state;
+  if (st.shards.empty()) {
+    done({});
+    return;
+  }
+  struct gathering {
+    size_t left;
+    std::vector<key_state> all;
+    std::function<void(std::vector<key_state>)> done;
+  };
+  auto g = std::make_shared<gathering>(gathering{st.shards.size(), {}, std::move(done)});
+  auto one_done = [g] {
+    if (--g->left == 0)
+      g->done(std::move(g->all));
+  };
+  for (size_t i = 0; i < st.shards.size(); ++i)
+    self->request(st.shards[i], st.opts.send_timeout, state_export_atom::value)
+        .then(
+            [g, one_done](std::vector<key_state>& part) {
+              std::move(part.begin(), part.end(), std::back_inserter(g->all));
+              one_done();
+            },
+            [self, i, one_done](caf::error& err) {
+              spdlog::error("keeper: shard {} did not export its stream state: {}", i,
+                            self->system().render(err));
+              one_done();
+            });
+}
+
+// Loads slices into the shards that own their keys (key hash mod shards, as the router
+// routes their events); `done(loaded, failure)` once every shard answered.
+void import_states(self_ptr self, std::vector<key_state> slices,
+                   std::function<void(uint64_t, std::string)> done) {
+  auto& st = self->state;
+  if (st.shards.empty() || slices.empty()) {
+    done(0, {});
+    return;
+  }
+  std::map<size_t, std::vector<key_state>> by_shard;
+  for (auto& s : slices)
+    by_shard[state_slices::key_hash(s) % st.shards.size()].push_back(std::move(s));
+  struct loading {
+    size_t left;
+    uint64_t loaded = 0;
+    std::string failure;
+    std::function<void(uint64_t, std::string)> done;
+  };
+  auto l = std::make_shared<loading>(loading{by_shard.size(), 0, {}, std::move(done)});
+  for (auto& [shard, part] : by_shard)
+    self->request(st.shards[shard], st.opts.send_timeout, state_import_atom::value, std::move(part))
+        .then(
+            [l](uint64_t n) {
+              l->loaded += n;
+              if (--l->left == 0)
+                l->done(l->loaded, std::move(l->failure));
+            },
+            [self, l, shard = shard](caf::error& err) {
+              l->failure = "shard " + std::to_string(shard) + ": " + self->system().render(err);
+              if (--l->left == 0)
+                l->done(l->loaded, std::move(l->failure));
+            });
+}
+
+// Sends stream-state slices to member `node`; `done(ok)` once it answered or failed.
+template <class Atom>
+void send_states(self_ptr self, const cluster_link::snapshot& snap, const std::string& node,
+                 Atom atom, std::vector<key_state> slices, std::atomic<uint64_t>* ok,
+                 std::atomic<uint64_t>* failed, std::function<void(bool)> done) {
+  auto& st = self->state;
+  auto n = slices.size();
+  auto it = snap.keepers.find(node);
+  if (it == snap.keepers.end() || !it->second) {
+    bump(*failed, n);
+    done(false);
+    return;
+  }
+  self->request(caf::actor_cast<keeper_actor>(it->second), st.opts.send_timeout, atom,
+                state_slices::encode(slices))
+      .then(
+          [=](uint64_t) {
+            bump(*ok, n);
+            done(true);
+          },
+          [=](caf::error& err) {
+            bump(*failed, n);
+            spdlog::warn("keeper: sending the stream state of {} key(s) ({}) to {} failed: {}", n,
+                         caf::to_string(Atom::value), node, self->system().render(err));
+            done(false);
+          });
+}
+
+// Drops slices whose state is still what the streams held at the first view with peers:
+// after a restart that is the checkpoint's, older than what the other members hold.
+std::vector<key_state> changed_since_start(self_ptr self, std::vector<key_state> all) {
+  auto& start = self->state.state_at_start;
+  if (start.empty())
+    return all;
+  size_t before = all.size();
+  std::erase_if(all, [&](const key_state& s) {
+    auto it = start.find(state_slices::key_hash(s));
+    return it != start.end() && it->second == state_slices::digest(s);
+  });
+  if (all.size() < before)
+    spdlog::info(
+        "keeper: not handing off the stream state of {} key(s) unchanged since this node "
+        "started (its checkpoint's, not newer than the other members')",
+        before - all.size());
+  return all;
+}
+
+// Stream state on a view change: replica slices of keys this node owns now are imported into
+// its streams (their owner crashed or is leaving), and with a membership change, the state of
+// keys it owned and no longer owns goes to their new owner.
+void rebalance_states(self_ptr self, const std::shared_ptr<const cluster_link::snapshot>& snap,
+                      const cluster_view& prev, bool had_view, bool moved) {
+  auto& st = self->state;
+  auto& counters = st.link->counters;
+  if (!had_view) {
+    // The first view with peers (a start, or a return after a crash): replica slices from
+    // before the restart are older than what the owners send again now.
+    std::vector<key_state> old;
+    for (auto& s : st.replicas->states())
+      if (st.states_from_disk.count(state_slices::key_hash(s)))
+        old.push_back(s);
+    st.states_from_disk.clear();
+    if (auto r = st.replicas->erase_states(old); !r)
+      spdlog::error("keeper: cannot drop replica stream state: {}", r.error().message);
+  }
+  auto held = plan_state_promotion(snap->view, st.replicas->states());
+  if (!held.promote.empty()) {
+    auto n = held.promote.size();
+    bump(counters.state_promoted, n);
+    spdlog::info("keeper: importing the replicated stream state of {} key(s) this node now owns",
+                 n);
+    import_states(self, held.promote, [n](uint64_t, std::string failure) {
+      if (!failure.empty())
+        spdlog::error("keeper: importing the replicated stream state of {} key(s) failed: {}", n,
+                      failure);
+    });
+  }
+  held.drop.insert(held.drop.end(), held.promote.begin(), held.promote.end());
+  if (auto r = st.replicas->erase_states(held.drop); !r)
+    spdlog::error("keeper: cannot drop replica stream state: {}", r.error().message);
+  counters.state_replicas_held.store(st.replicas->states_size(), std::memory_order_relaxed);
+  if (!moved)
+    return;
+  st.state_sent.clear();  // replica sets changed: the next replication sends every key
+  collect_states(self, [self, snap, prev](std::vector<key_state> all) {
+    auto moves = plan_state_handoff(prev, snap->view, changed_since_start(self, std::move(all)));
+    auto& counters = self->state.link->counters;
+    for (auto& [node, slices] : moves) {
+      spdlog::info("keeper: handing the stream state of {} key(s) to {}", slices.size(), node);
+      send_states(self, *snap, node, state_handoff_atom::value, std::move(slices),
+                  &counters.state_handed_off_out, &counters.state_handoff_failures, [](bool) {});
+    }
+  });
+}
+
+// Every `state_replicate_every`: the per-key state of keys this node owns whose slice changed
+// since it last went out, to each key's replicas.
+void replicate_states(self_ptr self) {
+  auto& st = self->state;
+  st.state_replicating = true;
+  auto started = clock_type::now();
+  collect_states(self, [self, started](std::vector<key_state> all) {
+    auto& st = self->state;
+    // Exporting holds each shard (and the GIL) for a time that grows with its keys: the
+    // next round waits at least ten times as long as this export took, so it never takes
+    // more than about a tenth of the shards' time.
+    auto took = clock_type::now() - started;
+    st.next_state_replication =
+        std::max(st.next_state_replication,
+                 started + std::chrono::duration_cast<clock_type::duration>(took * 10));
+    auto snap = st.link->get();
+    std::vector<key_state> changed;
+    for (auto& s : all) {
+      auto h = state_slices::key_hash(s);
+      if (!snap->view.owns(h))
+        continue;
+      auto d = state_slices::digest(s);
+      auto [it, fresh] = st.state_sent.try_emplace(h, d);
+      if (!fresh && it->second == d)
+        continue;
+      it->second = d;
+      changed.push_back(std::move(s));
+    }
+    auto moves = plan_state_replicas(snap->view, changed);
+    if (moves.empty()) {
+      st.state_replicating = false;
+      bump(st.link->counters.state_replication_rounds, 1);
+      return;
+    }
+    auto left = std::make_shared<size_t>(moves.size());
+    auto& counters = st.link->counters;
+    for (auto& [node, slices] : moves) {
+      auto keys = std::make_shared<std::vector<uint64_t>>();
+      for (auto& s : slices)
+        keys->push_back(state_slices::key_hash(s));
+      send_states(self, *snap, node, state_replica_atom::value, std::move(slices),
+                  &counters.state_replicated_out, &counters.state_replication_failures,
+                  [self, left, keys](bool ok) {
+                    if (!ok)  // sent again next time
+                      for (auto h : *keys)
+                        self->state.state_sent.erase(h);
+                    if (--*left == 0) {
+                      self->state.state_replicating = false;
+                      bump(self->state.link->counters.state_replication_rounds, 1);
+                    }
+                  });
+    }
+  });
+}
+
 }  // namespace
 
 struct placement {
@@ -254,7 +471,7 @@ bool leaving_now(self_ptr self) {
 // while leaving is still being passed on.
 void maybe_finish_leave(self_ptr self) {
   auto& st = self->state;
-  if (!st.leave_reply || st.leave_placing || st.passing_on > 0)
+  if (!st.leave_reply || st.leave_placing || st.passing_on > 0 || st.state_open > 0)
     return;
   st.leave_reply->deliver(st.leave_placed);
   st.leave_reply.reset();
@@ -374,6 +591,10 @@ void rebalance(self_ptr self) {
     return;
   cluster_view prev =
       st.prev ? *st.prev : cluster_view{ring{{next.self()}}, next.self(), next.replication()};
+  bool had_view = st.prev.has_value();
+  bool moved = had_view && (prev.members().members() != next.members().members() ||
+                            prev.leaving() != next.leaving());
+  rebalance_states(self, snap, prev, had_view, moved);
   auto plan = plan_handoff(prev, next, everything(st.db->memory()), st.replicas->all());
   auto& counters = st.link->counters;
   send_tombstones(self, *snap, prev);
@@ -465,8 +686,10 @@ bool relaying_now() {
 }
 
 keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluster_link* link,
-                                   router_actor router, keeper_options opts) {
+                                   router_actor router, keeper_options opts,
+                                   std::vector<stream_actor> shards) {
   auto& st = self->state;
+  st.shards = std::move(shards);
   st.db = db;
   st.hub = hub;
   st.link = link;
@@ -480,6 +703,15 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
   if (auto loaded = st.graves->load(now_micros()); !loaded)
     spdlog::error("keeper: cannot read the tombstones held: {}", loaded.error().message);
   st.next_grave_reap = clock_type::now() + opts.tombstone_reap_every;
+  link->counters.state_replicas_held.store(st.replicas->states_size(), std::memory_order_relaxed);
+  for (auto& s : st.replicas->states())
+    st.states_from_disk.insert(state_slices::key_hash(s));
+  // What the streams restored from their checkpoint, asked before any event can reach them
+  // (the listeners start after the keeper): state_at_start.
+  collect_states(self, [self](std::vector<key_state> all) {
+    for (auto& s : all)
+      self->state.state_at_start[state_slices::key_hash(s)] = state_slices::digest(s);
+  });
   st.relay = std::make_shared<relay_buffer>();
   st.relay->capacity = opts.relay_capacity;
   self->delayed_send(self, opts.tick, tick_atom::value);
@@ -554,6 +786,52 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
           return caf::make_error(caf::sec::runtime_error, r.error().message);
         return uint64_t{n};
       },
+      [=](state_handoff_atom, const std::string& bytes) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        auto slices = state_slices::decode(bytes);
+        if (!slices)
+          return caf::make_error(caf::sec::runtime_error, slices.error().message);
+        if (leaving_now(self))
+          return caf::make_error(caf::sec::runtime_error,
+                                 "node " + st.link->get()->view.self() +
+                                     " is leaving and takes no stream state; the key's "
+                                     "staying owner starts it from its replica");
+        auto n = slices->size();
+        bump(st.link->counters.state_handed_off_in, n);
+        auto rp = self->make_response_promise<uint64_t>();
+        import_states(
+            self, std::move(*slices), [self, rp, n](uint64_t, std::string failure) mutable {
+              if (failure.empty()) {
+                rp.deliver(uint64_t{n});
+                return;
+              }
+              spdlog::error("keeper: importing handed-off stream state of {} key(s) failed: {}", n,
+                            failure);
+              rp.deliver(caf::make_error(caf::sec::runtime_error,
+                                         "importing stream state failed: " + failure));
+            });
+        return rp;
+      },
+      [=](state_replica_atom, const std::string& bytes) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        auto slices = state_slices::decode(bytes);
+        if (!slices)
+          return caf::make_error(caf::sec::runtime_error, slices.error().message);
+        bump(st.link->counters.state_replicated_in, slices->size());
+        auto snap = st.link->get();
+        // A key this node owns by now (the views moved while it travelled) keeps the state its
+        // own streams hold.
+        std::erase_if(*slices, [&](const key_state& s) {
+          return snap->view.clustered() && snap->view.owns(state_slices::key_hash(s));
+        });
+        for (auto& s : *slices)
+          st.states_from_disk.erase(state_slices::key_hash(s));
+        if (auto r = st.replicas->put_states(*slices); !r)
+          return caf::make_error(caf::sec::runtime_error, r.error().message);
+        st.link->counters.state_replicas_held.store(st.replicas->states_size(),
+                                                    std::memory_order_relaxed);
+        return uint64_t{slices->size()};
+      },
       [=](cquery_atom, const std::string& text) -> caf::result<std::string, std::string> {
         auto& st = self->state;
         std::vector<event> owned, copies;
@@ -619,6 +897,42 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
         st.leave_placed = 0;
         // Writes queued for owners and replicas go first, by the view without leavers.
         send_outbox(self, st.link->outbox.take(), st.next_seq++);
+        // The streams' final per-key state (they ran everything before the final checkpoint)
+        // goes to each key's staying owner, replacing what it imported from its replica.
+        if (st.prev) {
+          ++st.state_open;
+          collect_states(self, [self, before = *st.prev](std::vector<key_state> all) {
+            auto& st = self->state;
+            auto snap = st.link->get();
+            auto moves =
+                plan_state_leave(before, snap->view, changed_since_start(self, std::move(all)));
+            // A staying owner that was the key's replica holds its state as last replicated
+            // and imported it at the announcement: only newer state replaces it (and would
+            // forget what that owner ran since).
+            for (auto& [node, slices] : moves)
+              std::erase_if(slices, [&, node = node](const key_state& s) {
+                auto h = state_slices::key_hash(s);
+                auto sent = st.state_sent.find(h);
+                auto reps = before.replicas(h);
+                return sent != st.state_sent.end() && sent->second == state_slices::digest(s) &&
+                       std::find(reps.begin(), reps.end(), node) != reps.end();
+              });
+            std::erase_if(moves, [](const auto& m) { return m.second.empty(); });
+            for (auto& [node, slices] : moves) {
+              spdlog::info("keeper: leaving; handing the stream state of {} key(s) to {}",
+                           slices.size(), node);
+              ++st.state_open;
+              send_states(self, *snap, node, state_handoff_atom::value, std::move(slices),
+                          &st.link->counters.state_handed_off_out,
+                          &st.link->counters.state_handoff_failures, [self](bool) {
+                            --self->state.state_open;
+                            maybe_finish_leave(self);
+                          });
+            }
+            --st.state_open;
+            maybe_finish_leave(self);
+          });
+        }
         auto entries = everything(st.db->memory());
         auto p = std::make_shared<placement>();
         p->deadline = clock_type::now() + st.opts.leave_deadline;
@@ -672,6 +986,11 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
           st.next_grave_reap = now + st.opts.tombstone_reap_every;
           if (auto r = st.graves->reap(now_micros()); !r)
             spdlog::error("keeper: cannot forget old tombstones: {}", r.error().message);
+        }
+        if (st.prev && !st.state_replicating && now >= st.next_state_replication &&
+            st.link->replication > 1 && st.link->get()->view.clustered() && !leaving_now(self)) {
+          st.next_state_replication = now + st.opts.state_replicate_every;
+          replicate_states(self);
         }
         self->delayed_send(self, st.opts.tick, tick_atom::value);
       },

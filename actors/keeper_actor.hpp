@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -45,6 +46,10 @@ struct keeper_options {
   std::chrono::seconds tombstone_horizon{86'400};
   /// How often tombstones past the horizon are forgotten.
   std::chrono::seconds tombstone_reap_every{60};
+  /// Period of the stream-state replication: every key's changed per-key state goes to its
+  /// replicas (the state a survivor imports when the owner crashes). A round whose export
+  /// took longer than a tenth of this stretches the period to ten times the export.
+  std::chrono::milliseconds state_replicate_every{2'000};
 };
 
 /// Entries a leaving node places on staying members, round after round until each is
@@ -106,13 +111,33 @@ struct keeper_state {
   pubsub::subscription_id relay_sub = 0;
   std::chrono::steady_clock::time_point next_watch{};
 
+  /// The node's stream actors: per-key stream state is exported from and imported into them
+  /// (a key's shard is key_hash mod their count, as the router picks it).
+  std::vector<stream_actor> shards;
+  /// Digest of the state slice last sent to the replicas, per key hash; cleared when the view
+  /// changes (replica sets changed).
+  std::unordered_map<uint64_t, uint64_t> state_sent;
+  bool state_replicating = false;
+  std::chrono::steady_clock::time_point next_state_replication{};
+  /// Stream-state handoffs of the leave still in flight (the leave waits for them).
+  size_t state_open = 0;
+  /// Digest of every key's stream state as the streams held it when the keeper started
+  /// (restored from the checkpoint, before any event or handoff). A key whose state still
+  /// has this digest is not handed off: after a restart it is older than the other members'
+  /// (while peers connect, transient views would otherwise send it to them).
+  std::unordered_map<uint64_t, uint64_t> state_at_start;
+  /// Replica stream-state slices read from the store at start and not sent again since: dropped
+  /// at the first view with peers (the owners' state is newer; they send it again).
+  std::unordered_set<uint64_t> states_from_disk;
+
   static inline const char* name = "dmon.keeper";
 };
 
-/// Spawn it `caf::detached`: it writes to RocksDB. `router` runs forwarded batches.
+/// Spawn it `caf::detached`: it writes to RocksDB. `router` runs forwarded batches; `shards`
+/// (the node's stream actors, in shard order) export and import per-key stream state.
 keeper_actor::behavior_type keeper(keeper_actor::stateful_pointer<keeper_state> self, store* db,
                                    pubsub* hub, cluster_link* link, router_actor router,
-                                   keeper_options opts);
+                                   keeper_options opts, std::vector<stream_actor> shards);
 
 /// True on the thread of a keeper while it publishes relayed writes, so the keeper's
 /// own relay subscription does not send them on again.

@@ -339,7 +339,8 @@ int run_node(const config& cfg) {
     kopts.rebalance_every = millis(cfg.rebalance_interval);
     kopts.tombstone_horizon = std::chrono::seconds{static_cast<int64_t>(cfg.tombstone_horizon)};
     kopts.leave_deadline = leave_deadline;
-    keeper_handle = sys.spawn<caf::detached>(keeper, db.get(), &hub, &link, *router_slot, kopts);
+    keeper_handle =
+        sys.spawn<caf::detached>(keeper, db.get(), &hub, &link, *router_slot, kopts, shards);
     link.local_keeper = caf::actor_cast<caf::actor>(keeper_handle);
   }
 

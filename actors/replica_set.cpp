@@ -1,9 +1,11 @@
 // replica_set: newer-wins replica entries, persisted under one state prefix.
 #include "replica_set.hpp"
 
+#include <cstdio>
 #include <unordered_map>
 
 #include "event_encoding.hpp"
+#include "state_slices.hpp"
 
 namespace dmon {
 
@@ -11,6 +13,12 @@ namespace {
 
 std::string state_key(const event& e) {
   return replica_set::prefix + index_key::of(e).encode();
+}
+
+std::string state_store_key(uint64_t h) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return replica_set::state_prefix + std::string{hex};
 }
 
 int64_t time_of(const event& e) {
@@ -33,7 +41,53 @@ status replica_set::load() {
                                             "' does not decode: " + e.error().message};
     mem_->insert(std::move(*e));
   }
+  auto states = db_->list_state(state_prefix);
+  if (!states)
+    return states.error();
+  for (auto& [key, bytes] : *states) {
+    auto s = state_slices::decode(bytes);
+    if (!s || s->size() != 1)
+      return error{ec::storage_failure, "replica stream state '" + key + "' does not decode: " +
+                                            (s ? std::string{"not one slice"} : s.error().message)};
+    auto h = state_slices::key_hash(s->front());
+    states_[h] = std::move(s->front());
+  }
   return std::monostate{};
+}
+
+status replica_set::put_states(std::span<const key_state> slices) {
+  std::vector<std::pair<std::string, std::string>> puts;
+  for (auto& s : slices)
+    puts.emplace_back(state_store_key(state_slices::key_hash(s)),
+                      state_slices::encode(std::span<const key_state>{&s, 1}));
+  if (puts.empty())
+    return std::monostate{};
+  if (auto w = db_->write_states(puts, {}); !w)
+    return w.error();
+  for (auto& s : slices)
+    states_[state_slices::key_hash(s)] = s;
+  return std::monostate{};
+}
+
+status replica_set::erase_states(std::span<const key_state> slices) {
+  std::vector<std::string> deletes;
+  for (auto& s : slices)
+    deletes.push_back(state_store_key(state_slices::key_hash(s)));
+  if (deletes.empty())
+    return std::monostate{};
+  if (auto w = db_->write_states({}, deletes); !w)
+    return w.error();
+  for (auto& s : slices)
+    states_.erase(state_slices::key_hash(s));
+  return std::monostate{};
+}
+
+std::vector<key_state> replica_set::states() const {
+  std::vector<key_state> out;
+  out.reserve(states_.size());
+  for (auto& [h, s] : states_)
+    out.push_back(s);
+  return out;
 }
 
 result<size_t> replica_set::apply(std::span<const event> entries) {

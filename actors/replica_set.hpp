@@ -2,11 +2,13 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <span>
 #include <vector>
 
 #include "index.hpp"
+#include "key_state.hpp"
 #include "query/query.hpp"
 #include "store.hpp"
 
@@ -20,6 +22,8 @@ namespace dmon {
 class replica_set {
  public:
   static constexpr const char* prefix = "cluster/replica/";
+  /// Stream-state slices (stream_host::export_keys) held for other owners, one per key hash.
+  static constexpr const char* state_prefix = "cluster/replica-state/";
 
   replica_set(store* db, double default_ttl);
 
@@ -42,9 +46,22 @@ class replica_set {
 
   size_t size() const { return mem_->size(); }
 
+  /// Takes the owner's latest stream-state slices: a slice replaces the one held for its key
+  /// (one owner sends them in order). One atomic store write.
+  status put_states(std::span<const key_state> slices);
+
+  /// Deletes the slices of these keys (imported, or no longer this node's to hold).
+  status erase_states(std::span<const key_state> slices);
+
+  /// Every held stream-state slice.
+  std::vector<key_state> states() const;
+
+  size_t states_size() const { return states_.size(); }
+
  private:
   store* db_;
   std::unique_ptr<index> mem_;
+  std::map<uint64_t, key_state> states_;
 };
 
 }  // namespace dmon

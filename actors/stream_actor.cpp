@@ -46,6 +46,17 @@ bool checkpoint(stream_actor::stateful_pointer<stream_state> self) {
   return true;
 }
 
+// The per-key part of the shard's stream state, for the keeper (handoff and replicas).
+std::vector<key_state> export_key_states(stream_actor::stateful_pointer<stream_state> self) {
+  return self->state.host->export_keys();
+}
+
+// Keys' state from their previous owner (or a replica): replaces the shard's for those keys.
+uint64_t import_key_states(stream_actor::stateful_pointer<stream_state> self,
+                           const std::vector<key_state>& slices) {
+  return self->state.host->import_keys(slices);
+}
+
 }  // namespace
 
 std::string checkpoint_key(int shard, int shards) {
@@ -122,6 +133,10 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
         return relay_regrouped(
             self, batch.size(),
             missing ? unknown_regroup_message(st.ctx.shard, missing, unknown) : std::string{});
+      },
+      [=](state_export_atom) { return export_key_states(self); },
+      [=](state_import_atom, const std::vector<key_state>& slices) {
+        return import_key_states(self, slices);
       },
   };
 }

@@ -491,6 +491,62 @@ size_t stream_host::restore_state(const std::string& json) {
   }
 }
 
+std::vector<key_state> stream_host::export_keys(const std::function<bool(const key_state&)>& want) {
+  auto& s = *impl_;
+  py::gil_scoped_acquire gil;
+  std::vector<key_state> out;
+  auto part = [](py::handle v) -> std::optional<std::string> {
+    if (v.is_none())
+      return std::nullopt;
+    if (py::isinstance<py::str>(v))
+      return v.cast<std::string>();
+    return py::str(v).cast<std::string>();
+  };
+  try {
+    auto state = py::module_::import("dmon.state");
+    // Only the streams whose state is per key are saved: a module without any costs nothing.
+    auto only = state.attr("keyed_paths")(s.runtime);
+    if (py::len(only) == 0)
+      return out;
+    auto parts = state.attr("split_keys")(state.attr("snapshot")(s.runtime, s.native_state, only));
+    auto dumps = state.attr("dumps");
+    for (auto item : parts.cast<py::dict>()) {
+      auto k = item.first.cast<py::tuple>();
+      key_state ks{part(k[0]), part(k[1]), {}};
+      if (want && !want(ks))
+        continue;
+      ks.json = dumps(item.second).cast<std::string>();
+      out.push_back(std::move(ks));
+    }
+  } catch (py::error_already_set& err) {
+    spdlog::error("stream shard {}: exporting per-key stream state failed:\n{}", s.cfg.shard,
+                  traceback_of(err));
+    return {};
+  }
+  return out;
+}
+
+size_t stream_host::import_keys(std::span<const key_state> slices) {
+  auto& s = *impl_;
+  if (slices.empty())
+    return 0;
+  py::gil_scoped_acquire gil;
+  try {
+    auto state = py::module_::import("dmon.state");
+    auto loads = state.attr("loads");
+    py::list parsed;
+    for (auto& k : slices)
+      parsed.append(loads(k.json));
+    s.activate(s.runtime);
+    auto report = state.attr("import_keys")(s.runtime, parsed, s.native_state);
+    return py::len(report["restored"]);
+  } catch (py::error_already_set& err) {
+    spdlog::error("stream shard {}: importing the stream state of {} key(s) failed:\n{}",
+                  s.cfg.shard, slices.size(), traceback_of(err));
+    return 0;
+  }
+}
+
 std::vector<std::string> stream_host::stream_names() const {
   std::vector<std::string> out;
   for (auto& r : impl_->roots)

@@ -11,6 +11,7 @@
 
 #include "error.hpp"
 #include "event.hpp"
+#include "key_state.hpp"
 #include "regrouped_event.hpp"
 
 namespace dmon {
@@ -102,6 +103,16 @@ class stream_host {
   /// Restores a snapshot_state() text into the current streams; what no longer matches the
   /// module's code is dropped and logged. Returns how many streams were restored.
   size_t restore_state(const std::string& json);
+
+  /// The per-key part of the streams' state (dmon.state.split_keys: `by` forks keyed by host
+  /// and service, `coalesce` entries), one slice per key for which `want` is true (every key
+  /// when empty). Empty when the snapshot failed (logged).
+  std::vector<key_state> export_keys(const std::function<bool(const key_state&)>& want = {});
+
+  /// Loads slices from export_keys() (of this or another node's instance of the module): each
+  /// key's state replaces what the streams hold for that key; other keys are untouched.
+  /// Returns how many stream entries were restored.
+  size_t import_keys(std::span<const key_state> slices);
 
   std::vector<std::string> stream_names() const;
   /// Names of the roots that run natively.

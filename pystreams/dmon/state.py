@@ -31,6 +31,19 @@ and ``restore(path, data)`` stand in for the Python stream's ``_state``/``_resto
 ``owns(path)`` (parts of such a root that still run in Python keep their state there). The
 paths, parameters and state shapes are the same, so a checkpoint written by either path
 restores into the other.
+
+In a cluster, the state that belongs to one event key ``(host, service)`` moves with that
+key to its new owner (docs/cluster.md): :func:`split_keys` cuts a snapshot into one small
+snapshot per key, :func:`merge` joins such slices, and :func:`import_keys` loads them into
+running streams, replacing what those streams hold for the same keys. Per key is:
+
+- a ``by`` whose fields include both ``host`` and ``service`` (``changed_state``'s, or
+  ``by(["host", "service", "x"])``): each fork, with everything below it;
+- ``coalesce``'s latest event per ``(host, service)`` (its timer stays with the shard).
+
+Everything else (a root ``rate``, ``by(["host"])`` forks, throttles, windows over many
+keys) is not a function of one key and stays with the shard's checkpoint; ``regroup`` is how
+such an aggregate gets one owner in a cluster.
 """
 
 from __future__ import annotations
@@ -41,7 +54,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from .core import Stream
 
-__all__ = ["VERSION", "snapshot", "restore", "dumps", "loads", "walk"]
+__all__ = ["VERSION", "snapshot", "restore", "dumps", "loads", "walk", "split_keys", "merge",
+           "import_keys", "keyed_paths"]
 
 log = logging.getLogger("dmon.state")
 
@@ -82,7 +96,8 @@ def _plain(x: Any) -> Any:
     return json.loads(json.dumps(x))
 
 
-def snapshot(roots: Roots, native: Mapping[str, Any] | None = None) -> dict:
+def snapshot(roots: Roots, native: Mapping[str, Any] | None = None,
+             only: Iterable[tuple[str, str]] | None = None) -> dict:
     """The state of every stateful built-in stream under ``roots``, as JSON-safe data
     keyed by root name and path (see the module docstring). Streams whose state JSON
     cannot hold are left out and reported on the ``dmon.state`` logger.
@@ -93,13 +108,16 @@ def snapshot(roots: Roots, native: Mapping[str, Any] | None = None) -> dict:
     {'version': 1, 'roots': {'stream': {'counter': {'params': {}, 'state': {'count': 2}}}}}
     """
     out: dict[str, dict[str, Any]] = {}
+    wanted = None if only is None else set(only)
     for name, root in _pairs(roots):
         if not isinstance(root, Stream):
+            continue
+        if wanted is not None and not any(r == name for r, _ in wanted):
             continue
         entries: dict[str, Any] = {}
         delegate = native.get(name) if native else None
         for path, s in walk(root):
-            if path in entries:
+            if path in entries or (wanted is not None and (name, path) not in wanted):
                 continue
             try:
                 own = (delegate.state(path) if delegate is not None and delegate.owns(path)
@@ -194,3 +212,128 @@ def dumps(snapshot: Mapping[str, Any]) -> str:
 def loads(text: str | bytes) -> dict:
     """A snapshot back from :func:`dumps` text."""
     return json.loads(text)
+
+
+def _kind(path: str) -> str:
+    return path.rsplit("/", 1)[-1].split(":")[-1]
+
+
+def _hashable(x: Any) -> Any:
+    return tuple(_hashable(v) for v in x) if isinstance(x, list) else \
+        (json.dumps(x, sort_keys=True) if isinstance(x, dict) else x)
+
+
+def _key_fields(path: str, entry: Mapping[str, Any]) -> tuple[int, int] | None:
+    """Positions of host and service in the fork keys of a ``by`` entry keyed by both."""
+    if _kind(path) != "by":
+        return None
+    fields = (entry.get("params") or {}).get("fields")
+    if not isinstance(fields, list) or "host" not in fields or "service" not in fields:
+        return None
+    return fields.index("host"), fields.index("service")
+
+
+def keyed_paths(roots: Roots) -> set[tuple[str, str]]:
+    """``(root, path)`` of every stream whose state :func:`split_keys` cuts per key; pass it
+    to :func:`snapshot` as ``only`` to save just those (what a cluster moves with its keys).
+
+    >>> from dmon import changed_state, rate, sdo
+    >>> sorted(keyed_paths([("s", sdo(changed_state(), rate(5)))]))
+    [('s', 'sdo/0:by')]
+    """
+    out: set[tuple[str, str]] = set()
+    for name, root in _pairs(roots):
+        if not isinstance(root, Stream):
+            continue
+        for path, s in walk(root):
+            if _kind(path) == "coalesce" or _key_fields(path, {"params": s.params()}) is not None:
+                out.add((name, path))
+    return out
+
+
+def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
+    """The per-key part of ``snapshot`` (see the module docstring) as one snapshot per
+    ``(host, service)`` (None for an absent field). Each holds only that key's forks or
+    entries, under the same roots, paths and parameters, and restores with :func:`restore`
+    or :func:`import_keys` into a module of the same code.
+
+    >>> from dmon import changed_state, counter
+    >>> s = changed_state(); c = counter()
+    >>> for h in ("a", "b"): s.send({"host": h, "service": "x", "state": "ok"})
+    >>> c.send({"metric": 1})
+    >>> parts = split_keys(snapshot([("s", s), ("c", c)]))
+    >>> sorted(parts)
+    [('a', 'x'), ('b', 'x')]
+    >>> parts[("a", "x")]["roots"]["s"]["by"]["state"]["forks"][0][0]
+    ['a', 'x']
+    """
+    out: dict[tuple[Any, Any], dict] = {}
+
+    def slot(key: tuple[Any, Any], root: str, path: str, entry: Mapping[str, Any],
+             field: str) -> list:
+        roots = out.setdefault(key, {"version": VERSION, "roots": {}})["roots"]
+        e = roots.setdefault(root, {}).setdefault(path, {"params": entry.get("params"),
+                                                        "state": {field: []}})
+        return e["state"][field]
+
+    for root, entries in (snapshot.get("roots") or {}).items():
+        for path, entry in entries.items():
+            state = entry.get("state")
+            if not isinstance(state, Mapping):
+                continue
+            pos = _key_fields(path, entry)
+            if pos is not None:
+                for fork in state.get("forks") or ():
+                    k = fork[0]
+                    if not isinstance(k, list) or len(k) <= max(pos):
+                        continue
+                    key = (_hashable(k[pos[0]]), _hashable(k[pos[1]]))
+                    slot(key, root, path, entry, "forks").append(fork)
+            elif _kind(path) == "coalesce":
+                for e in state.get("events") or ():
+                    if isinstance(e, Mapping):
+                        key = (_hashable(e.get("host")), _hashable(e.get("service")))
+                        slot(key, root, path, entry, "events").append(e)
+    return out
+
+
+def merge(slices: Iterable[Mapping[str, Any]]) -> dict:
+    """Several :func:`split_keys` slices as one snapshot (forks and entries side by side;
+    a key present twice keeps the later slice's).
+
+    >>> a = {"version": 1, "roots": {"s": {"by": {"params": {}, "state": {"forks": [1]}}}}}
+    >>> b = {"version": 1, "roots": {"s": {"by": {"params": {}, "state": {"forks": [2]}}}}}
+    >>> merge([a, b])["roots"]["s"]["by"]["state"]
+    {'forks': [1, 2]}
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for sl in slices:
+        for root, entries in (sl.get("roots") or {}).items():
+            mine = out.setdefault(root, {})
+            for path, entry in entries.items():
+                state = entry.get("state") or {}
+                held = mine.get(path)
+                if held is None:
+                    mine[path] = {"params": entry.get("params"),
+                                  "state": {f: list(v) for f, v in state.items()}}
+                    continue
+                for f, v in state.items():
+                    held["state"].setdefault(f, []).extend(v)
+    return {"version": VERSION, "roots": out}
+
+
+def import_keys(roots: Roots, slices: Iterable[Mapping[str, Any]],
+                native: Mapping[str, Any] | None = None) -> dict:
+    """Loads :func:`split_keys` slices into running streams: each key's forks and entries
+    replace what the streams hold for that key; other keys and the shard's own state stay.
+    Returns :func:`restore`'s report.
+
+    >>> from dmon import changed_state
+    >>> out = []; a = changed_state(out.append)
+    >>> a.send({"host": "h", "service": "s", "state": "bad"})
+    >>> parts = split_keys(snapshot([("s", a)]))
+    >>> b = changed_state(out.append); _ = import_keys([("s", b)], parts.values())
+    >>> b.send({"host": "h", "service": "s", "state": "bad"}); len(out)
+    1
+    """
+    return restore(roots, merge(slices), native)

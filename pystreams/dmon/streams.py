@@ -1043,7 +1043,14 @@ class _By(Stream):
             return
         for key, states, seen in data.get("forks", ()):
             k = tuple(key) if isinstance(key, list) else key
-            kids, _, s, _ = self.forks.get(k) or self._fork(k)
+            # A fork that exists (a key's state imported from its previous owner) is replaced
+            # whole, so nothing of the local copy survives below it.
+            old = self.forks.pop(k, None)
+            if old is not None:
+                for c in old[0]:
+                    if isinstance(c, Stream):
+                        c.close()
+            kids, _, s, _ = self._fork(k)
             s[0] = seen
             for c, st in zip(kids, states):
                 if isinstance(c, Stream) and st is not None:
@@ -2108,9 +2115,18 @@ class _Coalesce(Stream):
         return {"events": list(self.table.values()), "periodic": self.periodic.state()}
 
     def _restore(self, data: Any) -> None:
-        if data:
-            self.table = {(e.get("service"), e.get("host")): e for e in data["events"]}
-            self.periodic.restore(data["periodic"])
+        if not data:
+            return
+        events = {(e.get("service"), e.get("host")): e for e in data["events"]}
+        if "periodic" not in data:
+            # Some keys' entries (dmon.state.split_keys): merged into the table, the timer
+            # kept (and started as a first event would start it).
+            self.table.update(events)
+            for e in events.values():
+                self.periodic.update(e)
+            return
+        self.table = events
+        self.periodic.restore(data["periodic"])
 
 
 def coalesce(*args: Any) -> Stream:

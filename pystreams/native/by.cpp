@@ -142,8 +142,14 @@ class by_node final : public node {
       return;
     for (auto& entry : *it) {
       key k = key_from_json(entry.at(0));
-      auto found = forks_.find(k);
-      fork& f = found != forks_.end() ? *found->second : make_fork(std::move(k));
+      // A fork that exists (a key's state imported from its previous owner) is replaced whole,
+      // as in Python, so nothing of the local copy survives below it.
+      if (auto found = forks_.find(k); found != forks_.end()) {
+        for (auto& c : found->second->kids)
+          c->close();
+        forks_.erase(found);
+      }
+      fork& f = make_fork(std::move(k));
       f.seen = entry.at(2).get<double>();
       auto& states = entry.at(1);
       for (size_t i = 0; i < f.kids.size() && i < states.size(); ++i)

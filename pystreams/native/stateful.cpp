@@ -320,6 +320,18 @@ class coalesce_node final : public node {
   void restore_own(const json& data) override {
     if (!truthy(data))
       return;
+    if (!data.contains("periodic")) {
+      // Some keys' entries (dmon.state.split_keys): merged into the table, the timer kept
+      // (and started as a first event would start it), as in Python.
+      for (auto& j : data.at("events")) {
+        auto e = event_from_json(j);
+        if (!e)
+          throw std::invalid_argument(e.error().message);
+        put(*e);
+        periodic_.update(*e, [this] { flush(); });
+      }
+      return;
+    }
     table_.clear();
     pos_.clear();
     for (auto& j : data.at("events")) {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "ownership.hpp"
+#include "state_slices.hpp"
 
 namespace {
 
@@ -160,4 +161,85 @@ TEST(plan_handoff, an_unchanged_view_only_repairs) {
   for (auto& e : held)
     not_owned += !v.owns(hash_of(e));
   EXPECT_EQ(sent, not_owned);
+}
+
+namespace {
+
+dmon::key_state state_of(size_t i) {
+  return dmon::key_state{"host-" + std::to_string(i), std::string{"cpu"}, "{}"};
+}
+
+uint64_t hash_of(const dmon::key_state& s) {
+  return dmon::state_slices::key_hash(s);
+}
+
+std::vector<dmon::key_state> states(size_t count) {
+  std::vector<dmon::key_state> out;
+  for (size_t i = 0; i < count; ++i)
+    out.push_back(state_of(i));
+  return out;
+}
+
+}  // namespace
+
+TEST(plan_state_handoff, a_join_sends_exactly_the_keys_that_moved_to_the_new_member) {
+  auto prev = view({"a", "b"}, "a");
+  auto next = view({"a", "b", "c"}, "a");
+  auto moves = dmon::plan_state_handoff(prev, next, states(n));
+  ASSERT_EQ(moves.size(), 1u) << "a join takes keys only for the new member";
+  size_t expected = 0;
+  for (auto& s : states(n))
+    expected += prev.owns(hash_of(s)) && !next.owns(hash_of(s));
+  EXPECT_GT(expected, 0u);
+  EXPECT_EQ(moves["c"].size(), expected);
+  for (auto& s : moves["c"])
+    EXPECT_EQ(next.owner(hash_of(s)), "c");
+}
+
+TEST(plan_state_handoff, keys_not_owned_before_are_never_sent) {
+  // What the streams hold for keys this node did not own is stale: sending it would
+  // replace the owner's newer state.
+  auto prev = view({"a", "b", "c"}, "b");
+  auto next = view({"a", "b", "c", "d"}, "b");
+  for (auto& [node, slices] : dmon::plan_state_handoff(prev, next, states(n)))
+    for (auto& s : slices)
+      EXPECT_TRUE(prev.owns(hash_of(s))) << node;
+  EXPECT_TRUE(dmon::plan_state_handoff(next, next, states(n)).empty())
+      << "a repair pass moves no state";
+}
+
+TEST(plan_state_handoff, a_leaver_sends_its_keys_to_staying_owners_only) {
+  auto before = view({"a", "b", "c"}, "a");
+  auto leaving = before.with_leaving("a").with_leaving("b");
+  auto moves = dmon::plan_state_leave(before, leaving, states(n));
+  ASSERT_EQ(moves.size(), 1u);
+  size_t owned = 0;
+  for (auto& s : states(n))
+    owned += before.owns(hash_of(s));
+  EXPECT_EQ(moves["c"].size(), owned);
+}
+
+TEST(plan_state_replicas, owned_keys_go_to_each_replica_and_promotion_follows_the_ring) {
+  auto v = view({"a", "b", "c"}, "a", 3);
+  auto copies = dmon::plan_state_replicas(v, states(n));
+  size_t owned = 0;
+  for (auto& s : states(n))
+    owned += v.owns(hash_of(s));
+  EXPECT_EQ(copies["b"].size(), owned);
+  EXPECT_EQ(copies["c"].size(), owned);
+  EXPECT_EQ(copies.count("a"), 0u);
+
+  // b holds a's copies; a crashes: b imports the keys it owns now, keeps the rest it
+  // still replicates, drops what it neither owns nor replicates.
+  auto b_before = view({"a", "b", "c"}, "b", 2);
+  auto b_after = view({"b", "c"}, "b", 2);
+  auto a_keys = dmon::plan_state_replicas(view({"a", "b", "c"}, "a", 2), states(n))["b"];
+  ASSERT_FALSE(a_keys.empty());
+  auto plan = dmon::plan_state_promotion(b_after, a_keys);
+  EXPECT_EQ(plan.promote.size(), a_keys.size()) << "b was a's first replica for each";
+  for (auto& s : plan.promote)
+    EXPECT_TRUE(b_after.owns(hash_of(s)));
+  auto stay = dmon::plan_state_promotion(b_before, a_keys);
+  EXPECT_TRUE(stay.promote.empty());
+  EXPECT_TRUE(stay.drop.empty());
 }

@@ -75,3 +75,24 @@ TEST_F(replica_set_test, survives_a_reopen_and_erase_is_durable) {
   ASSERT_TRUE(pred);
   EXPECT_EQ(r.select(*pred).size(), 1u);
 }
+
+TEST_F(replica_set_test, stream_state_slices_replace_per_key_and_survive_a_reopen) {
+  auto slice = [](const std::string& host, const std::string& json) {
+    return dmon::key_state{host, std::string{"s"}, json};
+  };
+  {
+    auto db = open();
+    dmon::replica_set r{db.get(), 60};
+    ASSERT_TRUE(r.put_states(std::vector{slice("a", "1"), slice("b", "1")}));
+    ASSERT_TRUE(r.put_states(std::vector{slice("a", "2")}));
+    ASSERT_TRUE(r.erase_states(std::vector{slice("b", "")}));
+    EXPECT_EQ(r.states_size(), 1u);
+    EXPECT_EQ(r.size(), 0u) << "state slices are not index entries";
+  }
+  auto db = open();
+  dmon::replica_set r{db.get(), 60};
+  ASSERT_TRUE(r.load());
+  ASSERT_EQ(r.states().size(), 1u);
+  EXPECT_EQ(r.states()[0], slice("a", "2"));
+  EXPECT_EQ(r.size(), 0u);
+}

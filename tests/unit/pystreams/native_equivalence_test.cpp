@@ -108,13 +108,15 @@ std::vector<step> random_steps(uint64_t seed, int n_events) {
 
 struct run_result {
   std::vector<record> out;
-  std::string snapshot;  // taken after `snapshot_after` steps, when asked
+  std::string snapshot;                   // taken after `snapshot_after` steps, when asked
+  std::vector<dmon::key_state> exported;  // export_keys() at the same moment
   std::vector<std::string> native_roots;
   uint64_t exceptions = 0;
 };
 
 run_result run(const std::string& module, const std::vector<step>& steps, bool native,
-               const std::string& restore = {}, size_t from = 0, size_t snapshot_after = SIZE_MAX) {
+               const std::string& restore = {}, size_t from = 0, size_t snapshot_after = SIZE_MAX,
+               const std::vector<dmon::key_state>* import = nullptr) {
   run_result r;
   auto* out = &r.out;
   dmon::stream_sinks sinks;
@@ -138,9 +140,20 @@ run_result run(const std::string& module, const std::vector<step>& steps, bool n
   if (!restore.empty()) {
     EXPECT_GT((*host)->restore_state(restore), 0u);
   }
+  if (import) {
+    // A stale local copy of some keys first, as on a node that owned them before: the
+    // import must replace it.
+    fake_now_us = steps.at(from).at_us;
+    (*host)->process(steps.at(0).events);
+    if (!import->empty()) {
+      EXPECT_GT((*host)->import_keys(*import), 0u);
+    }
+  }
   for (size_t i = from; i < steps.size(); ++i) {
-    if (i == snapshot_after)
+    if (i == snapshot_after) {
       r.snapshot = (*host)->snapshot_state();
+      r.exported = (*host)->export_keys();
+    }
     fake_now_us = steps[i].at_us;
     if (steps[i].tick)
       (*host)->tick(steps[i].at_us);
@@ -463,6 +476,55 @@ TEST(native_equivalence, checkpoints_cross_between_paths) {
       "             throttle(2, 1, publish('t')), coalesce(1, index()),\n"
       "             changed(lambda e: e.get('state'), with_('service', 'pc', index())),\n"
       "             by('service', lambda: changed(lambda e: e.get('host'), publish('u'))))",
+      3, 400);
+}
+
+namespace {
+
+// Per-key state moving between nodes: half a random sequence through each path, each path's
+// export_keys() (the same slices), then each path's slices imported into a fresh instance of
+// each path (which first ran some events of its own) for the second half: all four
+// continuations must agree.
+void check_key_moves(const std::string& body, int seeds, int events) {
+  auto module = write_module(body);
+  int moved = 0;
+  for (int seed = 1; seed <= seeds; ++seed) {
+    auto steps = random_steps(static_cast<uint64_t>(seed) * 53 + module_counter, events);
+    size_t half = steps.size() / 2;
+    auto py_first = run(module, steps, false, {}, 0, half);
+    auto nat_first = run(module, steps, true, {}, 0, half);
+    ASSERT_FALSE(nat_first.native_roots.empty()) << body;
+    ASSERT_EQ(py_first.exported.size(), nat_first.exported.size()) << body;
+    for (size_t i = 0; i < py_first.exported.size(); ++i) {
+      auto& a = py_first.exported[i];
+      auto& b = nat_first.exported[i];
+      EXPECT_EQ(a.host, b.host);
+      EXPECT_EQ(a.service, b.service);
+      EXPECT_EQ(without_empty_tags(nlohmann::json::parse(a.json)), nlohmann::json::parse(b.json))
+          << body << ": the two paths exported different state for a key";
+    }
+    moved += static_cast<int>(py_first.exported.size());
+    auto reference = run(module, steps, false, {}, half, SIZE_MAX, &py_first.exported).out;
+    expect_same(reference, run(module, steps, true, {}, half, SIZE_MAX, &py_first.exported).out,
+                body + ": python slices imported natively");
+    expect_same(reference, run(module, steps, false, {}, half, SIZE_MAX, &nat_first.exported).out,
+                body + ": native slices imported in Python");
+    expect_same(reference, run(module, steps, true, {}, half, SIZE_MAX, &nat_first.exported).out,
+                body + ": native slices imported natively");
+    if (::testing::Test::HasFailure())
+      return;
+  }
+  EXPECT_GT(moved, 0) << body << ": no per-key state was exported";
+}
+
+}  // namespace
+
+TEST(native_equivalence, key_state_moves_between_paths) {
+  check_key_moves(
+      "stream = sdo(changed_state(store()), by(['host', 'service'], lambda: rate(2, index())),\n"
+      "             coalesce(1, index()), by(['host'], lambda: rate(3, publish('h'))),\n"
+      "             by(['service', 'host'], lambda: changed(lambda e: e.get('metric'),\n"
+      "                                                     publish('u'))))",
       3, 400);
 }
 

@@ -1,0 +1,102 @@
+"""dmon.state.split_keys / merge / import_keys: the state of one (host, service) key moves to
+another instance of the module (a cluster's new owner) and replaces what that one held for the
+key; state that is not a function of one key stays behind."""
+
+import dmon.state
+from dmon import by, changed_state, coalesce, counter, rate, regroup
+from dmon.runtime import Runtime, activate
+
+
+def changes():
+    out = []
+    activate(Runtime())
+    return out, changed_state(out.append)
+
+
+def ev(host, service, state):
+    return {"host": host, "service": service, "state": state}
+
+
+def test_changed_state_splits_per_key_and_does_not_refire_after_import():
+    out_a, a = changes()
+    for h in ("h1", "h2", "h3"):
+        a.send(ev(h, "cpu", "ok"))
+    assert len(out_a) == 3
+    parts = dmon.state.split_keys(dmon.state.snapshot([("alerts", a)]))
+    assert sorted(parts) == [("h1", "cpu"), ("h2", "cpu"), ("h3", "cpu")]
+    # Through JSON, as slices cross nodes.
+    moved = [dmon.state.loads(dmon.state.dumps(parts[("h2", "cpu")]))]
+
+    out_b, b = changes()
+    report = dmon.state.import_keys([("alerts", b)], moved)
+    assert report["dropped"] == []
+    b.send(ev("h2", "cpu", "ok"))  # the same state: no re-fire
+    assert out_b == []
+    b.send(ev("h1", "cpu", "ok"))  # a key that did not move starts fresh
+    assert len(out_b) == 1
+    b.send(ev("h2", "cpu", "critical"))  # a real change still fires
+    assert [e["state"] for e in out_b] == ["ok", "critical"]
+
+
+def test_import_replaces_the_local_fork_of_the_key():
+    out_a, a = changes()
+    a.send(ev("h", "s", "critical"))
+    slice_ = dmon.state.split_keys(dmon.state.snapshot([("alerts", a)]))[("h", "s")]
+    out_b, b = changes()
+    b.send(ev("h", "s", "ok"))  # a stale local copy (e.g. from an old checkpoint)
+    dmon.state.import_keys([("alerts", b)], [slice_])
+    b.send(ev("h", "s", "critical"))
+    assert [e["state"] for e in out_b] == ["ok"]  # compared with the imported "critical"
+
+
+def test_state_not_keyed_by_host_and_service_stays_with_the_shard():
+    activate(Runtime())
+    roots = [("r", rate(5)), ("c", counter()), ("h", by(["host"], counter())),
+             ("hs", by(["service", "host", "region"], counter()))]
+    for _, s in roots:
+        s.send({"host": "a", "service": "x", "region": "eu", "metric": 1})
+    parts = dmon.state.split_keys(dmon.state.snapshot(roots))
+    assert list(parts) == [("a", "x")]
+    assert list(parts[("a", "x")]["roots"]) == ["hs"]  # field order does not matter
+    # What export saves: only the streams split_keys cuts, and the same slices from them.
+    assert dmon.state.keyed_paths(roots) == {("hs", "by")}
+    only = dmon.state.snapshot(roots, only=dmon.state.keyed_paths(roots))
+    assert list(only["roots"]) == ["hs"]
+    assert dmon.state.split_keys(only) == parts
+
+
+def test_coalesce_entries_move_and_merge():
+    activate(Runtime())
+    a = coalesce(10)
+    a.send(ev("h1", "s", "ok"))
+    a.send(ev("h2", "s", "ok"))
+    parts = dmon.state.split_keys(dmon.state.snapshot([("c", a)]))
+    assert sorted(parts) == [("h1", "s"), ("h2", "s")]
+    assert "periodic" not in parts[("h1", "s")]["roots"]["c"]["coalesce"]["state"]
+    b = coalesce(10)
+    b.send(ev("h3", "s", "ok"))
+    dmon.state.import_keys([("c", b)], [parts[("h1", "s")]])
+    assert sorted(e["host"] for e in b.table.values()) == ["h1", "h3"]
+
+
+def test_merge_joins_slices_of_several_keys():
+    out_a, a = changes()
+    for h in ("h1", "h2"):
+        a.send(ev(h, "cpu", "warning"))
+    parts = dmon.state.split_keys(dmon.state.snapshot([("alerts", a)]))
+    merged = dmon.state.merge(parts.values())
+    assert len(merged["roots"]["alerts"]["by"]["state"]["forks"]) == 2
+    out_b, b = changes()
+    dmon.state.restore([("alerts", b)], merged)
+    for h in ("h1", "h2"):
+        b.send(ev(h, "cpu", "warning"))
+    assert out_b == []
+
+
+def test_regroup_on_host_and_service_moves_its_forks_and_other_regroups_do_not():
+    activate(Runtime())
+    roots = [("id", regroup(["host", "service"], counter())), ("svc", regroup(["service"], counter()))]
+    for _, s in roots:
+        s.send({"host": "a", "service": "x", "metric": 1})
+    assert dmon.state.keyed_paths(roots) == {("id", "regroup/0:by")}
+    assert list(dmon.state.split_keys(dmon.state.snapshot(roots))) == [("a", "x")]
