@@ -4,7 +4,10 @@
 # cost of forwarding (owned keys vs random keys); the time a join takes to hand off 100K keys.
 # Usage: bench/scaling.sh [build-dir]   (from anywhere; as root, for the cgroups; builds nothing)
 # Env: DMON_SCALING_SECONDS (8) per load run, DMON_SCALING_CPU (0.25) CPUs per node,
-#      DMON_SCALING_JOIN_KEYS (100000), DMON_SCALING_NODES ("1 2 4"), DMON_SCALING_FWD_PAIRS (2).
+#      DMON_SCALING_JOIN_KEYS (100000), DMON_SCALING_NODES ("1 2 4"), DMON_SCALING_FWD_PAIRS (2),
+#      DMON_SCALING_REPLICATION ("1 2": which scaling series run), DMON_SCALING_PARTS
+#      ("scale fwd join": which parts run), DMON_SCALING_PERF (a directory: `perf record -g`
+#      of node 0 during every scaling run, kept there as perf-<nodes>-<replication>.data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(realpath "${1:-build}")
@@ -144,10 +147,18 @@ scale_run() {  # nodes replication
   run_id="scale-$n-$rf"
   for ((i = 0; i < n; i++)); do start_node "$i" "$n" "$rf"; done
   wait_ready $(seq 0 $((n - 1)))
+  local perf_pid=""
+  if [[ -n ${DMON_SCALING_PERF:-} ]]; then
+    mkdir -p "$DMON_SCALING_PERF"
+    perf record -F 999 -g -p "${pids[0]}" -o "$DMON_SCALING_PERF/perf-$n-$rf.data" \
+      -- sleep "$secs" > /dev/null 2>&1 &
+    perf_pid=$!
+  fi
   c0=$(cpu_ticks)
   line=$("$build/dmon-load" --targets "$(targets "$n")" --connections $((2 * n)) \
     "${load_common[@]}" --hosts 1000 --services 10 --duration "$secs" --events 100000000)
   c1=$(cpu_ticks)
+  [[ -n $perf_pid ]] && wait "$perf_pid"
   local fwd=0
   if ((n > 1)); then
     for ((i = 0; i < n; i++)); do
@@ -163,8 +174,12 @@ print(f\"scale|$n|$rf|{d['events_per_s']:.0f}|{l['p50']/1e3:.1f}|{l['p99']/1e3:.
 }
 
 echo "scaling.sh: $cg_kind cgroups under $cg_root, $cpu CPU per node, ${secs}s per run; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-for n in $node_counts; do scale_run "$n" 1; done
-for n in $node_counts; do ((n > 1)) && scale_run "$n" 2; done
+part() { [[ " ${DMON_SCALING_PARTS:-scale fwd join} " == *" $1 "* ]]; }
+if part scale; then
+  for rf in ${DMON_SCALING_REPLICATION:-1 2}; do
+    for n in $node_counts; do ((n > 1 || rf == 1)) && scale_run "$n" "$rf"; done
+  done
+fi
 
 # --- 2. forwarding overhead: 2 nodes, replication 1; each node gets its own dmon-load --------
 # "owned": every node is sent only the keys it owns (learned from its local index after a
@@ -215,12 +230,15 @@ print(f\"fwd-$mode|2|1|{rate:.0f}|{p50:.1f}|{p99:.1f}|{cpu*1e6/max(ev,1):.1f}|{(
   stop_nodes
 }
 # Interleaved pairs: the CPU cost per event drifts with what else runs on the machine.
-for ((k = 0; k < ${DMON_SCALING_FWD_PAIRS:-2}; k++)); do
-  fwd_run owned
-  fwd_run random
-done
+if part fwd; then
+  for ((k = 0; k < ${DMON_SCALING_FWD_PAIRS:-2}; k++)); do
+    fwd_run owned
+    fwd_run random
+  done
+fi
 
 # --- 3. join: 100K keys on 2 nodes (replication 2), start a 3rd, time the handoff ----------
+if part join; then
 run_id=join
 start_node 0 2 2
 start_node 1 2 2
@@ -293,19 +311,28 @@ handed=$(cluster_json 2 | jfield 'd["counters"]["handed_off_in"]')
 mine=$(cluster_json 2 | jfield 'd["keys_owned"]')
 stop_nodes
 
+fi
+
 # --- table ---------------------------------------------------------------------------------
 echo "## Cluster scaling ($(date -u +%F), $cpu CPU per node, ${secs}s runs, streams \`index()\`)"
 echo
+echo "(efficiency: events/s ÷ (nodes × one node's events/s); for replication 2, which needs 2 nodes, per added node from its 2-node run: events/s ÷ (nodes/2 × the 2-node events/s))"
+echo
 echo "| run | nodes | replication | events/s | × 1 node | efficiency | ack p50 ms | ack p99 ms | node CPU µs/event | forwarded/event | errors | CPU used / quota |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-one=""
+one="" two_r2=""
 for r in "${results[@]}"; do
   IFS='|' read -r name n rf rate p50 p99 cpue fwd err used <<< "$r"
   [[ $name == scale && $n == 1 ]] && one=$rate
+  [[ $name == scale && $n == 2 && $rf == 2 ]] && two_r2=$rate
   ratio=- eff=-
   if [[ $name == scale && -n $one ]]; then
     ratio=$(awk -v a="$rate" -v b="$one" 'BEGIN { printf "%.2f", a / b }')
-    eff=$(awk -v a="$rate" -v b="$one" -v n="$n" 'BEGIN { printf "%.2f", a / b / n }')
+    if [[ $rf == 1 ]]; then
+      eff=$(awk -v a="$rate" -v b="$one" -v n="$n" 'BEGIN { printf "%.2f", a / b / n }')
+    elif [[ -n $two_r2 ]]; then
+      eff=$(awk -v a="$rate" -v b="$two_r2" -v n="$n" 'BEGIN { printf "%.2f", a / b / (n / 2) }')
+    fi
   fi
   echo "| $name | $n | $rf | $rate | $ratio | $eff | $p50 | $p99 | $cpue | $fwd | $err | $used |"
 done
@@ -320,7 +347,7 @@ printf '%s\n' "${results[@]}" | awk -F'|' '
     }
     if (n) printf "Forwarding overhead: %.1f µs of node CPU per forwarded event (mean of %d interleaved pairs: %s; each (random − owned µs/event) / forwarded share)\n\n", sum / n, n, list
   }'
-awk -v a="$t0" -v m="$t_member" -v o="${t_owned:-0}" -v r="${t_repl:-0}" -v k="$join_keys" \
+part join && awk -v a="$t0" -v m="$t_member" -v o="${t_owned:-0}" -v r="${t_repl:-0}" -v k="$join_keys" \
     -v q="$queries_ok" -v qn="$queries" -v f="$final_ok" -v h="$handed" -v mine="$mine" -v g="$t_arrived" 'BEGIN {
   printf "Join of a 3rd node to 2 nodes holding %d keys (replication 2): member and ready after %.1f s; ", k, m - a
   if (o > 0) printf "3rd node holding all its %d keys (%d handed in) after %.1f s; every key owned once (old owners delete after the 3 s release grace) after %.1f s; ", mine, h, g - a, o - a
