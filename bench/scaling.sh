@@ -131,6 +131,19 @@ cpu_ticks() {  # summed utime+stime of the running nodes
   echo $s
 }
 
+ctx_switches() {  # voluntary + involuntary context switches of every thread of the running nodes
+  local p
+  for p in "${pids[@]}"; do cat /proc/"$p"/task/*/status 2>/dev/null; done |
+    awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'
+}
+
+thread_switches() {  # per thread of node 0: name and context switches (for DMON_SCALING_PERF)
+  local t
+  for t in /proc/"${pids[0]}"/task/*; do
+    echo "$(cat "$t/comm") $(awk '/ctxt_switches/ { s += $2 } END { print s + 0 }' "$t/status")"
+  done
+}
+
 targets() {
   local t="" i
   for ((i = 0; i < $1; i++)); do t+="${t:+,}127.0.0.1:$(tcp "$i")"; done
@@ -139,7 +152,7 @@ targets() {
 
 load_common=(--pipeline 8 --events-per-msg 100 --quiet)
 fwd_runs=0
-results=()  # "name|nodes|rf|events/s|p50|p99|cpu_us_per_event|forwarded|errors|cpu_used/quota"
+results=()  # "name|nodes|rf|events/s|p50|p99|cpu_us_per_event|forwarded|errors|cpu_used/quota|ctx/1000 events"
 
 # --- 1. scaling: one dmon-load, 2 connections per node, keys spread over all nodes ---------
 scale_run() {  # nodes replication
@@ -154,10 +167,15 @@ scale_run() {  # nodes replication
       -- sleep "$secs" > /dev/null 2>&1 &
     perf_pid=$!
   fi
+  [[ -n ${DMON_SCALING_PERF:-} ]] && thread_switches > "$DMON_SCALING_PERF/switches-$n-$rf.before"
+  local x0 x1
+  x0=$(ctx_switches)
   c0=$(cpu_ticks)
   line=$("$build/dmon-load" --targets "$(targets "$n")" --connections $((2 * n)) \
     "${load_common[@]}" --hosts 1000 --services 10 --duration "$secs" --events 100000000)
   c1=$(cpu_ticks)
+  x1=$(ctx_switches)
+  [[ -n ${DMON_SCALING_PERF:-} ]] && thread_switches > "$DMON_SCALING_PERF/switches-$n-$rf.after"
   [[ -n $perf_pid ]] && wait "$perf_pid"
   local fwd=0
   if ((n > 1)); then
@@ -168,7 +186,7 @@ scale_run() {  # nodes replication
   results+=("$(echo "$line" | python3 -c "
 import json,sys; d=json.load(sys.stdin); l=d['latency_us']
 cpu=($c1-$c0)/$tick
-print(f\"scale|$n|$rf|{d['events_per_s']:.0f}|{l['p50']/1e3:.1f}|{l['p99']/1e3:.1f}|{cpu*1e6/max(d['events_acked'],1):.1f}|{$fwd/max(d['events_acked'],1):.2f}|{d['errors']+d['unanswered']}|{cpu/max(d['elapsed_s'],1e-9)/($n*$cpu):.2f}\")")")
+print(f\"scale|$n|$rf|{d['events_per_s']:.0f}|{l['p50']/1e3:.1f}|{l['p99']/1e3:.1f}|{cpu*1e6/max(d['events_acked'],1):.1f}|{$fwd/max(d['events_acked'],1):.2f}|{d['errors']+d['unanswered']}|{cpu/max(d['elapsed_s'],1e-9)/($n*$cpu):.2f}|{($x1-$x0)*1e3/max(d['events_acked'],1):.0f}\")")")
   echo "  $run_id: ${results[-1]}" >&2
   stop_nodes
 }
@@ -210,6 +228,8 @@ fwd_run() {  # mode
     echo "scaling.sh: the local indexes do not split the 10,000 keys; logs in $work" >&2
     exit 1
   fi
+  local x0 x1
+  x0=$(ctx_switches)
   c0=$(cpu_ticks)
   for i in 0 1; do
     "$build/dmon-load" --port "$(tcp "$i")" --connections 2 "${load_common[@]}" \
@@ -218,6 +238,7 @@ fwd_run() {  # mode
   done
   wait "${loads[@]}"
   c1=$(cpu_ticks)
+  x1=$(ctx_switches)
   for i in 0 1; do fwd=$((fwd + $(cluster_json "$i" | jfield 'd["counters"]["forwarded_out"]'))); done
   results+=("$(python3 -c "
 import json
@@ -225,7 +246,7 @@ ds=[json.load(open('$work/fwd-$mode-%d.json' % i)) for i in (0,1)]
 ev=sum(d['events_acked'] for d in ds); rate=sum(d['events_per_s'] for d in ds)
 p50=max(d['latency_us']['p50'] for d in ds)/1e3; p99=max(d['latency_us']['p99'] for d in ds)/1e3
 cpu=($c1-$c0)/$tick
-print(f\"fwd-$mode|2|1|{rate:.0f}|{p50:.1f}|{p99:.1f}|{cpu*1e6/max(ev,1):.1f}|{($fwd-$f0)/max(ev,1):.2f}|{sum(d['errors']+d['unanswered'] for d in ds)}|{cpu/max(max(d['elapsed_s'] for d in ds),1e-9)/(2*$cpu):.2f}\")")")
+print(f\"fwd-$mode|2|1|{rate:.0f}|{p50:.1f}|{p99:.1f}|{cpu*1e6/max(ev,1):.1f}|{($fwd-$f0)/max(ev,1):.2f}|{sum(d['errors']+d['unanswered'] for d in ds)}|{cpu/max(max(d['elapsed_s'] for d in ds),1e-9)/(2*$cpu):.2f}|{($x1-$x0)*1e3/max(ev,1):.0f}\")")")
   echo "  $run_id: ${results[-1]}" >&2
   stop_nodes
 }
@@ -318,11 +339,11 @@ echo "## Cluster scaling ($(date -u +%F), $cpu CPU per node, ${secs}s runs, stre
 echo
 echo "(efficiency: events/s ÷ (nodes × one node's events/s); for replication 2, which needs 2 nodes, per added node from its 2-node run: events/s ÷ (nodes/2 × the 2-node events/s))"
 echo
-echo "| run | nodes | replication | events/s | × 1 node | efficiency | ack p50 ms | ack p99 ms | node CPU µs/event | forwarded/event | errors | CPU used / quota |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| run | nodes | replication | events/s | × 1 node | efficiency | ack p50 ms | ack p99 ms | node CPU µs/event | forwarded/event | errors | CPU used / quota | context switches / 1000 events |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 one="" two_r2=""
 for r in "${results[@]}"; do
-  IFS='|' read -r name n rf rate p50 p99 cpue fwd err used <<< "$r"
+  IFS='|' read -r name n rf rate p50 p99 cpue fwd err used ctx <<< "$r"
   [[ $name == scale && $n == 1 ]] && one=$rate
   [[ $name == scale && $n == 2 && $rf == 2 ]] && two_r2=$rate
   ratio=- eff=-
@@ -334,7 +355,7 @@ for r in "${results[@]}"; do
       eff=$(awk -v a="$rate" -v b="$two_r2" -v n="$n" 'BEGIN { printf "%.2f", a / b / (n / 2) }')
     fi
   fi
-  echo "| $name | $n | $rf | $rate | $ratio | $eff | $p50 | $p99 | $cpue | $fwd | $err | $used |"
+  echo "| $name | $n | $rf | $rate | $ratio | $eff | $p50 | $p99 | $cpue | $fwd | $err | $used | $ctx |"
 done
 echo
 printf '%s\n' "${results[@]}" | awk -F'|' '
