@@ -106,8 +106,9 @@ cluster_json() { curl -sf --max-time 5 "http://127.0.0.1:$(http "$1")/cluster"; 
 jfield() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 wait_ready() {  # nodes... ; members expected = count of nodes given (1: no /cluster check)
-  local want=$# i ok
-  for ((t = 0; t < 600; t++)); do
+  local want=$# i ok limit=$((SECONDS + 120))
+  # 120 s: four nodes starting at 0.25 CPU each on a loaded 2-core machine can need over 60.
+  while ((SECONDS < limit)); do
     ok=1
     for i in "$@"; do
       curl -sf --max-time 2 "http://127.0.0.1:$(http "$i")/readyz" > /dev/null || { ok=0; break; }
@@ -118,8 +119,8 @@ wait_ready() {  # nodes... ; members expected = count of nodes given (1: no /clu
     ((ok)) && return 0
     sleep 0.1
   done
-  echo "scaling.sh: nodes $* not ready after 60 s; logs in $work" >&2
-  tail -5 "$work"/node-"$run_id"-*.log >&2
+  echo "scaling.sh: nodes $* not ready after 120 s; logs in $work" >&2
+  tail -n 5 "$work"/node-"$run_id"-*.log >&2
   exit 1
 }
 
