@@ -89,11 +89,11 @@ result<size_t> apply_newer(self_ptr self, std::vector<event> entries) {
   return kept.size();
 }
 
-// Answers waiting flushes whose sends have all finished.
-void finished(self_ptr self, uint64_t seq) {
+void send_outbox(self_ptr self, write_outbox::contents c, uint64_t seq);
+
+// Answers flushes whose sends (every send numbered up to theirs) have finished.
+void answer_waiters(self_ptr self) {
   auto& st = self->state;
-  if (auto i = st.open.find(seq); i != st.open.end() && --i->second == 0)
-    st.open.erase(i);
   auto lowest = st.open.empty() ? UINT64_MAX : st.open.begin()->first;
   auto& w = st.waiters;
   for (auto it = w.begin(); it != w.end();) {
@@ -104,6 +104,48 @@ void finished(self_ptr self, uint64_t seq) {
       ++it;
     }
   }
+}
+
+// Sends what the outbox holds for flushes that waited for the open sends, as one batch.
+void send_deferred(self_ptr self) {
+  auto& st = self->state;
+  if (st.deferred_flushes.empty() || !st.open.empty())
+    return;
+  auto seq = st.next_seq++;
+  send_outbox(self, st.link->outbox.take(), seq);
+  for (auto& rp : st.deferred_flushes)
+    st.waiters.emplace_back(seq, std::move(rp));
+  st.deferred_flushes.clear();
+  answer_waiters(self);
+}
+
+// One send of outbox take `seq` finished: the take is settled once all of its sends did.
+void finished(self_ptr self, uint64_t seq) {
+  auto& st = self->state;
+  if (auto i = st.open.find(seq); i != st.open.end() && --i->second == 0) {
+    st.open.erase(i);
+    st.link->outbox.settled();
+  }
+  answer_waiters(self);
+  send_deferred(self);
+}
+
+// A flush: answered once every write queued before it was sent on. While earlier sends are
+// open it waits for them, and what was queued meanwhile goes as one batch (send_deferred).
+caf::result<uint64_t> flush_outbox(self_ptr self) {
+  auto& st = self->state;
+  if (!st.open.empty()) {
+    auto rp = self->make_response_promise<uint64_t>();
+    st.deferred_flushes.push_back(rp);
+    return rp;
+  }
+  auto seq = st.next_seq++;
+  send_outbox(self, st.link->outbox.take(), seq);
+  if (st.open.empty() || st.open.begin()->first > seq)
+    return uint64_t{0};
+  auto rp = self->make_response_promise<uint64_t>();
+  st.waiters.emplace_back(seq, rp);
+  return rp;
 }
 
 // Sends `events` to member `node`; `done(ok)` runs once it answered or failed. A send with
@@ -201,6 +243,9 @@ void send_outbox(self_ptr self, write_outbox::contents c, uint64_t seq) {
   for (auto& [node, events] : to_replica)
     send_to(self, *snap, node, replica_atom::value, std::move(events), seq,
             &counters.replicated_out, &counters.replication_failures);
+  // Nothing went out (all applied here, or every send failed at once): settled now.
+  if (!st.open.count(seq))
+    st.link->outbox.settled();
 }
 
 // After the new owner acknowledged `sent`: removes those entries from the index (unless a
@@ -868,16 +913,7 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
           self->state.hub->publish("index", e);
         relaying = false;
       },
-      [=](flush_atom) -> caf::result<uint64_t> {
-        auto& st = self->state;
-        auto seq = st.next_seq++;
-        send_outbox(self, st.link->outbox.take(), seq);
-        if (st.open.empty() || st.open.begin()->first > seq)
-          return uint64_t{0};
-        auto rp = self->make_response_promise<uint64_t>();
-        st.waiters.emplace_back(seq, rp);
-        return rp;
-      },
+      [=](flush_atom) -> caf::result<uint64_t> { return flush_outbox(self); },
       [=](rebalance_atom) { rebalance(self); },
       [=](leave_atom) -> caf::result<uint64_t> {
         auto& st = self->state;
@@ -959,9 +995,10 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
       },
       [=](tick_atom) {
         auto& st = self->state;
-        // Writes made outside an ingest (stream timers, the reaper); held back while many
-        // sends are still open, so a slow peer fills the bounded outbox instead of memory.
-        if (!st.link->outbox.empty() && st.open.size() < 64)
+        // Writes made outside an ingest (stream timers, the reaper); held back while sends
+        // are still open, so a slow peer fills the bounded outbox instead of memory (and
+        // flushes waiting for the open sends are never overtaken: send_deferred).
+        if (!st.link->outbox.empty() && st.open.empty())
           send_outbox(self, st.link->outbox.take(), st.next_seq++);
         relay_tick(self);
         auto now = clock_type::now();

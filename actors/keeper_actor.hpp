@@ -85,6 +85,9 @@ struct keeper_state {
   uint64_t next_seq = 1;
   std::map<uint64_t, size_t> open;
   std::vector<std::pair<uint64_t, caf::typed_response_promise<uint64_t>>> waiters;
+  /// Flushes that came while an outbox send was open: their writes go in one batch once
+  /// the open sends finished (replica writes of concurrent ingests coalesce).
+  std::vector<caf::typed_response_promise<uint64_t>> deferred_flushes;
 
   /// Handed-off entries to drop from the index (or keep as replicas) once due.
   struct pending_release {

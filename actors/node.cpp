@@ -290,6 +290,11 @@ int run_node(const config& cfg) {
   sys_cfg.load<caf::io::middleman>();
   register_cluster_types(sys_cfg);
   set_cluster_heartbeat(sys_cfg, std::chrono::seconds{1}, std::chrono::seconds{10});
+  // An idle CAF worker polls its queue in 50 µs sleeps for 25 ms before it waits on a
+  // condition variable that an enqueue signals. Those wake-ups cost 15-28 % of a node's CPU
+  // under a small CPU quota (docs/performance.md, cluster scaling), more in a cluster, where
+  // workers idle between a forward and its answer: skip the sleeping polls.
+  sys_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
   caf::actor_system sys{sys_cfg};
 
   // Node-wide latency figures, observed by the actors and rendered on /metrics.

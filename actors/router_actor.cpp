@@ -9,14 +9,6 @@
 
 namespace dmon {
 
-namespace {
-
-using self_ptr = router_actor::stateful_pointer<router_state>;
-
-// How long a forwarded batch may take before the client is told it failed; a dead peer is
-// noticed by the cluster actor much sooner, this only bounds the wait.
-constexpr auto forward_timeout = std::chrono::seconds{30};
-
 // Collects the replies of every owner involved in one batch.
 struct fan_in {
   std::function<void(uint64_t)> ok;
@@ -37,6 +29,14 @@ struct fan_in {
     fail(std::move(err));
   }
 };
+
+namespace {
+
+using self_ptr = router_actor::stateful_pointer<router_state>;
+
+// How long a forwarded batch may take before the client is told it failed; a dead peer is
+// noticed by the cluster actor much sooner, this only bounds the wait.
+constexpr auto forward_timeout = std::chrono::seconds{30};
 
 // Sends events this node owns to their shards; each shard's reply counts towards `f`.
 void fan_out_local(self_ptr self, std::vector<event> batch, const std::shared_ptr<fan_in>& f) {
@@ -59,7 +59,9 @@ std::shared_ptr<fan_in> answering(self_ptr self, caf::typed_response_promise<uin
   f->fail = [rp](caf::error err) mutable { rp.deliver(std::move(err)); };
   f->ok = [self, rp](uint64_t n) mutable {
     auto* link = self->state.link;
-    if (!link || !link->local_keeper || !link->get()->view.clustered()) {
+    // Nothing queued for replicas or other owners and nothing on its way (with replication
+    // 1, unless a stream wrote a key another node owns): no keeper round trip.
+    if (!link || !link->local_keeper || !link->clustered() || link->outbox.idle()) {
       rp.deliver(n);
       return;
     }
@@ -80,6 +82,97 @@ caf::result<uint64_t> run_local(self_ptr self, std::vector<event> batch) {
   if (f->pending == 0)
     f->ok(0);
   return rp;
+}
+
+// Splits a clustered batch by owner node, keeping each key's events in order.
+void split_by_owner(router_state& st, std::vector<event>& batch, std::vector<event>& local,
+                    std::map<std::string, std::vector<event>>& remote) {
+  for (auto& e : batch) {
+    auto& owner = st.members.owner(ownership::key_hash(e));
+    if (owner == st.self_id)
+      local.push_back(std::move(e));
+    else
+      remote[owner].push_back(std::move(e));
+  }
+}
+
+void send_forwards(self_ptr self, const std::string& owner);
+
+// Queues events for their owner nodes (each counts once towards `f`) and sends what may go.
+void forward(self_ptr self, std::map<std::string, std::vector<event>> remote,
+             const std::shared_ptr<fan_in>& f) {
+  auto& st = self->state;
+  for (auto& [owner, events] : remote) {
+    st.link->counters.forwarded_out.fetch_add(events.size(), std::memory_order_relaxed);
+    ++f->pending;
+    st.forwards.add(owner, std::move(events), f);
+    send_forwards(self, owner);
+  }
+}
+
+// Sends `owner` what its forward queue may send now; each answer (or failure) goes to the
+// ingests whose events the batch carried, and lets the next batch go.
+void send_forwards(self_ptr self, const std::string& owner) {
+  auto& st = self->state;
+  while (auto b = st.forwards.next(owner)) {
+    auto waiting = std::make_shared<std::vector<std::pair<std::shared_ptr<fan_in>, size_t>>>(
+        std::move(b->waiting));
+    auto n = b->events.size();
+    auto fail = [self, owner, waiting, n](const std::string& why) {
+      self->state.link->counters.forward_failures.fetch_add(n, std::memory_order_relaxed);
+      for (auto& [f, count] : *waiting)
+        f->failure(caf::make_error(caf::sec::runtime_error,
+                                   "owner node " + owner + " did not process " +
+                                       std::to_string(count) + " events: " + why));
+    };
+    auto peer = st.peers.find(owner);
+    if (peer == st.peers.end()) {
+      // Only while a members update is handled (queues of departed owners are re-routed).
+      fail("it is no longer a member");
+      st.forwards.done(owner);
+      continue;
+    }
+    self->request(peer->second, forward_timeout, forward_atom::value,
+                  event_batch_codec::encode(b->events))
+        .then(
+            [self, owner, waiting](uint64_t) {
+              for (auto& [f, count] : *waiting)
+                f->done(count);
+              self->state.forwards.done(owner);
+              send_forwards(self, owner);
+            },
+            [self, owner, fail](caf::error& err) {
+              fail(self->system().render(err));
+              self->state.forwards.done(owner);
+              send_forwards(self, owner);
+            });
+  }
+}
+
+// After a members update: events queued for a node that is no longer an owner go to their
+// owners in the new view (ingested events, never ones forwarded here, so nothing loops).
+void reroute_departed(self_ptr self) {
+  auto& st = self->state;
+  for (auto& owner : st.forwards.waiting_peers()) {
+    if (st.peers.count(owner))
+      continue;
+    auto b = st.forwards.take(owner);
+    auto next = b.events.begin();
+    for (auto& [f, count] : b.waiting) {
+      std::vector<event> events(std::make_move_iterator(next),
+                                std::make_move_iterator(next + static_cast<ptrdiff_t>(count)));
+      next += static_cast<ptrdiff_t>(count);
+      std::vector<event> local;
+      std::map<std::string, std::vector<event>> remote;
+      if (st.members.empty())
+        local = std::move(events);
+      else
+        split_by_owner(st, events, local, remote);
+      forward(self, std::move(remote), f);
+      fan_out_local(self, std::move(local), f);
+      f->done(0);  // the queued share; its events count when their new owners answer
+    }
+  }
 }
 
 // Delivers regrouped events to the owners of their new keys (docs/cluster.md, "regroup"): local
@@ -133,34 +226,12 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
           return run_local(self, std::move(batch));
         std::vector<event> local;
         std::map<std::string, std::vector<event>> remote;
-        for (auto& e : batch) {
-          auto& owner = st.members.owner(ownership::key_hash(e));
-          if (owner == st.self_id)
-            local.push_back(std::move(e));
-          else
-            remote[owner].push_back(std::move(e));
-        }
+        split_by_owner(st, batch, local, remote);
         if (remote.empty())
           return run_local(self, std::move(local));
         auto rp = self->make_response_promise<uint64_t>();
         auto f = answering(self, rp);
-        f->pending = remote.size();
-        auto& counters = st.link->counters;
-        for (auto& [owner, events] : remote) {
-          auto n = events.size();
-          counters.forwarded_out.fetch_add(n, std::memory_order_relaxed);
-          self->request(st.peers.at(owner), forward_timeout, forward_atom::value,
-                        event_batch_codec::encode(events))
-              .then([f](uint64_t done) { f->done(done); },
-                    [=](caf::error& err) {
-                      self->state.link->counters.forward_failures.fetch_add(
-                          n, std::memory_order_relaxed);
-                      f->failure(caf::make_error(caf::sec::runtime_error,
-                                                 "owner node " + owner + " did not process " +
-                                                     std::to_string(n) +
-                                                     " events: " + self->system().render(err)));
-                    });
-        }
+        forward(self, std::move(remote), f);
         // Replies arrive only after this handler returns, so `pending` is complete first.
         fan_out_local(self, std::move(local), f);
         return rp;
@@ -193,6 +264,7 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
         st.link->set(std::move(snap));
         spdlog::info("router: {} live member(s): {}{}{}", ids.size(), fmt::join(ids, ", "),
                      leaving.empty() ? "" : "; leaving: ", fmt::join(leaving, ", "));
+        reroute_departed(self);
         if (st.link->local_keeper)
           self->send(caf::actor_cast<keeper_actor>(st.link->local_keeper), rebalance_atom::value);
       },

@@ -33,18 +33,36 @@ class write_outbox {
   /// Queues a write for the key's owner; false (and counted) when full.
   bool push_foreign(event e) { return push(std::move(e), &contents::foreign); }
 
-  /// Takes everything queued, in push order per list.
+  /// Takes everything queued, in push order per list. A non-empty take stays unsettled
+  /// (idle() is false) until the taker calls settled() for it, once its sends finished.
   contents take() {
     std::lock_guard lock{mtx_};
     contents out;
     std::swap(out, pending_);
+    if (size_ > 0)
+      ++unsettled_;
     size_ = 0;
     return out;
+  }
+
+  /// One non-empty take was sent on (answered or failed).
+  void settled() {
+    std::lock_guard lock{mtx_};
+    if (unsettled_ > 0)
+      --unsettled_;
   }
 
   bool empty() const {
     std::lock_guard lock{mtx_};
     return size_ == 0;
+  }
+
+  /// Nothing queued and nothing taken still on its way: an ingest whose writes were all
+  /// pushed before this call need not wait for the keeper (the common case with
+  /// replication 1, where only writes for another owner's key are queued).
+  bool idle() const {
+    std::lock_guard lock{mtx_};
+    return size_ == 0 && unsettled_ == 0;
   }
 
   /// Events refused because the outbox was full.
@@ -66,6 +84,7 @@ class write_outbox {
   mutable std::mutex mtx_;
   contents pending_;
   size_t size_ = 0;
+  size_t unsettled_ = 0;
   std::atomic<uint64_t> dropped_{0};
 };
 

@@ -4,7 +4,10 @@
 # cost of forwarding (owned keys vs random keys); the time a join takes to hand off 100K keys.
 # Usage: bench/scaling.sh [build-dir]   (from anywhere; as root, for the cgroups; builds nothing)
 # Env: DMON_SCALING_SECONDS (8) per load run, DMON_SCALING_CPU (0.25) CPUs per node,
-#      DMON_SCALING_JOIN_KEYS (100000), DMON_SCALING_NODES ("1 2 4"), DMON_SCALING_FWD_PAIRS (2).
+#      DMON_SCALING_JOIN_KEYS (100000), DMON_SCALING_NODES ("1 2 4"), DMON_SCALING_FWD_PAIRS (2),
+#      DMON_SCALING_REPLICATION ("1 2": which scaling series run), DMON_SCALING_PARTS
+#      ("scale fwd join": which parts run), DMON_SCALING_PERF (a directory: `perf record -g`
+#      of node 0 during every scaling run, kept there as perf-<nodes>-<replication>.data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(realpath "${1:-build}")
@@ -103,8 +106,9 @@ cluster_json() { curl -sf --max-time 5 "http://127.0.0.1:$(http "$1")/cluster"; 
 jfield() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 wait_ready() {  # nodes... ; members expected = count of nodes given (1: no /cluster check)
-  local want=$# i ok
-  for ((t = 0; t < 600; t++)); do
+  local want=$# i ok limit=$((SECONDS + 120))
+  # 120 s: four nodes starting at 0.25 CPU each on a loaded 2-core machine can need over 60.
+  while ((SECONDS < limit)); do
     ok=1
     for i in "$@"; do
       curl -sf --max-time 2 "http://127.0.0.1:$(http "$i")/readyz" > /dev/null || { ok=0; break; }
@@ -115,8 +119,8 @@ wait_ready() {  # nodes... ; members expected = count of nodes given (1: no /clu
     ((ok)) && return 0
     sleep 0.1
   done
-  echo "scaling.sh: nodes $* not ready after 60 s; logs in $work" >&2
-  tail -5 "$work"/node-"$run_id"-*.log >&2
+  echo "scaling.sh: nodes $* not ready after 120 s; logs in $work" >&2
+  tail -n 5 "$work"/node-"$run_id"-*.log >&2
   exit 1
 }
 
@@ -128,6 +132,19 @@ cpu_ticks() {  # summed utime+stime of the running nodes
   echo $s
 }
 
+ctx_switches() {  # voluntary + involuntary context switches of every thread of the running nodes
+  local p
+  for p in "${pids[@]}"; do cat /proc/"$p"/task/*/status 2>/dev/null; done |
+    awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'
+}
+
+thread_switches() {  # per thread of node 0: name and context switches (for DMON_SCALING_PERF)
+  local t
+  for t in /proc/"${pids[0]}"/task/*; do
+    echo "$(cat "$t/comm") $(awk '/ctxt_switches/ { s += $2 } END { print s + 0 }' "$t/status")"
+  done
+}
+
 targets() {
   local t="" i
   for ((i = 0; i < $1; i++)); do t+="${t:+,}127.0.0.1:$(tcp "$i")"; done
@@ -136,7 +153,7 @@ targets() {
 
 load_common=(--pipeline 8 --events-per-msg 100 --quiet)
 fwd_runs=0
-results=()  # "name|nodes|rf|events/s|p50|p99|cpu_us_per_event|forwarded|errors|cpu_used/quota"
+results=()  # "name|nodes|rf|events/s|p50|p99|cpu_us_per_event|forwarded|errors|cpu_used/quota|ctx/1000 events"
 
 # --- 1. scaling: one dmon-load, 2 connections per node, keys spread over all nodes ---------
 scale_run() {  # nodes replication
@@ -144,10 +161,23 @@ scale_run() {  # nodes replication
   run_id="scale-$n-$rf"
   for ((i = 0; i < n; i++)); do start_node "$i" "$n" "$rf"; done
   wait_ready $(seq 0 $((n - 1)))
+  local perf_pid=""
+  if [[ -n ${DMON_SCALING_PERF:-} ]]; then
+    mkdir -p "$DMON_SCALING_PERF"
+    perf record -F 999 -g -p "${pids[0]}" -o "$DMON_SCALING_PERF/perf-$n-$rf.data" \
+      -- sleep "$secs" > /dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  [[ -n ${DMON_SCALING_PERF:-} ]] && thread_switches > "$DMON_SCALING_PERF/switches-$n-$rf.before"
+  local x0 x1
+  x0=$(ctx_switches)
   c0=$(cpu_ticks)
   line=$("$build/dmon-load" --targets "$(targets "$n")" --connections $((2 * n)) \
     "${load_common[@]}" --hosts 1000 --services 10 --duration "$secs" --events 100000000)
   c1=$(cpu_ticks)
+  x1=$(ctx_switches)
+  [[ -n ${DMON_SCALING_PERF:-} ]] && thread_switches > "$DMON_SCALING_PERF/switches-$n-$rf.after"
+  [[ -n $perf_pid ]] && wait "$perf_pid"
   local fwd=0
   if ((n > 1)); then
     for ((i = 0; i < n; i++)); do
@@ -157,14 +187,18 @@ scale_run() {  # nodes replication
   results+=("$(echo "$line" | python3 -c "
 import json,sys; d=json.load(sys.stdin); l=d['latency_us']
 cpu=($c1-$c0)/$tick
-print(f\"scale|$n|$rf|{d['events_per_s']:.0f}|{l['p50']/1e3:.1f}|{l['p99']/1e3:.1f}|{cpu*1e6/max(d['events_acked'],1):.1f}|{$fwd/max(d['events_acked'],1):.2f}|{d['errors']+d['unanswered']}|{cpu/max(d['elapsed_s'],1e-9)/($n*$cpu):.2f}\")")")
+print(f\"scale|$n|$rf|{d['events_per_s']:.0f}|{l['p50']/1e3:.1f}|{l['p99']/1e3:.1f}|{cpu*1e6/max(d['events_acked'],1):.1f}|{$fwd/max(d['events_acked'],1):.2f}|{d['errors']+d['unanswered']}|{cpu/max(d['elapsed_s'],1e-9)/($n*$cpu):.2f}|{($x1-$x0)*1e3/max(d['events_acked'],1):.0f}\")")")
   echo "  $run_id: ${results[-1]}" >&2
   stop_nodes
 }
 
 echo "scaling.sh: $cg_kind cgroups under $cg_root, $cpu CPU per node, ${secs}s per run; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-for n in $node_counts; do scale_run "$n" 1; done
-for n in $node_counts; do ((n > 1)) && scale_run "$n" 2; done
+part() { [[ " ${DMON_SCALING_PARTS:-scale fwd join} " == *" $1 "* ]]; }
+if part scale; then
+  for rf in ${DMON_SCALING_REPLICATION:-1 2}; do
+    for n in $node_counts; do ((n > 1 || rf == 1)) && scale_run "$n" "$rf"; done
+  done
+fi
 
 # --- 2. forwarding overhead: 2 nodes, replication 1; each node gets its own dmon-load --------
 # "owned": every node is sent only the keys it owns (learned from its local index after a
@@ -195,6 +229,8 @@ fwd_run() {  # mode
     echo "scaling.sh: the local indexes do not split the 10,000 keys; logs in $work" >&2
     exit 1
   fi
+  local x0 x1
+  x0=$(ctx_switches)
   c0=$(cpu_ticks)
   for i in 0 1; do
     "$build/dmon-load" --port "$(tcp "$i")" --connections 2 "${load_common[@]}" \
@@ -203,6 +239,7 @@ fwd_run() {  # mode
   done
   wait "${loads[@]}"
   c1=$(cpu_ticks)
+  x1=$(ctx_switches)
   for i in 0 1; do fwd=$((fwd + $(cluster_json "$i" | jfield 'd["counters"]["forwarded_out"]'))); done
   results+=("$(python3 -c "
 import json
@@ -210,17 +247,20 @@ ds=[json.load(open('$work/fwd-$mode-%d.json' % i)) for i in (0,1)]
 ev=sum(d['events_acked'] for d in ds); rate=sum(d['events_per_s'] for d in ds)
 p50=max(d['latency_us']['p50'] for d in ds)/1e3; p99=max(d['latency_us']['p99'] for d in ds)/1e3
 cpu=($c1-$c0)/$tick
-print(f\"fwd-$mode|2|1|{rate:.0f}|{p50:.1f}|{p99:.1f}|{cpu*1e6/max(ev,1):.1f}|{($fwd-$f0)/max(ev,1):.2f}|{sum(d['errors']+d['unanswered'] for d in ds)}|{cpu/max(max(d['elapsed_s'] for d in ds),1e-9)/(2*$cpu):.2f}\")")")
+print(f\"fwd-$mode|2|1|{rate:.0f}|{p50:.1f}|{p99:.1f}|{cpu*1e6/max(ev,1):.1f}|{($fwd-$f0)/max(ev,1):.2f}|{sum(d['errors']+d['unanswered'] for d in ds)}|{cpu/max(max(d['elapsed_s'] for d in ds),1e-9)/(2*$cpu):.2f}|{($x1-$x0)*1e3/max(ev,1):.0f}\")")")
   echo "  $run_id: ${results[-1]}" >&2
   stop_nodes
 }
 # Interleaved pairs: the CPU cost per event drifts with what else runs on the machine.
-for ((k = 0; k < ${DMON_SCALING_FWD_PAIRS:-2}; k++)); do
-  fwd_run owned
-  fwd_run random
-done
+if part fwd; then
+  for ((k = 0; k < ${DMON_SCALING_FWD_PAIRS:-2}; k++)); do
+    fwd_run owned
+    fwd_run random
+  done
+fi
 
 # --- 3. join: 100K keys on 2 nodes (replication 2), start a 3rd, time the handoff ----------
+if part join; then
 run_id=join
 start_node 0 2 2
 start_node 1 2 2
@@ -293,21 +333,30 @@ handed=$(cluster_json 2 | jfield 'd["counters"]["handed_off_in"]')
 mine=$(cluster_json 2 | jfield 'd["keys_owned"]')
 stop_nodes
 
+fi
+
 # --- table ---------------------------------------------------------------------------------
 echo "## Cluster scaling ($(date -u +%F), $cpu CPU per node, ${secs}s runs, streams \`index()\`)"
 echo
-echo "| run | nodes | replication | events/s | × 1 node | efficiency | ack p50 ms | ack p99 ms | node CPU µs/event | forwarded/event | errors | CPU used / quota |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-one=""
+echo "(efficiency: events/s ÷ (nodes × one node's events/s); for replication 2, which needs 2 nodes, per added node from its 2-node run: events/s ÷ (nodes/2 × the 2-node events/s))"
+echo
+echo "| run | nodes | replication | events/s | × 1 node | efficiency | ack p50 ms | ack p99 ms | node CPU µs/event | forwarded/event | errors | CPU used / quota | context switches / 1000 events |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+one="" two_r2=""
 for r in "${results[@]}"; do
-  IFS='|' read -r name n rf rate p50 p99 cpue fwd err used <<< "$r"
+  IFS='|' read -r name n rf rate p50 p99 cpue fwd err used ctx <<< "$r"
   [[ $name == scale && $n == 1 ]] && one=$rate
+  [[ $name == scale && $n == 2 && $rf == 2 ]] && two_r2=$rate
   ratio=- eff=-
   if [[ $name == scale && -n $one ]]; then
     ratio=$(awk -v a="$rate" -v b="$one" 'BEGIN { printf "%.2f", a / b }')
-    eff=$(awk -v a="$rate" -v b="$one" -v n="$n" 'BEGIN { printf "%.2f", a / b / n }')
+    if [[ $rf == 1 ]]; then
+      eff=$(awk -v a="$rate" -v b="$one" -v n="$n" 'BEGIN { printf "%.2f", a / b / n }')
+    elif [[ -n $two_r2 ]]; then
+      eff=$(awk -v a="$rate" -v b="$two_r2" -v n="$n" 'BEGIN { printf "%.2f", a / b / (n / 2) }')
+    fi
   fi
-  echo "| $name | $n | $rf | $rate | $ratio | $eff | $p50 | $p99 | $cpue | $fwd | $err | $used |"
+  echo "| $name | $n | $rf | $rate | $ratio | $eff | $p50 | $p99 | $cpue | $fwd | $err | $used | $ctx |"
 done
 echo
 printf '%s\n' "${results[@]}" | awk -F'|' '
@@ -320,7 +369,7 @@ printf '%s\n' "${results[@]}" | awk -F'|' '
     }
     if (n) printf "Forwarding overhead: %.1f µs of node CPU per forwarded event (mean of %d interleaved pairs: %s; each (random − owned µs/event) / forwarded share)\n\n", sum / n, n, list
   }'
-awk -v a="$t0" -v m="$t_member" -v o="${t_owned:-0}" -v r="${t_repl:-0}" -v k="$join_keys" \
+part join && awk -v a="$t0" -v m="$t_member" -v o="${t_owned:-0}" -v r="${t_repl:-0}" -v k="$join_keys" \
     -v q="$queries_ok" -v qn="$queries" -v f="$final_ok" -v h="$handed" -v mine="$mine" -v g="$t_arrived" 'BEGIN {
   printf "Join of a 3rd node to 2 nodes holding %d keys (replication 2): member and ready after %.1f s; ", k, m - a
   if (o > 0) printf "3rd node holding all its %d keys (%d handed in) after %.1f s; every key owned once (old owners delete after the 3 s release grace) after %.1f s; ", mine, h, g - a, o - a

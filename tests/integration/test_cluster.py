@@ -71,6 +71,44 @@ def test_per_key_order_is_kept_across_the_hop(cluster):
     assert all(e.metric_sint64 == 9 for e in reply.events)
 
 
+def test_pipelined_clients_forwards_coalesce_keep_order_and_ack_after_the_owner(cluster):
+    # Several connections with many requests in flight each: forwards to one owner coalesce
+    # across ingests (the router's per-peer queue), yet every key keeps its order and a reply
+    # still means the owner ran the events (the index answers at once, on every node).
+    conns, per_conn, hosts_per = 4, 15, 40
+    clients = [Connection(cluster[1].tcp) for _ in range(conns)]
+    try:
+        for seq in range(per_conn):
+            for c, conn in enumerate(clients):
+                conn.send(msg_with([make_event(host=f"pipe{c}-{h}", service="p", metric_sint64=seq)
+                                    for h in range(hosts_per)]))
+        for conn in clients:
+            for _ in range(per_conn):
+                reply = conn.recv_reply()
+                assert reply is not None and reply.ok, reply
+    finally:
+        for conn in clients:
+            conn.close()
+    keys = {f"pipe{c}-{h}" for c in range(conns) for h in range(hosts_per)}
+    for n in cluster:
+        with Connection(n.tcp) as c:
+            reply = c.request(msg_with(query='host =~ "pipe%"'))
+        assert reply.ok and {e.host for e in reply.events} == keys
+        assert all(e.metric_sint64 == per_conn - 1 for e in reply.events)
+    deadline = time.monotonic() + 15
+    while True:
+        per_host = {}
+        for n in cluster:
+            for e in n.seen():
+                if e["host"].startswith("pipe"):
+                    per_host.setdefault(e["host"], []).append(e["seq"])
+        if sum(map(len, per_host.values())) >= len(keys) * per_conn or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert all(per_host.get(h) == list(range(per_conn)) for h in keys)
+    assert cluster_info(cluster[1])["counters"]["forwarded_out"] > 0
+
+
 def test_rekeyed_index_writes_land_on_their_owner(tmp_path):
     # Every input key writes one output key ("total"); it must live on its owner only.
     rekey = """

@@ -20,3 +20,25 @@ TEST(write_outbox, keeps_order_and_refuses_past_capacity) {
   EXPECT_TRUE(box.empty());
   EXPECT_TRUE(box.push_replicate(dmon::event{})) << "room again after take";
 }
+
+TEST(write_outbox, idle_only_once_every_take_is_settled) {
+  dmon::write_outbox box{10};
+  EXPECT_TRUE(box.idle());
+  (void)box.take();
+  EXPECT_TRUE(box.idle()) << "an empty take leaves nothing to settle";
+  box.push_replicate(dmon::event{});
+  EXPECT_FALSE(box.idle()) << "queued";
+  (void)box.take();
+  EXPECT_TRUE(box.empty());
+  EXPECT_FALSE(box.idle()) << "taken but not yet sent on";
+  box.push_foreign(dmon::event{});
+  (void)box.take();
+  box.settled();
+  EXPECT_FALSE(box.idle()) << "one of two takes still on its way";
+  box.settled();
+  EXPECT_TRUE(box.idle());
+  box.settled();
+  EXPECT_TRUE(box.idle()) << "an extra settle does not go below zero";
+  box.push_replicate(dmon::event{});
+  EXPECT_FALSE(box.idle());
+}
