@@ -118,22 +118,18 @@ tcp_parser_actor::behavior_type tcp_parser(
         std::vector<event> events;
         auto now = now_micros();
         for (size_t i = 0; i < frames.size(); ++i) {
-          auto req = protobuf_codec::decode_request(frames[i], now);
-          if (!req) {
+          auto query = st.decoder.decode(frames[i], now, events);
+          if (!query) {
             st.counters->messages_rejected.fetch_add(1, std::memory_order_relaxed);
-            b->errors[i] = req.error().message;
+            b->errors[i] = query.error().message;
             if (now - st.last_log_us >= log_interval_us) {
               st.last_log_us = now;
               spdlog::warn("parser {}: rejected a frame: {}", st.counters->name,
-                           req.error().message);
+                           query.error().message);
             }
             continue;
           }
-          b->queries[i] = std::move(req->query);
-          if (events.empty())
-            events = std::move(req->events);
-          else
-            std::move(req->events.begin(), req->events.end(), std::back_inserter(events));
+          b->queries[i] = std::move(*query);
         }
         auto frame_count = frames.size() + (b->fatal.empty() ? 0 : 1);
         auto started = std::chrono::steady_clock::now();
@@ -192,15 +188,14 @@ udp_parser_actor::behavior_type udp_parser(
         };
         for (auto& d : datagrams) {
           if (st.format == datagram_format::protobuf) {
-            auto req = protobuf_codec::decode_request(d, now);
-            if (!req) {
-              reject(req.error());
+            auto query = st.decoder.decode(d, now, events);
+            if (!query) {
+              reject(query.error());
               continue;
             }
-            if (req->query)
+            if (*query)
               reject(
                   error{ec::unsupported, "a query over UDP gets no answer; send queries over TCP"});
-            std::move(req->events.begin(), req->events.end(), std::back_inserter(events));
           } else {
             auto e = json_codec::decode(d, now);
             if (!e) {

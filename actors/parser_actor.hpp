@@ -11,6 +11,7 @@
 #include "counters.hpp"
 #include "error.hpp"
 #include "interfaces.hpp"
+#include "protobuf_codec.hpp"
 
 namespace dmon {
 
@@ -54,6 +55,7 @@ struct tcp_parser_state {
   };
   std::map<uint64_t, answer> finished;
   int64_t last_log_us = 0;
+  protobuf_codec::request_decoder decoder;
   static inline const char* name = "dmon.parser.tcp";
 };
 
@@ -77,6 +79,7 @@ struct udp_parser_state {
   size_t inflight_events = 0;
   int64_t last_log_us = 0;
   uint64_t unlogged = 0;
+  protobuf_codec::request_decoder decoder;
   static inline const char* name = "dmon.parser.udp";
 };
 
