@@ -422,7 +422,7 @@ int run_node(const config& cfg) {
     udp.reset();
     json.reset();
   };
-  tcp.emplace(io, sys, *router_slot, query,
+  tcp.emplace(io, sys, tcp_listener::targets{*router_slot, shards, &link}, query,
               tcp_listener::options{cfg.max_frame_bytes, cfg.max_inflight_frames}, tcp_stats);
   udp.emplace(io, sys, *router_slot,
               udp_listener::options{datagram_format::protobuf, cfg.max_datagram_bytes,

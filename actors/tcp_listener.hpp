@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "counters.hpp"
 #include "error.hpp"
@@ -14,12 +15,18 @@
 
 namespace dmon {
 
+class cluster_link;
+
 /// Accepts connections and runs each one's reads and writes on the I/O threads.
-/// Every connection gets its own parser actor; frames read in one go go to it as
-/// one batch, and answers come back in order. A connection stops reading while
-/// `max_inflight_frames` of its frames are unanswered (Riemann's ack-after-streams
-/// back-pressure, bounded). A frame over `max_frame_bytes` is answered with ok=false
-/// naming the limit, after which the connection closes.
+/// A connection decodes what it read there and hands the events of a whole read, as one
+/// batch, straight to the shards that own them (split by key, as the router would) while the
+/// node is alone; the last shard, or the storage actor once the writes are in the WAL,
+/// answers the connection directly. In a cluster the batch goes through the router instead
+/// (via the connection's parser actor), which also renders answers to queries. Answers go
+/// out in read order. A connection stops reading while `max_inflight_frames` of its frames
+/// are unanswered (Riemann's ack-after-streams back-pressure, bounded). A frame over
+/// `max_frame_bytes` is answered with ok=false naming the limit, after which the connection
+/// closes.
 class tcp_listener {
  public:
   struct options {
@@ -27,7 +34,15 @@ class tcp_listener {
     size_t max_inflight_frames;
   };
 
-  tcp_listener(boost::asio::io_context& io, caf::actor_system& sys, router_actor router,
+  /// Where events go: the local shards while `link` says the node is alone (or is null),
+  /// else `router`.
+  struct targets {
+    router_actor router;
+    std::vector<stream_actor> shards;
+    const cluster_link* link = nullptr;
+  };
+
+  tcp_listener(boost::asio::io_context& io, caf::actor_system& sys, targets to,
                query_function query, options opts, listener_counters& counters);
   ~tcp_listener();
 
