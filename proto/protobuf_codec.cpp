@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "riemann.pb.h"
+#include "riemann_wire.hpp"
 
 namespace dmon::protobuf_codec {
 
@@ -98,11 +99,16 @@ error not_a_msg(size_t bytes) {
 
 }  // namespace
 
-request_decoder::request_decoder() : msg_(std::make_unique<::Msg>()) {}
+request_decoder::request_decoder(bool direct) : direct_(direct) {}
 request_decoder::~request_decoder() = default;
 
 result<std::optional<std::string>> request_decoder::decode(std::string_view bytes, int64_t now_us,
                                                            std::vector<event>& events) {
+  if (direct_) {
+    std::optional<std::string> query;
+    if (riemann_wire::decode_request(bytes, now_us, events, query))
+      return query;
+  }
   if (!msg_)
     msg_ = std::make_unique<::Msg>();
   auto& msg = *msg_;
