@@ -90,6 +90,8 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
     counters_.bytes.fetch_add(n, std::memory_order_relaxed);
     auto b = std::make_shared<frame_batch>();
     std::vector<event> events;
+    // Sized like the last read's batch: growing from empty moved every event several times.
+    events.reserve(expected_events_);
     auto now = now_micros();
     // Frames are decoded straight from the read buffer, all into one batch.
     auto fed = decoder_.feed(std::string_view{buf_.data(), n}, [&](std::string_view payload) {
@@ -116,6 +118,7 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
       eof_ = true;  // the framing cannot be trusted: read nothing more
     }
     counters_.messages.fetch_add(b->errors.size(), std::memory_order_relaxed);
+    expected_events_ = events.size();
     if (auto count = b->answers(); count > 0) {
       inflight_ += count;
       submit(std::move(b), std::move(events));
@@ -257,6 +260,7 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
   std::string out_;   // answers waiting for the current write to finish
   std::string wire_;  // answers being written
   size_t inflight_ = 0;
+  size_t expected_events_ = 0;
   int64_t last_log_us_ = 0;
   bool reading_ = false;
   bool writing_ = false;
