@@ -37,9 +37,9 @@ tcp_parser_actor::behavior_type tcp_parser(
 }
 
 udp_parser_actor::behavior_type udp_parser(
-    udp_parser_actor::stateful_pointer<udp_parser_state> self, router_actor router,
+    udp_parser_actor::stateful_pointer<udp_parser_state> self, ingest_targets to,
     datagram_format format, listener_counters* counters, size_t capacity) {
-  self->state.router = std::move(router);
+  self->state.to = std::move(to);
   self->state.format = format;
   self->state.counters = counters;
   self->state.capacity = capacity;
@@ -83,27 +83,33 @@ udp_parser_actor::behavior_type udp_parser(
         if (events.empty())
           return;
         auto n = events.size();
-        // The in-flight bound: past it, drop and count rather than queue without limit.
-        if (st.inflight_events + n > st.capacity) {
+        // The in-flight bound: past it, drop and count rather than queue without limit. Only
+        // this actor adds to the count, so checking then adding cannot overshoot.
+        if (c.inflight_events.load(std::memory_order_relaxed) + n > st.capacity) {
           c.dropped_events.fetch_add(n, std::memory_order_relaxed);
           return;
         }
-        st.inflight_events += n;
         c.inflight_events.fetch_add(n, std::memory_order_relaxed);
-        self->request(st.router, caf::infinite, ingest_atom::value, std::move(events))
-            .then(
-                [=](uint64_t) {
-                  self->state.inflight_events -= n;
-                  self->state.counters->inflight_events.fetch_sub(n, std::memory_order_relaxed);
-                  self->state.counters->events_accepted.fetch_add(n, std::memory_order_relaxed);
-                },
-                [=](caf::error& err) {
-                  self->state.inflight_events -= n;
-                  self->state.counters->inflight_events.fetch_sub(n, std::memory_order_relaxed);
-                  self->state.counters->dropped_events.fetch_add(n, std::memory_order_relaxed);
-                  spdlog::error("parser {}: {} events lost: {}", self->state.counters->name, n,
-                                self->system().render(err));
-                });
+        // Settles the counters once the events ran (any thread; the counters are atomic).
+        auto settle = [counters = st.counters, n](const std::string& error) {
+          counters->inflight_events.fetch_sub(n, std::memory_order_relaxed);
+          if (error.empty()) {
+            counters->events_accepted.fetch_add(n, std::memory_order_relaxed);
+            return;
+          }
+          counters->dropped_events.fetch_add(n, std::memory_order_relaxed);
+          spdlog::error("parser {}: {} events lost: {}", counters->name, n, error);
+        };
+        if (st.to.direct()) {
+          st.to.send_direct(std::move(events), [&](size_t parts) {
+            return std::make_shared<ingest_waiter>(
+                parts, [settle](uint64_t, std::string error) { settle(error); });
+          });
+          return;
+        }
+        self->request(st.to.router, caf::infinite, ingest_atom::value, std::move(events))
+            .then([settle](uint64_t) { settle({}); },
+                  [=](caf::error& err) { settle(self->system().render(err)); });
       },
   };
 }

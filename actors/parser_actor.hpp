@@ -11,6 +11,7 @@
 
 #include "counters.hpp"
 #include "error.hpp"
+#include "ingest_targets.hpp"
 #include "interfaces.hpp"
 #include "protobuf_codec.hpp"
 #include "tcp_replies.hpp"
@@ -50,11 +51,10 @@ struct udp_parser_state {
   // Not an aggregate: CAF would construct an aggregate state from the actor pointer.
   udp_parser_state() = default;
 
-  router_actor router;
+  ingest_targets to;
   datagram_format format = datagram_format::protobuf;
   listener_counters* counters = nullptr;
   size_t capacity = 0;
-  size_t inflight_events = 0;
   int64_t last_log_us = 0;
   uint64_t unlogged = 0;
   protobuf_codec::request_decoder decoder;
@@ -62,9 +62,11 @@ struct udp_parser_state {
 };
 
 /// Decodes datagrams (no replies), drops and counts events past `capacity`
-/// events in flight, and logs rejects at most once a second.
+/// events in flight (counters->inflight_events), and logs rejects at most once a second.
+/// While the node is alone a batch goes straight to the shards, whose answer (a ticket)
+/// settles the counters from their threads; in a cluster it goes through the router.
 udp_parser_actor::behavior_type udp_parser(
-    udp_parser_actor::stateful_pointer<udp_parser_state> self, router_actor router,
+    udp_parser_actor::stateful_pointer<udp_parser_state> self, ingest_targets to,
     datagram_format format, listener_counters* counters, size_t capacity);
 
 }  // namespace dmon

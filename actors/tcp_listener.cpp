@@ -5,15 +5,12 @@
 #include <boost/asio.hpp>
 #include <caf/all.hpp>
 
-#include <algorithm>
 #include <array>
 #include <mutex>
 #include <set>
 
-#include "cluster_link.hpp"
 #include "frame_decoder.hpp"
 #include "metrics.hpp"
-#include "ownership.hpp"
 #include "protobuf_codec.hpp"
 #include "tcp_replies.hpp"
 
@@ -26,12 +23,9 @@ namespace {
 
 constexpr int64_t log_interval_us = 1'000'000;
 
-// What every connection of a listener shares: where events go and how they are split.
+// What every connection of a listener shares: where events go, and the query answerer.
 struct routing {
-  router_actor router;
-  std::vector<stream_actor> shards;
-  ownership owners{1};
-  const cluster_link* link = nullptr;
+  ingest_targets to;
   query_function query;
 };
 
@@ -50,7 +44,7 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
 
   void start(caf::actor_system& sys) {
     parser_ = sys.spawn(tcp_parser, std::static_pointer_cast<reply_sink>(shared_from_this()),
-                        route_->router, route_->query);
+                        route_->to.router, route_->query);
     read();
   }
 
@@ -150,26 +144,12 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
             });
           });
     };
-    auto& r = *route_;
-    // In a cluster (or with no shards to hand to) the router decides, as for every other source.
-    if (r.shards.empty() || (r.link && r.link->clustered())) {
+    auto& to = route_->to;
+    // In a cluster the router decides, as for every other source.
+    if (!to.direct())
       caf::anon_send(parser_, ingest_atom::value, std::move(events), ticket(1));
-      return;
-    }
-    if (r.shards.size() == 1) {
-      caf::anon_send(r.shards[0], ingest_atom::value, std::move(events), ticket(1));
-      return;
-    }
-    std::vector<std::vector<event>> parts(r.shards.size());
-    for (auto& p : parts)
-      p.reserve(n / parts.size() + n / 8 + 1);
-    for (auto& e : events)
-      parts[r.owners.shard_of(e)].push_back(std::move(e));
-    auto t = ticket(std::count_if(parts.begin(), parts.end(),
-                                  [](const std::vector<event>& p) { return !p.empty(); }));
-    for (size_t i = 0; i < parts.size(); ++i)
-      if (!parts[i].empty())
-        caf::anon_send(r.shards[i], ingest_atom::value, std::move(parts[i]), t);
+    else
+      to.send_direct(std::move(events), ticket);
   }
 
   // The batch's events ran (or failed with `error`): its answers are rendered here, or by the
@@ -337,12 +317,9 @@ struct tcp_listener::impl : std::enable_shared_from_this<tcp_listener::impl> {
 
 namespace {
 
-std::shared_ptr<const routing> make_routing(tcp_listener::targets to, query_function query) {
+std::shared_ptr<const routing> make_routing(ingest_targets to, query_function query) {
   auto r = std::make_shared<routing>();
-  r->owners = ownership{to.shards.size()};
-  r->router = std::move(to.router);
-  r->shards = std::move(to.shards);
-  r->link = to.link;
+  r->to = std::move(to);
   r->query = std::move(query);
   return r;
 }

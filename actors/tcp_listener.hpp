@@ -10,12 +10,11 @@
 
 #include "counters.hpp"
 #include "error.hpp"
+#include "ingest_targets.hpp"
 #include "interfaces.hpp"
 #include "parser_actor.hpp"
 
 namespace dmon {
-
-class cluster_link;
 
 /// Accepts connections and runs each one's reads and writes on the I/O threads.
 /// A connection decodes what it read there and hands the events of a whole read, as one
@@ -34,13 +33,8 @@ class tcp_listener {
     size_t max_inflight_frames;
   };
 
-  /// Where events go: the local shards while `link` says the node is alone (or is null),
-  /// else `router`.
-  struct targets {
-    router_actor router;
-    std::vector<stream_actor> shards;
-    const cluster_link* link = nullptr;
-  };
+  /// Where events go: the local shards while the node is alone, else the router.
+  using targets = ingest_targets;
 
   tcp_listener(boost::asio::io_context& io, caf::actor_system& sys, targets to,
                query_function query, options opts, listener_counters& counters);
