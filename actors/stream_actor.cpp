@@ -22,14 +22,18 @@ void publish(const stream_host& host, shard_counters& out) {
   out.regroup_unknown.store(c.regroup_unknown, std::memory_order_relaxed);
 }
 
-// Hands what the streams produced to the storage actor, leaving the shard's buffers empty.
+// Hands what the streams produced to the storage actor, leaving the shard's buffers empty but
+// sized like this batch's (growing them from empty per batch moved every write several times).
 std::tuple<write_atom, int32_t, std::vector<event>, std::vector<event>> take_writes(
     shard_context& ctx) {
   auto& w = *ctx.writes;
+  auto index_size = w.index.size(), history_size = w.history.size();
   std::tuple<write_atom, int32_t, std::vector<event>, std::vector<event>> out{
       write_atom::value, static_cast<int32_t>(ctx.shard), std::move(w.index), std::move(w.history)};
   w.index.clear();
   w.history.clear();
+  w.index.reserve(index_size);
+  w.history.reserve(history_size);
   return out;
 }
 
