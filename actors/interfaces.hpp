@@ -11,6 +11,7 @@
 #include "atoms.hpp"
 #include "cluster_interfaces.hpp"
 #include "event.hpp"
+#include "ingest_ticket.hpp"
 #include "key_state.hpp"
 #include "regrouped_event.hpp"
 
@@ -22,6 +23,14 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dmon::regrouped_batch)
 // Per-key stream state between a node's keeper and its shards; between nodes it travels as
 // state_slices bytes.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dmon::key_state>)
+// A pointer shared within the process: who waits for a batch sent without a request.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dmon::ingest_ticket)
+
+namespace dmon {
+struct frame_batch;
+}
+// One read's frames and what to answer them (tcp_replies.hpp), for rendering query answers.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const dmon::frame_batch>)
 
 namespace dmon {
 
@@ -29,6 +38,9 @@ namespace dmon {
 using stream_actor = caf::typed_actor<
     // Run a batch through every root stream; replies with the number of events processed.
     caf::replies_to<ingest_atom, std::vector<event>>::with<uint64_t>,
+    // The same for a sender that is not an actor (a TCP connection's I/O thread): the answer
+    // goes to the ticket, from this actor or, once the writes are in the WAL, the storage actor.
+    caf::reacts_to<ingest_atom, std::vector<event>, ingest_ticket>,
     // Drive the streams' timers.
     caf::reacts_to<tick_atom>,
     // Save the streams' state now; replies whether it worked.
@@ -48,6 +60,9 @@ using storage_actor = caf::typed_actor<
     // that event count once the writes are in the WAL (or fails with the store's reason).
     caf::replies_to<write_atom, int32_t, std::vector<event>, std::vector<event>,
                     uint64_t>::with<uint64_t>,
+    // The same, answering `ticket` rather than a requester (ingest_ticket.hpp).
+    caf::reacts_to<write_atom, int32_t, std::vector<event>, std::vector<event>, uint64_t,
+                   ingest_ticket>,
     // Commit the group of that generation, if it is still open (sent to itself).
     caf::reacts_to<commit_atom, uint64_t>,
     // Commit what is held now; replies whether the write succeeded.
@@ -70,10 +85,13 @@ using router_actor = caf::typed_actor<
     // routed again.
     caf::replies_to<regroup_atom, std::string>::with<uint64_t>>;
 
-/// Decodes what one TCP connection read and answers each frame, in order.
+/// The part of a TCP connection's work that must not run on its I/O thread: batches that go
+/// through the router (the node is in a cluster), and answers to queries.
 using tcp_parser_actor = caf::typed_actor<
-    // Frames read in one go; a non-empty string is a fatal framing error to answer last.
-    caf::reacts_to<frames_atom, std::vector<std::string>, std::string>>;
+    // A batch to route (cluster): the router's answer goes to the ticket.
+    caf::reacts_to<ingest_atom, std::vector<event>, ingest_ticket>,
+    // Render the answers of batch `seq`, whose events ran, queries included.
+    caf::reacts_to<frames_atom, uint64_t, std::shared_ptr<const frame_batch>>>;
 
 /// Decodes what a UDP listener received (protobuf Msgs or JSON events).
 using udp_parser_actor = caf::typed_actor<caf::reacts_to<datagrams_atom, std::vector<std::string>>>;

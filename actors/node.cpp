@@ -429,14 +429,16 @@ int run_node(const config& cfg) {
     udp.reset();
     json.reset();
   };
-  tcp.emplace(io, sys, *router_slot, query,
+  // Alone, listeners hand their events straight to the shards; in a cluster, to the router.
+  ingest_targets ingest_to{*router_slot, shards, &link};
+  tcp.emplace(io, sys, ingest_to, query,
               tcp_listener::options{cfg.max_frame_bytes, cfg.max_inflight_frames}, tcp_stats);
-  udp.emplace(io, sys, *router_slot,
+  udp.emplace(io, sys, ingest_to,
               udp_listener::options{datagram_format::protobuf, cfg.max_datagram_bytes,
                                     cfg.udp_queue_events},
               udp_stats);
   json.emplace(
-      io, sys, *router_slot,
+      io, sys, ingest_to,
       udp_listener::options{datagram_format::json, cfg.max_datagram_bytes, cfg.udp_queue_events},
       json_stats);
   auto tcp_port = tcp->listen(cfg.bind, cfg.tcp_port);

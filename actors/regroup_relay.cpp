@@ -16,10 +16,29 @@ regrouped_batch take(shard_context& ctx) {
   return out;
 }
 
+// Whom a shard's batch answers: the requester's promise, or a ticket.
+struct answer_to {
+  caf::typed_response_promise<uint64_t> rp;
+  ingest_ticket ticket;
+
+  void ok(uint64_t n) {
+    if (ticket)
+      ticket->done(n);
+    else
+      rp.deliver(n);
+  }
+  void fail(std::string why) {
+    if (ticket)
+      ticket->failed(std::move(why));
+    else
+      rp.deliver(caf::make_error(caf::sec::runtime_error, std::move(why)));
+  }
+};
+
 // The shard's reply once both the storage actor (the batch's writes in the WAL) and the
 // router (the regrouped events run) answered; the first failure answers at once.
 struct join {
-  caf::typed_response_promise<uint64_t> rp;
+  answer_to to;
   size_t pending = 0;
   uint64_t reply = 0;
   std::string failure;
@@ -28,15 +47,15 @@ struct join {
     if (pending == 0 || --pending != 0)
       return;
     if (failure.empty())
-      rp.deliver(reply);
+      to.ok(reply);
     else
-      rp.deliver(caf::make_error(caf::sec::runtime_error, failure));
+      to.fail(failure);
   }
   void failed(std::string why) {
     if (pending == 0)
       return;
     pending = 0;
-    rp.deliver(caf::make_error(caf::sec::runtime_error, std::move(why)));
+    to.fail(std::move(why));
   }
 };
 
@@ -44,9 +63,11 @@ bool have_router(const shard_context& ctx) {
   return ctx.router && *ctx.router;
 }
 
-}  // namespace
-
-caf::result<uint64_t> relay_regrouped(self_ptr self, uint64_t reply, std::string failure) {
+// Sends what the message left (regrouped events, writes) on its way and returns true, having
+// arranged for `make_answer()`'s target to be answered once everything ran; returns false,
+// sending nothing, when there is nothing to wait for (the caller answers at once).
+bool relay(self_ptr self, uint64_t reply, std::string& failure,
+           const std::function<answer_to()>& make_answer) {
   auto& ctx = self->state.ctx;
   auto& w = *ctx.writes;
   auto batch = take(ctx);
@@ -59,13 +80,10 @@ caf::result<uint64_t> relay_regrouped(self_ptr self, uint64_t reply, std::string
   // writes still on their way to the WAL.
   bool write =
       !w.index.empty() || !w.history.empty() || w.unanswered.load(std::memory_order_acquire) != 0;
-  if (batch.empty() && !write) {
-    if (!failure.empty())
-      return caf::make_error(caf::sec::runtime_error, failure);
-    return reply;
-  }
+  if (batch.empty() && !write)
+    return false;
   auto j = std::make_shared<join>();
-  j->rp = self->make_response_promise<uint64_t>();
+  j->to = make_answer();
   j->pending = (write ? 1 : 0) + (batch.empty() ? 0 : 1);
   j->reply = reply;
   j->failure = std::move(failure);
@@ -93,7 +111,30 @@ caf::result<uint64_t> relay_regrouped(self_ptr self, uint64_t reply, std::string
                           self->system().render(err));
               });
   }
-  return j->rp;
+  return true;
+}
+
+}  // namespace
+
+caf::result<uint64_t> relay_regrouped(self_ptr self, uint64_t reply, std::string failure) {
+  caf::typed_response_promise<uint64_t> rp;
+  if (relay(self, reply, failure, [&] {
+        rp = self->make_response_promise<uint64_t>();
+        return answer_to{rp, nullptr};
+      }))
+    return rp;
+  if (!failure.empty())
+    return caf::make_error(caf::sec::runtime_error, failure);
+  return reply;
+}
+
+void relay_regrouped(self_ptr self, uint64_t reply, ingest_ticket ticket, std::string failure) {
+  if (relay(self, reply, failure, [&] { return answer_to{{}, ticket}; }))
+    return;
+  if (!failure.empty())
+    ticket->failed(std::move(failure));
+  else
+    ticket->done(reply);
 }
 
 void relay_regrouped_from_timers(self_ptr self) {

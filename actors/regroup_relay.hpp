@@ -20,6 +20,10 @@ namespace dmon {
 caf::result<uint64_t> relay_regrouped(stream_actor::stateful_pointer<stream_state> self,
                                       uint64_t reply, std::string failure = {});
 
+/// The same for a batch that came with a ticket (ingest_ticket.hpp): answers the ticket.
+void relay_regrouped(stream_actor::stateful_pointer<stream_state> self, uint64_t reply,
+                     ingest_ticket ticket, std::string failure = {});
+
 /// The same for what timers emitted: nobody waits, failures are logged.
 void relay_regrouped_from_timers(stream_actor::stateful_pointer<stream_state> self);
 

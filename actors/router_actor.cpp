@@ -42,8 +42,14 @@ constexpr auto forward_timeout = std::chrono::seconds{30};
 void fan_out_local(self_ptr self, std::vector<event> batch, const std::shared_ptr<fan_in>& f) {
   auto& st = self->state;
   std::vector<std::vector<event>> parts(st.shards.size());
-  for (auto& e : batch)
-    parts[st.owners.shard_of(e)].push_back(std::move(e));
+  if (parts.size() == 1) {
+    parts[0] = std::move(batch);
+  } else {
+    for (auto& p : parts)
+      p.reserve(batch.size() / parts.size() + batch.size() / 8 + 1);
+    for (auto& e : batch)
+      parts[st.owners.shard_of(e)].push_back(std::move(e));
+  }
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i].empty())
       continue;

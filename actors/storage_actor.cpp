@@ -40,7 +40,10 @@ bool commit(self_ptr self) {
     for (auto& a : group.acks) {
       st.ctx.counters[a.shard]->index_failures.fetch_add(a.index_writes + a.history_writes,
                                                          std::memory_order_relaxed);
-      a.rp.deliver(caf::make_error(caf::sec::runtime_error, reason));
+      if (a.ticket)
+        a.ticket->failed(reason);
+      else
+        a.rp.deliver(caf::make_error(caf::sec::runtime_error, reason));
       answered(st, a.shard);
     }
     st.to_publish.clear();
@@ -48,13 +51,38 @@ bool commit(self_ptr self) {
   }
   for (auto& a : group.acks) {
     st.ctx.counters[a.shard]->indexed.fetch_add(a.index_writes, std::memory_order_relaxed);
-    a.rp.deliver(a.events);
+    if (a.ticket)
+      a.ticket->done(a.events);
+    else
+      a.rp.deliver(a.events);
     answered(st, a.shard);
   }
   for (auto& e : st.to_publish)
     st.ctx.hub->publish("index", e);
   st.to_publish.clear();
   return true;
+}
+
+// Adds one batch's writes to the open group; commits it when due, else makes sure a commit
+// is on its way.
+void add(self_ptr self, std::vector<event> index_writes, std::vector<event> history,
+         storage_state::ack a) {
+  auto& st = self->state;
+  if (st.ctx.hub->subscribers() > 0)
+    st.to_publish.insert(st.to_publish.end(), index_writes.begin(), index_writes.end());
+  auto now = std::chrono::steady_clock::now();
+  auto full = st.group.add(std::move(index_writes), std::move(history), std::move(a), now);
+  // Due by age too: a scheduled commit may still be queued behind a long mailbox.
+  if (full || st.group.due(now)) {
+    commit(self);
+  } else if (!st.commit_scheduled) {
+    st.commit_scheduled = true;
+    // Behind every message already waiting, so those writes join this group.
+    if (st.ctx.settings.delay.count() == 0)
+      self->send(self, commit_atom::value, st.group.generation());
+    else
+      self->delayed_send(self, st.ctx.settings.delay, commit_atom::value, st.group.generation());
+  }
 }
 
 }  // namespace
@@ -75,26 +103,27 @@ storage_actor::behavior_type storage(self_ptr self, storage_context ctx) {
           answered(st, shard);
           return events;
         }
-        if (st.ctx.hub->subscribers() > 0)
-          st.to_publish.insert(st.to_publish.end(), index_writes.begin(), index_writes.end());
-        storage_state::ack a{self->make_response_promise<uint64_t>(), events, shard,
-                             index_writes.size(), history.size()};
+        storage_state::ack a{self->make_response_promise<uint64_t>(),
+                             nullptr,
+                             events,
+                             shard,
+                             index_writes.size(),
+                             history.size()};
         auto rp = a.rp;
-        auto now = std::chrono::steady_clock::now();
-        auto full = st.group.add(std::move(index_writes), std::move(history), std::move(a), now);
-        // Due by age too: a scheduled commit may still be queued behind a long mailbox.
-        if (full || st.group.due(now)) {
-          commit(self);
-        } else if (!st.commit_scheduled) {
-          st.commit_scheduled = true;
-          // Behind every message already waiting, so those writes join this group.
-          if (st.ctx.settings.delay.count() == 0)
-            self->send(self, commit_atom::value, st.group.generation());
-          else
-            self->delayed_send(self, st.ctx.settings.delay, commit_atom::value,
-                               st.group.generation());
-        }
+        add(self, std::move(index_writes), std::move(history), std::move(a));
         return rp;
+      },
+      [=](write_atom, int32_t shard, std::vector<event>& index_writes, std::vector<event>& history,
+          uint64_t events, ingest_ticket& ticket) {
+        auto& st = self->state;
+        if (index_writes.empty() && history.empty() && st.group.empty()) {
+          answered(st, shard);
+          ticket->done(events);
+          return;
+        }
+        storage_state::ack a{{},    std::move(ticket),   events,
+                             shard, index_writes.size(), history.size()};
+        add(self, std::move(index_writes), std::move(history), std::move(a));
       },
       [=](commit_atom, uint64_t generation) {
         // A group committed early (by size) leaves its scheduled commit behind.

@@ -47,9 +47,11 @@ struct storage_state {
   // Not an aggregate: CAF would construct an aggregate state from the actor pointer.
   storage_state() = default;
 
-  /// One batch waiting for the group's commit.
+  /// One batch waiting for the group's commit: answered through `ticket` when it has one,
+  /// else through `rp`.
   struct ack {
     caf::typed_response_promise<uint64_t> rp;
+    ingest_ticket ticket;
     uint64_t events = 0;
     int32_t shard = 0;
     size_t index_writes = 0;

@@ -22,15 +22,37 @@ void publish(const stream_host& host, shard_counters& out) {
   out.regroup_unknown.store(c.regroup_unknown, std::memory_order_relaxed);
 }
 
-// Hands what the streams produced to the storage actor, leaving the shard's buffers empty.
+// Hands what the streams produced to the storage actor, leaving the shard's buffers empty but
+// sized like this batch's (growing them from empty per batch moved every write several times).
 std::tuple<write_atom, int32_t, std::vector<event>, std::vector<event>> take_writes(
     shard_context& ctx) {
   auto& w = *ctx.writes;
+  auto index_size = w.index.size(), history_size = w.history.size();
   std::tuple<write_atom, int32_t, std::vector<event>, std::vector<event>> out{
       write_atom::value, static_cast<int32_t>(ctx.shard), std::move(w.index), std::move(w.history)};
   w.index.clear();
   w.history.clear();
+  w.index.reserve(index_size);
+  w.history.reserve(history_size);
   return out;
+}
+
+// Runs a batch through the streams and publishes the shard's counters.
+void run(stream_actor::stateful_pointer<stream_state> self, const std::vector<event>& batch) {
+  auto& st = self->state;
+  auto started = std::chrono::steady_clock::now();
+  st.host->process(batch);
+  if (!batch.empty())
+    st.ctx.stream_latency->observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() /
+        static_cast<double>(batch.size()));
+  publish(*st.host, *st.ctx.counters);
+}
+
+// Nothing written and nothing of this shard still on its way to the WAL: the ack may go now,
+// saving a hop through the storage thread (filters, bit buckets).
+bool answerable_now(const shard_writes& w) {
+  return w.index.empty() && w.history.empty() && w.unanswered.load(std::memory_order_acquire) == 0;
 }
 
 bool checkpoint(stream_actor::stateful_pointer<stream_state> self) {
@@ -78,28 +100,36 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
   return {
       [=](ingest_atom, const std::vector<event>& batch) -> caf::result<uint64_t> {
         auto& st = self->state;
-        auto started = std::chrono::steady_clock::now();
-        st.host->process(batch);
-        if (!batch.empty())
-          st.ctx.stream_latency->observe(
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() /
-              static_cast<double>(batch.size()));
-        publish(*st.host, *st.ctx.counters);
+        run(self, batch);
         // Regrouped events: the reply waits for their new owners as well (regroup_relay.hpp).
         if (!st.ctx.writes->regrouped.empty())
           return relay_regrouped(self, batch.size());
-        auto& w = *st.ctx.writes;
-        // Nothing written and nothing of this shard still on its way to the WAL: the ack
-        // may go now, saving a hop through the storage thread (filters, bit buckets).
-        if (w.index.empty() && w.history.empty() &&
-            w.unanswered.load(std::memory_order_acquire) == 0)
+        if (answerable_now(*st.ctx.writes))
           return uint64_t{batch.size()};
         // The storage actor answers the requester once the writes are in the WAL (or fails
         // it with the store's reason); this shard goes on with its next batch meanwhile.
-        w.unanswered.fetch_add(1, std::memory_order_relaxed);
+        st.ctx.writes->unanswered.fetch_add(1, std::memory_order_relaxed);
         auto [atom, shard, index_writes, history] = take_writes(st.ctx);
         return self->delegate(st.ctx.storage, atom, shard, std::move(index_writes),
                               std::move(history), uint64_t{batch.size()});
+      },
+      [=](ingest_atom, const std::vector<event>& batch, ingest_ticket& ticket) {
+        // As above, answering the ticket instead of a requester: from here when nothing
+        // needs the WAL, else from the storage actor, with no hop back through this shard.
+        auto& st = self->state;
+        run(self, batch);
+        if (!st.ctx.writes->regrouped.empty()) {
+          relay_regrouped(self, batch.size(), std::move(ticket));
+          return;
+        }
+        if (answerable_now(*st.ctx.writes)) {
+          ticket->done(batch.size());
+          return;
+        }
+        st.ctx.writes->unanswered.fetch_add(1, std::memory_order_relaxed);
+        auto [atom, shard, index_writes, history] = take_writes(st.ctx);
+        self->send(st.ctx.storage, atom, shard, std::move(index_writes), std::move(history),
+                   uint64_t{batch.size()}, std::move(ticket));
       },
       [=](tick_atom) {
         auto& st = self->state;

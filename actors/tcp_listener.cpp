@@ -1,4 +1,4 @@
-// TCP listener and connections: bytes in, frames to the parser, ordered replies out.
+// TCP listener and connections: bytes in, decoded batches to the shards, ordered replies out.
 #include "tcp_listener.hpp"
 
 #include <spdlog/spdlog.h>
@@ -10,6 +10,9 @@
 #include <set>
 
 #include "frame_decoder.hpp"
+#include "metrics.hpp"
+#include "protobuf_codec.hpp"
+#include "tcp_replies.hpp"
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
@@ -18,28 +21,38 @@ namespace dmon {
 
 namespace {
 
+constexpr int64_t log_interval_us = 1'000'000;
+
+// What every connection of a listener shares: where events go, and the query answerer.
+struct routing {
+  ingest_targets to;
+  query_function query;
+};
+
 class connection : public reply_sink, public std::enable_shared_from_this<connection> {
  public:
   using on_close = std::function<void(connection*)>;
 
   connection(tcp::socket socket, tcp_listener::options opts, listener_counters& counters,
-             on_close closed)
+             std::shared_ptr<const routing> route, on_close closed)
       : socket_(std::move(socket)),
         opts_(opts),
         decoder_(opts.max_frame_bytes),
         counters_(counters),
+        route_(std::move(route)),
         closed_(std::move(closed)) {}
 
-  void start(caf::actor_system& sys, const router_actor& router, const query_function& query) {
+  void start(caf::actor_system& sys) {
     parser_ = sys.spawn(tcp_parser, std::static_pointer_cast<reply_sink>(shared_from_this()),
-                        router, query, &counters_);
+                        route_->to.router, route_->query);
     read();
   }
 
-  void deliver(std::string bytes, size_t frames, bool close_after) override {
+  void deliver(uint64_t seq, std::string bytes) override {
     asio::post(socket_.get_executor(),
-               [self = shared_from_this(), bytes = std::move(bytes), frames,
-                close_after]() mutable { self->on_answer(std::move(bytes), frames, close_after); });
+               [self = shared_from_this(), seq, bytes = std::move(bytes)]() mutable {
+                 self->on_ready(seq, std::move(bytes));
+               });
   }
 
   void drain() {
@@ -69,20 +82,40 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
       return;
     }
     counters_.bytes.fetch_add(n, std::memory_order_relaxed);
-    std::vector<std::string> frames;
-    auto fed = decoder_.feed(std::string_view{buf_.data(), n}, frames);
-    std::string fatal;
+    auto b = std::make_shared<frame_batch>();
+    std::vector<event> events;
+    // Sized like the last read's batch: growing from empty moved every event several times.
+    events.reserve(expected_events_);
+    auto now = now_micros();
+    // Frames are decoded straight from the read buffer, all into one batch.
+    auto fed = decoder_.feed(std::string_view{buf_.data(), n}, [&](std::string_view payload) {
+      auto query = request_decoder_.decode(payload, now, events);
+      if (!query) {
+        counters_.messages_rejected.fetch_add(1, std::memory_order_relaxed);
+        if (now - last_log_us_ >= log_interval_us) {
+          last_log_us_ = now;
+          spdlog::warn("parser {}: rejected a frame: {}", counters_.name, query.error().message);
+        }
+        b->errors.push_back(std::move(query.error().message));
+        b->queries.emplace_back();
+        return;
+      }
+      b->errors.emplace_back();
+      b->has_query = b->has_query || query->has_value();
+      b->queries.push_back(std::move(*query));
+    });
     if (!fed) {
-      fatal = fed.error().message;
+      b->fatal = fed.error().message;
       counters_.too_large.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("listener {}: closing a connection from {}: {}", counters_.name, peer(), fatal);
+      spdlog::warn("listener {}: closing a connection from {}: {}", counters_.name, peer(),
+                   b->fatal);
       eof_ = true;  // the framing cannot be trusted: read nothing more
     }
-    counters_.messages.fetch_add(frames.size(), std::memory_order_relaxed);
-    auto count = frames.size() + (fatal.empty() ? 0 : 1);
-    if (count > 0) {
+    counters_.messages.fetch_add(b->errors.size(), std::memory_order_relaxed);
+    expected_events_ = events.size();
+    if (auto count = b->answers(); count > 0) {
       inflight_ += count;
-      caf::anon_send(parser_, frames_atom::value, std::move(frames), std::move(fatal));
+      submit(std::move(b), std::move(events));
     }
     if (eof_ || draining_) {
       maybe_close();
@@ -94,11 +127,57 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
       paused_ = true;
   }
 
-  void on_answer(std::string bytes, size_t frames, bool close_after) {
-    inflight_ -= frames;
-    if (close_after)
+  // Hands a read's events to their owners; the batch is answered once they ran.
+  void submit(std::shared_ptr<frame_batch> b, std::vector<event> events) {
+    auto seq = order_.open(b->answers(), !b->fatal.empty());
+    auto started = std::chrono::steady_clock::now();
+    auto n = events.size();
+    if (n == 0) {
+      finish(seq, std::move(b), 0, {}, started);
+      return;
+    }
+    auto ticket = [&](size_t parts) {
+      return std::make_shared<ingest_waiter>(
+          parts, [self = shared_from_this(), seq, b, n, started](uint64_t, std::string error) {
+            asio::post(self->socket_.get_executor(), [=, error = std::move(error)]() mutable {
+              self->finish(seq, b, n, std::move(error), started);
+            });
+          });
+    };
+    auto& to = route_->to;
+    // In a cluster the router decides, as for every other source.
+    if (!to.direct())
+      caf::anon_send(parser_, ingest_atom::value, std::move(events), ticket(1));
+    else
+      to.send_direct(std::move(events), ticket);
+  }
+
+  // The batch's events ran (or failed with `error`): its answers are rendered here, or by the
+  // parser actor when they include a query (that reads the index, or asks the cluster).
+  void finish(uint64_t seq, std::shared_ptr<frame_batch> b, size_t events, std::string error,
+              std::chrono::steady_clock::time_point started) {
+    if (auto* h = counters_.ack_latency)
+      h->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (error.empty())
+      counters_.events_accepted.fetch_add(events, std::memory_order_relaxed);
+    else
+      error = "events were not processed: " + error + "; retry, and check the dmond log";
+    if (error.empty() && b->has_query && parser_) {
+      caf::anon_send(parser_, frames_atom::value, seq,
+                     std::shared_ptr<const frame_batch>{std::move(b)});
+      return;
+    }
+    std::string bytes;
+    render_answers(*b, error, nullptr, bytes);
+    on_ready(seq, std::move(bytes));
+  }
+
+  void on_ready(uint64_t seq, std::string bytes) {
+    order_.ready(seq, std::move(bytes));
+    auto done = order_.release(out_);
+    inflight_ -= done.frames;
+    if (done.close)
       eof_ = true;
-    out_ += bytes;
     write();
     if (paused_ && inflight_ < opts_.max_inflight_frames && !eof_ && !draining_) {
       paused_ = false;
@@ -151,13 +230,18 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
   tcp::socket socket_;
   tcp_listener::options opts_;
   frame_decoder decoder_;
+  protobuf_codec::request_decoder request_decoder_;
   listener_counters& counters_;
+  std::shared_ptr<const routing> route_;
   on_close closed_;
   tcp_parser_actor parser_;
   std::array<char, 64 * 1024> buf_;
+  reply_order order_;
   std::string out_;   // answers waiting for the current write to finish
   std::string wire_;  // answers being written
   size_t inflight_ = 0;
+  size_t expected_events_ = 0;
+  int64_t last_log_us_ = 0;
   bool reading_ = false;
   bool writing_ = false;
   bool paused_ = false;
@@ -172,8 +256,7 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
 struct tcp_listener::impl : std::enable_shared_from_this<tcp_listener::impl> {
   asio::io_context& io;
   caf::actor_system& sys;
-  router_actor router;
-  query_function query;
+  std::shared_ptr<const routing> route;
   options opts;
   listener_counters& counters;
   tcp::acceptor acceptor;
@@ -181,15 +264,9 @@ struct tcp_listener::impl : std::enable_shared_from_this<tcp_listener::impl> {
   std::set<std::shared_ptr<connection>> open;
   bool draining = false;
 
-  impl(asio::io_context& io, caf::actor_system& sys, router_actor router, query_function query,
+  impl(asio::io_context& io, caf::actor_system& sys, std::shared_ptr<const routing> route,
        options opts, listener_counters& counters)
-      : io(io),
-        sys(sys),
-        router(std::move(router)),
-        query(std::move(query)),
-        opts(opts),
-        counters(counters),
-        acceptor(io) {}
+      : io(io), sys(sys), route(std::move(route)), opts(opts), counters(counters), acceptor(io) {}
 
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](
@@ -211,10 +288,11 @@ struct tcp_listener::impl : std::enable_shared_from_this<tcp_listener::impl> {
     s.set_option(tcp::no_delay(true), ignored);
     s.set_option(asio::socket_base::keep_alive(true), ignored);
     std::weak_ptr<impl> weak = shared_from_this();
-    auto c = std::make_shared<connection>(std::move(s), opts, counters, [weak](connection* gone) {
-      if (auto self = weak.lock())
-        self->forget(gone);
-    });
+    auto c =
+        std::make_shared<connection>(std::move(s), opts, counters, route, [weak](connection* gone) {
+          if (auto self = weak.lock())
+            self->forget(gone);
+        });
     {
       std::lock_guard lock{mtx};
       if (draining)
@@ -222,7 +300,7 @@ struct tcp_listener::impl : std::enable_shared_from_this<tcp_listener::impl> {
       open.insert(c);
     }
     counters.connections.fetch_add(1, std::memory_order_relaxed);
-    c->start(sys, router, query);
+    c->start(sys);
   }
 
   void forget(connection* gone) {
@@ -237,9 +315,21 @@ struct tcp_listener::impl : std::enable_shared_from_this<tcp_listener::impl> {
   }
 };
 
-tcp_listener::tcp_listener(asio::io_context& io, caf::actor_system& sys, router_actor router,
+namespace {
+
+std::shared_ptr<const routing> make_routing(ingest_targets to, query_function query) {
+  auto r = std::make_shared<routing>();
+  r->to = std::move(to);
+  r->query = std::move(query);
+  return r;
+}
+
+}  // namespace
+
+tcp_listener::tcp_listener(asio::io_context& io, caf::actor_system& sys, targets to,
                            query_function query, options opts, listener_counters& counters)
-    : impl_(std::make_shared<impl>(io, sys, std::move(router), std::move(query), opts, counters)) {}
+    : impl_(std::make_shared<impl>(io, sys, make_routing(std::move(to), std::move(query)), opts,
+                                   counters)) {}
 
 tcp_listener::~tcp_listener() = default;
 

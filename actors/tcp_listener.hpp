@@ -6,20 +6,26 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "counters.hpp"
 #include "error.hpp"
+#include "ingest_targets.hpp"
 #include "interfaces.hpp"
 #include "parser_actor.hpp"
 
 namespace dmon {
 
 /// Accepts connections and runs each one's reads and writes on the I/O threads.
-/// Every connection gets its own parser actor; frames read in one go go to it as
-/// one batch, and answers come back in order. A connection stops reading while
-/// `max_inflight_frames` of its frames are unanswered (Riemann's ack-after-streams
-/// back-pressure, bounded). A frame over `max_frame_bytes` is answered with ok=false
-/// naming the limit, after which the connection closes.
+/// A connection decodes what it read there and hands the events of a whole read, as one
+/// batch, straight to the shards that own them (split by key, as the router would) while the
+/// node is alone; the last shard, or the storage actor once the writes are in the WAL,
+/// answers the connection directly. In a cluster the batch goes through the router instead
+/// (via the connection's parser actor), which also renders answers to queries. Answers go
+/// out in read order. A connection stops reading while `max_inflight_frames` of its frames
+/// are unanswered (Riemann's ack-after-streams back-pressure, bounded). A frame over
+/// `max_frame_bytes` is answered with ok=false naming the limit, after which the connection
+/// closes.
 class tcp_listener {
  public:
   struct options {
@@ -27,7 +33,10 @@ class tcp_listener {
     size_t max_inflight_frames;
   };
 
-  tcp_listener(boost::asio::io_context& io, caf::actor_system& sys, router_actor router,
+  /// Where events go: the local shards while the node is alone, else the router.
+  using targets = ingest_targets;
+
+  tcp_listener(boost::asio::io_context& io, caf::actor_system& sys, targets to,
                query_function query, options opts, listener_counters& counters);
   ~tcp_listener();
 

@@ -27,10 +27,10 @@ struct udp_listener::impl : std::enable_shared_from_this<udp_listener::impl> {
   std::array<char, 65536> buf;
   udp::endpoint sender;
 
-  impl(asio::io_context& io, caf::actor_system& sys, router_actor router, options o,
+  impl(asio::io_context& io, caf::actor_system& sys, ingest_targets to, options o,
        listener_counters& c)
       : socket(io), opts(o), counters(c) {
-    parser = sys.spawn(udp_parser, std::move(router), o.format, &counters, o.queue_capacity);
+    parser = sys.spawn(udp_parser, std::move(to), o.format, &counters, o.queue_capacity);
   }
 
   void receive() {
@@ -84,9 +84,9 @@ struct udp_listener::impl : std::enable_shared_from_this<udp_listener::impl> {
   }
 };
 
-udp_listener::udp_listener(asio::io_context& io, caf::actor_system& sys, router_actor router,
+udp_listener::udp_listener(asio::io_context& io, caf::actor_system& sys, ingest_targets to,
                            options opts, listener_counters& counters)
-    : impl_(std::make_shared<impl>(io, sys, std::move(router), opts, counters)) {}
+    : impl_(std::make_shared<impl>(io, sys, std::move(to), opts, counters)) {}
 
 udp_listener::~udp_listener() = default;
 

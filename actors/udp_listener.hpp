@@ -9,6 +9,7 @@
 
 #include "counters.hpp"
 #include "error.hpp"
+#include "ingest_targets.hpp"
 #include "interfaces.hpp"
 #include "parser_actor.hpp"
 
@@ -26,8 +27,9 @@ class udp_listener {
     size_t queue_capacity;
   };
 
-  udp_listener(boost::asio::io_context& io, caf::actor_system& sys, router_actor router,
-               options opts, listener_counters& counters);
+  /// `to`: the local shards while the node is alone, else the router.
+  udp_listener(boost::asio::io_context& io, caf::actor_system& sys, ingest_targets to, options opts,
+               listener_counters& counters);
   ~udp_listener();
 
   /// Binds and starts receiving. Returns the bound port (useful with port 0).

@@ -1,9 +1,14 @@
 // Incremental splitting of Riemann's length-prefixed TCP frames.
 #include "frame_decoder.hpp"
 
+#include <algorithm>
+
 namespace dmon {
 
 namespace {
+
+// Above this, the buffer that assembled a frame is released once the frame is out.
+constexpr size_t large_frame_bytes = 1 << 20;
 
 uint32_t read_be32(const char* p) {
   auto b = reinterpret_cast<const unsigned char*>(p);
@@ -18,36 +23,62 @@ std::string mib(size_t bytes) {
 
 }  // namespace
 
-result<size_t> frame_decoder::feed(std::string_view bytes, std::vector<std::string>& out) {
+result<size_t> frame_decoder::too_large(size_t len) {
+  failed_ = true;
+  buf_.clear();
+  return error{ec::too_large, "frame of " + mib(len) + " exceeds max_frame_bytes (" +
+                                  mib(max_frame_bytes_) +
+                                  "); raise --max-frame-bytes or split the message"};
+}
+
+result<size_t> frame_decoder::feed(std::string_view bytes,
+                                   const std::function<void(std::string_view)>& on_frame) {
   if (failed_)
     return error{ec::too_large, "connection framing was already broken by an oversized frame"};
-  // Compact only when the consumed prefix dominates, so a large pending frame is not copied per
-  // read.
-  if (pos_ > 0 && pos_ >= buf_.size() / 2) {
-    buf_.erase(0, pos_);
-    pos_ = 0;
-  }
-  buf_.append(bytes);
   size_t produced = 0;
-  while (buf_.size() - pos_ >= 4) {
-    size_t len = read_be32(buf_.data() + pos_);
-    if (len > max_frame_bytes_) {
-      failed_ = true;
-      return error{ec::too_large, "frame of " + mib(len) + " exceeds max_frame_bytes (" +
-                                      mib(max_frame_bytes_) +
-                                      "); raise --max-frame-bytes or split the message"};
+  // First complete the frame an earlier read left unfinished, taking only its own bytes.
+  if (!buf_.empty()) {
+    if (buf_.size() < 4) {
+      auto take = std::min(4 - buf_.size(), bytes.size());
+      buf_.append(bytes.substr(0, take));
+      bytes.remove_prefix(take);
+      if (buf_.size() < 4)
+        return produced;
     }
-    if (buf_.size() - pos_ - 4 < len)
+    size_t len = read_be32(buf_.data());
+    if (len > max_frame_bytes_)
+      return too_large(len);
+    auto take = std::min(4 + len - buf_.size(), bytes.size());
+    buf_.reserve(4 + len);
+    buf_.append(bytes.substr(0, take));
+    bytes.remove_prefix(take);
+    if (buf_.size() < 4 + len)
+      return produced;
+    on_frame(std::string_view{buf_}.substr(4));
+    ++produced;
+    // A large frame's buffer is not kept for the small ones that usually follow.
+    if (buf_.capacity() > large_frame_bytes)
+      std::string{}.swap(buf_);
+    buf_.clear();
+  }
+  // Then every whole frame straight from the read, without a copy.
+  size_t at = 0;
+  while (bytes.size() - at >= 4) {
+    size_t len = read_be32(bytes.data() + at);
+    if (len > max_frame_bytes_)
+      return too_large(len);
+    if (bytes.size() - at - 4 < len)
       break;
-    out.emplace_back(buf_, pos_ + 4, len);
-    pos_ += 4 + len;
+    on_frame(bytes.substr(at + 4, len));
+    at += 4 + len;
     ++produced;
   }
-  if (pos_ == buf_.size()) {
-    buf_.clear();
-    pos_ = 0;
-  }
+  buf_.assign(bytes.substr(at));
   return produced;
+}
+
+result<size_t> frame_decoder::feed(std::string_view bytes, std::vector<std::string>& out) {
+  return feed(bytes, [&out](std::string_view payload) { out.emplace_back(payload); });
 }
 
 std::string frame_decoder::frame(std::string_view payload) {

@@ -1,10 +1,12 @@
 // Riemann protobuf codec: the rules of riemann-clojure-client's codec.clj, in C++.
 #include "protobuf_codec.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "riemann.pb.h"
+#include "riemann_wire.hpp"
 
 namespace dmon::protobuf_codec {
 
@@ -83,20 +85,60 @@ void to_proto(const event& e, ::Event& pe) {
 
 }  // namespace
 
-result<request> decode_request(std::string_view bytes, int64_t now_us) {
-  ::Msg msg;
-  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
-      !msg.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-    return error{ec::malformed_input,
-                 "message of " + std::to_string(bytes.size()) +
-                     " bytes is not a valid Riemann protobuf Msg; check the client's protocol "
-                     "(length-prefixed protobuf on TCP, one Msg per UDP datagram)"};
-  request req;
-  req.events.reserve(msg.events_size());
+namespace {
+
+// A Msg that parsed a frame this large is dropped afterwards rather than kept for reuse.
+constexpr size_t large_msg_bytes = 1 << 20;
+
+error not_a_msg(size_t bytes) {
+  return error{ec::malformed_input,
+               "message of " + std::to_string(bytes) +
+                   " bytes is not a valid Riemann protobuf Msg; check the client's protocol "
+                   "(length-prefixed protobuf on TCP, one Msg per UDP datagram)"};
+}
+
+}  // namespace
+
+request_decoder::request_decoder(bool direct) : direct_(direct) {}
+request_decoder::~request_decoder() = default;
+
+result<std::optional<std::string>> request_decoder::decode(std::string_view bytes, int64_t now_us,
+                                                           std::vector<event>& events) {
+  if (direct_) {
+    std::optional<std::string> query;
+    if (riemann_wire::decode_request(bytes, now_us, events, query))
+      return query;
+  }
+  if (!msg_)
+    msg_ = std::make_unique<::Msg>();
+  auto& msg = *msg_;
+  bool parsed = bytes.size() <= static_cast<size_t>(std::numeric_limits<int>::max()) &&
+                msg.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  if (!parsed) {
+    msg_.reset();
+    return not_a_msg(bytes.size());
+  }
+  // Geometric growth: a read of many one-event frames must not reallocate per frame.
+  auto need = events.size() + static_cast<size_t>(msg.events_size());
+  if (events.capacity() < need)
+    events.reserve(std::max(need, 2 * events.capacity()));
   for (auto& pe : msg.events())
-    req.events.push_back(from_proto(pe, now_us));
+    events.push_back(from_proto(pe, now_us));
+  std::optional<std::string> query;
   if (msg.has_query())
-    req.query = msg.query().string();
+    query = msg.query().string();
+  if (bytes.size() > large_msg_bytes)
+    msg_.reset();
+  return query;
+}
+
+result<request> decode_request(std::string_view bytes, int64_t now_us) {
+  request_decoder decoder;
+  request req;
+  auto query = decoder.decode(bytes, now_us, req.events);
+  if (!query)
+    return query.error();
+  req.query = std::move(*query);
   return req;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 
 using namespace dmon;
 using namespace std::chrono_literals;
@@ -234,5 +235,68 @@ TEST_F(storage_actor_test, flush_commits_an_open_group_at_once) {
   ASSERT_TRUE(got->wait_all());
   EXPECT_EQ(got->errors[0], "");
   EXPECT_TRUE(db->lookup({"a", "x"}));
+  caf::anon_send_exit(storage_handle, caf::exit_reason::user_shutdown);
+}
+
+// The storage actor counts a write down right after answering its ticket, on its own thread:
+// wait (bounded) for that rather than race it.
+bool counted_down(const std::atomic<uint64_t>& unanswered) {
+  auto until = std::chrono::steady_clock::now() + guard_timeout;
+  while (unanswered.load() != 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
+  return unanswered.load() == 0;
+}
+
+// Writes sent with tickets (a TCP connection's batches): answered through the ticket, after the
+// store has them, or with the store's reason when the commit fails.
+TEST_F(storage_actor_test, ticket_writes_are_answered_through_the_ticket_after_the_write) {
+  auto db = open();
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  // Groups of two writes, closed by size only.
+  auto storage_handle = spawn(sys, *db, {2, std::chrono::microseconds{std::chrono::hours{1}}});
+  auto got = std::make_shared<answers>();
+  got->errors.resize(4);
+  got->counts.resize(4);
+  auto ticket = [&](size_t i) {
+    return std::make_shared<ingest_waiter>(1, [got, i, &db](uint64_t n, std::string error) {
+      std::lock_guard lock{got->mtx};
+      got->counts[i] = n;
+      // Answered means written: the event's key is in the store when the answer comes.
+      got->errors[i] = error.empty() && !db->lookup({"k" + std::to_string(i), "x"})
+                           ? "answered before the write"
+                           : error;
+      ++got->done;
+      got->cv.notify_all();
+    });
+  };
+  unanswered_ += 2;
+  for (size_t i = 0; i < 2; ++i)
+    caf::anon_send(storage_handle, write_atom::value, int32_t{0},
+                   std::vector<event>{make("k" + std::to_string(i), "x", 1)}, std::vector<event>{},
+                   uint64_t{5 + i}, ticket(i));
+  {
+    std::unique_lock lock{got->mtx};
+    ASSERT_TRUE(got->cv.wait_for(lock, guard_timeout, [&] { return got->done == 2; }));
+  }
+  EXPECT_EQ(got->errors[0], "");
+  EXPECT_EQ(got->errors[1], "");
+  EXPECT_EQ(got->counts[0], 5u);
+  EXPECT_EQ(got->counts[1], 6u);
+  EXPECT_TRUE(counted_down(unanswered_));
+
+  fault_->fail = true;
+  unanswered_ += 2;
+  for (size_t i = 2; i < 4; ++i)
+    caf::anon_send(storage_handle, write_atom::value, int32_t{0},
+                   std::vector<event>{make("k" + std::to_string(i), "x", 1)}, std::vector<event>{},
+                   uint64_t{1}, ticket(i));
+  ASSERT_TRUE(got->wait_all());
+  for (size_t i = 2; i < 4; ++i) {
+    ASSERT_TRUE(got->errors[i]);
+    EXPECT_NE(got->errors[i]->find("No space left on device (injected)"), std::string::npos)
+        << *got->errors[i];
+  }
+  EXPECT_TRUE(counted_down(unanswered_));
   caf::anon_send_exit(storage_handle, caf::exit_reason::user_shutdown);
 }

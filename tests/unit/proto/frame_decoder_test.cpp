@@ -88,3 +88,47 @@ TEST(frame_decoder, many_small_reads_do_not_lose_frames) {
   for (int i = 0; i < 500; ++i)
     EXPECT_EQ(out[i], std::to_string(i));
 }
+
+TEST(frame_decoder, whole_frames_are_views_into_the_read) {
+  frame_decoder d{1024};
+  std::string wire =
+      frame_decoder::frame("one") + frame_decoder::frame("two") + std::string{"\x00\x00", 2};
+  std::vector<const char*> at;
+  std::vector<std::string> got;
+  auto n = d.feed(wire, [&](std::string_view p) {
+    at.push_back(p.data());
+    got.emplace_back(p);
+  });
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(got, (std::vector<std::string>{"one", "two"}));
+  EXPECT_EQ(at[0], wire.data() + 4);  // not copied
+  EXPECT_EQ(at[1], wire.data() + 11);
+  EXPECT_EQ(d.buffered(), 2u);  // the start of the next header is held
+}
+
+TEST(frame_decoder, a_held_frame_is_completed_before_the_frames_after_it) {
+  frame_decoder d{1024};
+  std::string first = frame_decoder::frame("held over two reads");
+  std::string wire = first + frame_decoder::frame("next") + frame_decoder::frame("last");
+  std::vector<std::string> got;
+  auto collect = [&](std::string_view p) { got.emplace_back(p); };
+  ASSERT_TRUE(d.feed(std::string_view{wire}.substr(0, 9), collect));
+  EXPECT_TRUE(got.empty());
+  auto n = d.feed(std::string_view{wire}.substr(9), collect);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 3u);
+  EXPECT_EQ(got, (std::vector<std::string>{"held over two reads", "next", "last"}));
+  EXPECT_EQ(d.buffered(), 0u);
+}
+
+TEST(frame_decoder, an_oversized_held_header_fails_once_complete) {
+  frame_decoder d{16};
+  std::vector<std::string> out;
+  std::string wire = frame_decoder::frame("ok") + std::string{"\x00\x00", 2};
+  ASSERT_TRUE(d.feed(wire, out));
+  auto n = d.feed(std::string{"\x01\x00", 2}, out);  // 256 bytes announced
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error().code, dmon::ec::too_large);
+  EXPECT_EQ(out, std::vector<std::string>{"ok"});
+}

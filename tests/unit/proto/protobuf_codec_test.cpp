@@ -151,6 +151,52 @@ TEST(protobuf_codec, attribute_without_required_key_is_malformed) {
   EXPECT_FALSE(req);
 }
 
+TEST(protobuf_codec, request_decoder_appends_frame_after_frame) {
+  pc::request_decoder decoder;
+  std::vector<dmon::event> events;
+  for (int i = 0; i < 50; ++i) {
+    ::Msg msg;
+    for (int j = 0; j <= i % 3; ++j) {
+      auto* e = msg.add_events();
+      e->set_host("h" + std::to_string(i));
+      e->set_service("s" + std::to_string(j));
+      if (j == 0)
+        e->add_tags("t" + std::to_string(i));  // reused Msgs must not keep earlier tags
+    }
+    auto query = decoder.decode(msg.SerializeAsString(), now, events);
+    ASSERT_TRUE(query);
+    EXPECT_FALSE(*query);
+  }
+  ASSERT_EQ(events.size(), 50u / 3 * 6 + 1 + 2);  // 1, 2, 3 events per frame in turn
+  size_t at = 0;
+  for (int i = 0; i < 50; ++i)
+    for (int j = 0; j <= i % 3; ++j, ++at) {
+      EXPECT_EQ(events[at].host, "h" + std::to_string(i));
+      EXPECT_EQ(events[at].service, "s" + std::to_string(j));
+      EXPECT_EQ(events[at].tags.size(), j == 0 ? 1u : 0u);
+      EXPECT_EQ(events[at].time_us, now);
+    }
+}
+
+TEST(protobuf_codec, request_decoder_appends_nothing_for_a_bad_frame_and_goes_on) {
+  pc::request_decoder decoder;
+  std::vector<dmon::event> events;
+  ::Msg good;
+  good.add_events()->set_host("a");
+  ASSERT_TRUE(decoder.decode(good.SerializeAsString(), now, events));
+  ::Msg bad;
+  bad.add_events()->set_host("lost");
+  bad.add_events()->add_attributes()->set_value("v");  // no key: not a valid Msg
+  auto failed = decoder.decode(bad.SerializePartialAsString(), now, events);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, dmon::ec::malformed_input);
+  EXPECT_EQ(events.size(), 1u);
+  auto query = decoder.decode(pc::encode_query("host = \"a\""), now, events);
+  ASSERT_TRUE(query);
+  EXPECT_EQ(*query, "host = \"a\"");
+  EXPECT_EQ(events.size(), 1u);
+}
+
 TEST(protobuf_codec, encodes_integer_metric_with_metric_f_and_both_times) {
   dmon::event ev;
   ev.metric = int64_t{7};
