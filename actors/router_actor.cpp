@@ -138,16 +138,26 @@ void send_forwards(self_ptr self, const std::string& owner) {
       st.forwards.done(owner);
       continue;
     }
+    auto id = st.next_forward_id++;
+    st.open_forwards[id] = {owner, [self, owner, fail](const std::string& why) {
+                              fail(why);
+                              self->state.forwards.done(owner);
+                            }};
     self->request(peer->second, forward_timeout, forward_atom::value,
                   event_batch_codec::encode(b->events))
         .then(
-            [self, owner, waiting](uint64_t) {
+            [self, id, owner, waiting](uint64_t) {
+              // Already failed: the owner left the view before it answered.
+              if (self->state.open_forwards.erase(id) == 0)
+                return;
               for (auto& [f, count] : *waiting)
                 f->done(count);
               self->state.forwards.done(owner);
               send_forwards(self, owner);
             },
-            [self, owner, fail](caf::error& err) {
+            [self, id, owner, fail](caf::error& err) {
+              if (self->state.open_forwards.erase(id) == 0)
+                return;
               fail(self->system().render(err));
               self->state.forwards.done(owner);
               send_forwards(self, owner);
@@ -155,10 +165,23 @@ void send_forwards(self_ptr self, const std::string& owner) {
   }
 }
 
-// After a members update: events queued for a node that is no longer an owner go to their
-// owners in the new view (ingested events, never ones forwarded here, so nothing loops).
+// After a members update: forwards still open to a node that left the view fail now (the
+// clients retry, and the ring sends the retries to the key's new owner) rather than when
+// the forward times out; events queued for it go to their owners in the new view (ingested
+// events, never ones forwarded here, so nothing loops).
 void reroute_departed(self_ptr self) {
   auto& st = self->state;
+  std::vector<std::function<void(const std::string&)>> departed;
+  for (auto i = st.open_forwards.begin(); i != st.open_forwards.end();) {
+    if (st.peers.count(i->second.owner)) {
+      ++i;
+      continue;
+    }
+    departed.push_back(std::move(i->second.fail));
+    i = st.open_forwards.erase(i);
+  }
+  for (auto& fail : departed)
+    fail("it left the cluster view before answering (unreachable or gone); retry");
   for (auto& owner : st.forwards.waiting_peers()) {
     if (st.peers.count(owner))
       continue;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,6 +40,15 @@ struct router_state {
   cluster_link* link = nullptr;
   /// Events waiting to be forwarded, per owner node (a forward to it is open).
   forward_outbox<std::shared_ptr<fan_in>> forwards{forward_in_flight, forward_batch_events};
+  /// Forwards sent and not yet answered, by id: their owner and how to fail them at once
+  /// when the owner leaves the view (a silent peer would otherwise hold them, and the
+  /// clients' acks, for the whole forward timeout).
+  struct open_forward {
+    std::string owner;
+    std::function<void(const std::string&)> fail;
+  };
+  std::map<uint64_t, open_forward> open_forwards;
+  uint64_t next_forward_id = 0;
   static inline const char* name = "dmon.router";
 };
 

@@ -112,6 +112,41 @@ def test_replicas_answer_for_a_frozen_member_and_too_many_frozen_is_an_error(tmp
         c.stop_all()
 
 
+def test_a_forward_to_a_member_that_left_the_view_fails_at_once_and_the_retry_lands(tmp_path):
+    """A frozen owner holds a forwarded batch unanswered; when the heartbeat drops it from the
+    view, the client is told at once (not after the forward timeout) and its retry lands on
+    the key's new owner."""
+    c = Cluster(tmp_path, 3)
+    frozen = None
+    try:
+        for i in range(3):
+            c.start(i, range(3))
+        c.wait_members(3)
+        load_keys(c.nodes[0], 300)
+        key = sorted(local_hosts(c.nodes[2]))[0]
+        frozen = c.nodes[2]
+        frozen.proc.send_signal(signal.SIGSTOP)
+        event = make_event(host=key, service="svc", ttl=3600.0, metric_sint64=7)
+        # Unanswered until the heartbeat (10 s) drops node-2; the forward timeout is 30 s.
+        with Connection(c.nodes[0].tcp, timeout=60.0) as conn:
+            reply = conn.request(msg_with([event]))
+        assert not reply.ok
+        assert "node-2" in reply.error and "left the cluster view" in reply.error, reply.error
+
+        def retried():
+            with Connection(c.nodes[0].tcp, timeout=60.0) as conn:
+                return conn.request(msg_with([event])).ok
+
+        wait_until(retried, timeout=60, what="the retry to be acked by a survivor")
+        with Connection(c.nodes[1].tcp) as conn:
+            found = conn.request(msg_with(query=f'host = "{key}"'))
+        assert found.ok and [e.metric_sint64 for e in found.events] == [7]
+    finally:
+        if frozen:
+            frozen.proc.send_signal(signal.SIGCONT)
+        c.stop_all()
+
+
 @pytest.mark.parametrize("gap", [0.0, 1.5])
 def test_two_of_four_leaving_at_once_keep_every_acked_entry(tmp_path, gap):
     """A scale-down by two (StatefulSet podManagementPolicy Parallel): SIGTERM to two nodes at
