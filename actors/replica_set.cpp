@@ -1,19 +1,14 @@
-// replica_set: newer-wins replica entries, persisted under one state prefix.
+// replica_set: newer-wins replica entries, persisted in the store's replicas family.
 #include "replica_set.hpp"
 
 #include <cstdio>
-#include <unordered_map>
 
-#include "event_encoding.hpp"
+#include "key_table.hpp"
 #include "state_slices.hpp"
 
 namespace dmon {
 
 namespace {
-
-std::string state_key(const event& e) {
-  return replica_set::prefix + index_key::of(e).encode();
-}
 
 std::string state_store_key(uint64_t h) {
   char hex[17];
@@ -25,22 +20,21 @@ int64_t time_of(const event& e) {
   return e.time_us ? *e.time_us : INT64_MIN;
 }
 
+bool is_delete(const event& e) {
+  return e.state && *e.state == "expired";
+}
+
 }  // namespace
 
 replica_set::replica_set(store* db, double default_ttl)
     : db_(db), mem_(std::make_unique<index>(default_ttl)) {}
 
 status replica_set::load() {
-  auto held = db_->list_state(prefix);
+  auto held = db_->load_replicas();
   if (!held)
     return held.error();
-  for (auto& [key, bytes] : *held) {
-    auto e = storage_encoding::decode(bytes);
-    if (!e)
-      return error{ec::storage_failure, "replica entry '" + key.substr(std::string{prefix}.size()) +
-                                            "' does not decode: " + e.error().message};
-    mem_->insert(std::move(*e));
-  }
+  for (auto& e : *held)
+    mem_->insert(std::move(e));
   auto states = db_->list_state(state_prefix);
   if (!states)
     return states.error();
@@ -91,55 +85,65 @@ std::vector<key_state> replica_set::states() const {
 }
 
 result<size_t> replica_set::apply(std::span<const event> entries) {
-  // Last write per key within the batch, then newer-wins against what is held.
-  std::unordered_map<std::string, const event*> last;
-  std::vector<std::string> order;
+  // The last entry per key (found by key hash, as commit_group does for the index), then
+  // newer-wins against what is held; no key string is built here (the store encodes the
+  // RocksDB key straight into its batch).
+  key_table<uint32_t> last;
+  last.reserve(entries.size());
+  std::vector<std::pair<uint64_t, const event*>> latest;
+  latest.reserve(entries.size());
   for (auto& e : entries) {
-    auto k = index_key::of(e).encode();
-    auto [it, inserted] = last.try_emplace(k, &e);
-    if (inserted)
-      order.push_back(std::move(k));
+    auto hash = index_key::hash(e);
+    auto [at, added] = last.find_or_add(
+        hash,
+        [&](uint32_t p) {
+          return latest[p].second->host == e.host && latest[p].second->service == e.service;
+        },
+        [&] { return static_cast<uint32_t>(latest.size()); });
+    if (added)
+      latest.emplace_back(hash, &e);
     else
-      it->second = &e;
+      latest[at].second = &e;
   }
-  std::vector<std::pair<std::string, std::string>> puts;
-  std::vector<std::string> deletes;
-  std::vector<const event*> changed;
-  for (auto& k : order) {
-    auto& e = *last[k];
-    bool expired = e.state && *e.state == "expired";
-    auto held = mem_->find(k);
-    if (expired) {
+  std::vector<replica_write> writes;
+  std::vector<index::change> changes;
+  auto now = now_micros();
+  for (auto& [hash, e] : latest) {
+    auto held = mem_->time_at(hash, *e);
+    if (is_delete(*e)) {
       if (held) {
-        deletes.push_back(state_key(e));
-        changed.push_back(&e);
+        writes.push_back({e, true});
+        changes.push_back({hash, *e, true});
       }
       continue;
     }
-    if (held && time_of(*held) > time_of(e))
+    if (held && *held > time_of(*e))
       continue;
-    puts.emplace_back(state_key(e), storage_encoding::encode(e));
-    changed.push_back(&e);
+    writes.push_back({e, false});
+    changes.push_back({hash, mem_->prepare(*e, now), false});
   }
-  if (puts.empty() && deletes.empty())
+  if (writes.empty())
     return size_t{0};
-  if (auto w = db_->write_states(puts, deletes); !w)
+  if (auto w = db_->write_replicas(writes); !w)
     return w.error();
-  for (auto* e : changed)
-    mem_->insert(*e);
-  return changed.size();
+  mem_->commit(changes);
+  return changes.size();
 }
 
 status replica_set::erase(std::span<const event> entries) {
-  std::vector<std::string> deletes;
+  std::vector<replica_write> writes;
+  writes.reserve(entries.size());
   for (auto& e : entries)
-    deletes.push_back(state_key(e));
-  if (deletes.empty())
+    writes.push_back({&e, true});
+  if (writes.empty())
     return std::monostate{};
-  if (auto w = db_->write_states({}, deletes); !w)
+  if (auto w = db_->write_replicas(writes); !w)
     return w.error();
+  std::vector<index::change> changes;
+  changes.reserve(entries.size());
   for (auto& e : entries)
-    mem_->remove(index_key::of(e));
+    changes.push_back({index_key::hash(e), e, true});
+  mem_->commit(changes);
   return std::monostate{};
 }
 

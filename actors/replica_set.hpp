@@ -15,13 +15,12 @@
 namespace dmon {
 
 /// Replicas live apart from the node's own index: they are persisted in the store's
-/// state family under `prefix` (one entry per key) and held in a private in-memory
-/// `index` for queries, so they are never expired, served as this node's own, or
+/// `replicas` family (`store::write_replicas`, one entry per key) and held in a private
+/// in-memory `index` for queries, so they are never expired, served as this node's own, or
 /// re-injected, until the node becomes their owner and promotes them. Not
 /// thread-safe: one actor (the keeper) owns it.
 class replica_set {
  public:
-  static constexpr const char* prefix = "cluster/replica/";
   /// Stream-state slices (stream_host::export_keys) held for other owners, one per key hash.
   static constexpr const char* state_prefix = "cluster/replica-state/";
 

@@ -614,6 +614,14 @@ bool index::contains(uint64_t hash, const event& e) const {
   return find_locked(hash, e.host, e.service) != nullptr;
 }
 
+std::optional<int64_t> index::time_at(uint64_t hash, const event& e) const {
+  std::shared_lock lock{mtx_};
+  auto* slot = find_locked(hash, e.host, e.service);
+  if (!slot)
+    return std::nullopt;
+  return slot->e.time_us ? *slot->e.time_us : std::numeric_limits<int64_t>::min();
+}
+
 size_t index::size() const {
   std::shared_lock lock{mtx_};
   return entries_.size();

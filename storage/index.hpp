@@ -201,6 +201,11 @@ class index {
   /// Returns whether an entry is stored under the key of `e`, whose hash is `hash`.
   bool contains(uint64_t hash, const event& e) const;
 
+  /// Returns the time of the entry stored under the key of `e` (whose hash is `hash`), or
+  /// nullopt when there is none; an entry without a time gives INT64_MIN. Copies nothing, for
+  /// newer-wins checks (the replica set's).
+  std::optional<int64_t> time_at(uint64_t hash, const event& e) const;
+
   /// Makes room for `n` entries, so a bulk load does not rehash.
   void reserve(size_t n);
 

@@ -45,6 +45,8 @@ std::string ordered(int64_t v) {
 // it is dropped at open.
 constexpr const char* legacy_expiry_family = "expiry";
 
+constexpr const char* replicas_family = "replicas";
+
 std::string history_key(int64_t time_us, uint64_t seq) {
   std::string out;
   out.reserve(16);
@@ -181,6 +183,9 @@ class rocksdb_store final : public store {
   status write_states(std::span<const std::pair<std::string, std::string>> puts,
                       std::span<const std::string> deletes) override;
 
+  status write_replicas(std::span<const replica_write> writes) override;
+  result<std::vector<event>> load_replicas() const override;
+
   status flush() override;
 
  private:
@@ -200,6 +205,7 @@ class rocksdb_store final : public store {
   }
 
   status rebuild_index();
+  status migrate_legacy_replicas();
   result<uint64_t> approximate_size(rocksdb::ColumnFamilyHandle* cf, const std::string& begin,
                                     const std::string& end) const;
   status delete_history_before(int64_t time_us);
@@ -215,6 +221,8 @@ class rocksdb_store final : public store {
   rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* events_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* state_cf_ = nullptr;
+  // Null only in a read-only open of a database from before the family existed.
+  rocksdb::ColumnFamilyHandle* replicas_cf_ = nullptr;
   // One writer at a time: apply and expire read the memory to decide what to
   // delete, the expiry schedule is theirs, and the history sequence must not repeat.
   std::mutex write_mtx_;
@@ -286,13 +294,23 @@ status rocksdb_store::open_db() {
       {"events", options},
       {"state", options},
   };
+  std::vector<std::string> existing;
+  bool listed = rocksdb::DB::ListColumnFamilies(options, db_path(), &existing).ok();
+  auto exists = [&](const char* name) {
+    return std::find(existing.begin(), existing.end(), name) != existing.end();
+  };
+  // Replicas (cluster copies of other owners' index entries) are written as often as the
+  // index on a replication-2 node, one small value per key rewritten on every event of
+  // that key, and read only by the open scan: the index family's tuning fits them exactly
+  // (in the default skip-list memtable of `state`, where they used to be, its search was
+  // the top symbol of a replicating node's profile). A read-only open of a database from
+  // before the family cannot create it and reads the old place only.
+  bool with_replicas = !opts_.read_only || !listed || exists(replicas_family);
+  if (with_replicas)
+    families.push_back({replicas_family, churn});
   // The expiry order used to be a family of its own (two more writes per
   // indexed event); it is rebuilt from the index now. Open an old one to drop it.
-  std::vector<std::string> existing;
-  bool legacy_expiry = false;
-  if (rocksdb::DB::ListColumnFamilies(options, db_path(), &existing).ok())
-    legacy_expiry =
-        std::find(existing.begin(), existing.end(), legacy_expiry_family) != existing.end();
+  bool legacy_expiry = listed && exists(legacy_expiry_family);
   if (legacy_expiry)
     families.push_back({legacy_expiry_family, churn});
   rocksdb::DB* raw = nullptr;
@@ -313,6 +331,8 @@ status rocksdb_store::open_db() {
   index_cf_ = handles_[1];
   events_cf_ = handles_[2];
   state_cf_ = handles_[3];
+  if (with_replicas)
+    replicas_cf_ = handles_[4];
   if (legacy_expiry && !opts_.read_only) {
     auto* legacy = handles_.back();
     handles_.pop_back();
@@ -329,6 +349,9 @@ status rocksdb_store::open_db() {
   else if (!s.ok() && !s.IsNotFound())
     return failure("cannot read the history sequence in '" + db_path() + "'", s);
 
+  if (!opts_.read_only)
+    if (auto r = migrate_legacy_replicas(); !r)
+      return r.error();
   if (auto r = rebuild_index(); !r)
     return r.error();
   report_.index_entries = mem_.size();
@@ -686,6 +709,77 @@ status rocksdb_store::write_states(std::span<const std::pair<std::string, std::s
   for (auto& key : deletes)
     batch.Delete(state_cf_, slice(key));
   return write(batch, "state entries");
+}
+
+status rocksdb_store::write_replicas(std::span<const replica_write> writes) {
+  if (writes.empty())
+    return std::monostate{};
+  if (!replicas_cf_)
+    return error{ec::storage_failure, "cannot write replica entries to '" + db_path() +
+                                          "': opened read only (before it had a replicas family)"};
+  rocksdb::WriteBatch batch;
+  // Encoded into reused buffers straight from the events; the batch copies.
+  std::string key;
+  std::string value;
+  for (auto& w : writes) {
+    key.clear();
+    index_key::encode_to(*w.e, key);
+    if (w.erase) {
+      batch.Delete(replicas_cf_, key);
+    } else {
+      value.clear();
+      enc::encode(*w.e, value);
+      batch.Put(replicas_cf_, key, value);
+    }
+  }
+  return write(batch, "replica entries");
+}
+
+result<std::vector<event>> rocksdb_store::load_replicas() const {
+  std::vector<event> out;
+  auto read = [&](rocksdb::ColumnFamilyHandle* cf, std::string_view prefix) -> status {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    // The replicas family has a prefix extractor (see open_db): read every key.
+    ro.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, cf)};
+    for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(slice(prefix)); it->Next()) {
+      auto e = enc::decode(view(it->value()));
+      if (!e)
+        return error{ec::storage_failure,
+                     "replica entry '" + std::string{view(it->key()).substr(prefix.size())} +
+                         "' in '" + db_path() + "' does not decode: " + e.error().message};
+      out.push_back(std::move(*e));
+    }
+    if (!it->status().ok())
+      return failure("cannot read the replicas in '" + db_path() + "'", it->status());
+    return std::monostate{};
+  };
+  if (replicas_cf_)
+    if (auto r = read(replicas_cf_, {}); !r)
+      return r.error();
+  // Empty once `open` moved them, unless this open is read-only.
+  if (auto r = read(state_cf_, legacy_replica_prefix); !r)
+    return r.error();
+  return out;
+}
+
+status rocksdb_store::migrate_legacy_replicas() {
+  // Moves replicas a database written before the `replicas` family kept in `state` (key:
+  // the prefix + the index key, value: the event) in one atomic write: a crash leaves them
+  // in one place or the other, never both or neither.
+  std::string_view prefix = legacy_replica_prefix;
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, state_cf_)};
+  for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(slice(prefix)); it->Next()) {
+    batch.Put(replicas_cf_, slice(view(it->key()).substr(prefix.size())), it->value());
+    batch.Delete(state_cf_, it->key());
+  }
+  if (!it->status().ok())
+    return failure("cannot read the old replicas in '" + db_path() + "'", it->status());
+  if (batch.Count() == 0)
+    return std::monostate{};
+  return write(batch, "replica entries moved from the state family");
 }
 
 status rocksdb_store::flush() {

@@ -90,10 +90,17 @@ struct retention_report {
   int64_t deleted_before_us = INT64_MIN;
 };
 
+/// One write of `store::write_replicas`: keep `*e` as the replica of its key, or (`erase`)
+/// drop the replica of its key. The event must outlive the call.
+struct replica_write {
+  const event* e = nullptr;
+  bool erase = false;
+};
+
 /// The node's persistent storage: one RocksDB under `<path>/db` with column
-/// families `index` (latest event per key), `expiry` (deadline-ordered keys for
-/// the reaper), `events` (time-ordered history) and `state` (stream
-/// checkpoints). Owned by the storage actor; every method is safe to call from
+/// families `index` (latest event per key), `events` (time-ordered history),
+/// `state` (stream checkpoints) and `replicas` (index entries held for other
+/// cluster members). Owned by the storage actor; every method is safe to call from
 /// any thread: reads run concurrently with writes, and writes are serialized
 /// inside. Every write returns only after its batch is in the WAL (and fsynced
 /// when `sync`), so an actor may acknowledge its input once the call returns.
@@ -188,6 +195,22 @@ class store {
   /// atomic write (the cluster's replica entries are kept this way).
   virtual status write_states(std::span<const std::pair<std::string, std::string>> puts,
                               std::span<const std::string> deletes) = 0;
+
+  // -- cluster replicas ------------------------------------------------------
+
+  /// Where databases written before the `replicas` family kept replica entries: in `state`,
+  /// under this prefix + `index_key::encode()`. `open` moves them to `replicas` (one atomic
+  /// write; a read-only open leaves them and `load_replicas` reads both places).
+  static constexpr const char* legacy_replica_prefix = "cluster/replica/";
+
+  /// Keeps or drops replicas of other owners' index entries, one per key (the last write of
+  /// a key in `writes` wins), in one atomic write to the `replicas` family. Keys and values
+  /// are encoded straight from the events; nothing in memory changes (`replica_set` keeps
+  /// its own index).
+  virtual status write_replicas(std::span<const replica_write> writes) = 0;
+
+  /// Returns every replica entry held, as written (not normalized).
+  virtual result<std::vector<event>> load_replicas() const = 0;
 
   // -- maintenance ----------------------------------------------------------
 

@@ -7,6 +7,8 @@
 
 #include <stdlib.h>
 
+#include "event_encoding.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -74,6 +76,55 @@ TEST_F(replica_set_test, survives_a_reopen_and_erase_is_durable) {
   auto pred = dmon::query::parse_cached("host = \"a\"");
   ASSERT_TRUE(pred);
   EXPECT_EQ(r.select(*pred).size(), 1u);
+}
+
+TEST_F(replica_set_test, a_batch_keeps_the_last_copy_per_key_and_one_without_time_is_stamped) {
+  auto db = open();
+  dmon::replica_set r{db.get(), 60};
+  auto untimed = entry("c", 0, 7);
+  untimed.time_us.reset();
+  untimed.ttl.reset();
+  std::vector<dmon::event> batch{entry("a", 10, 1), entry("b", 10, 1), entry("a", 5, 2), untimed};
+  auto changed = r.apply(batch);
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(*changed, 3u) << "a once, with its last copy of the batch";
+  auto a = r.select(*dmon::query::parse_cached("host = \"a\""));
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(*a[0].metric_as_double(), 2) << "the batch's last copy, though older";
+  auto c = r.select(*dmon::query::parse_cached("host = \"c\""));
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_TRUE(c[0].time_us) << "held with a time, like an index entry";
+  EXPECT_EQ(c[0].ttl, 60);
+  // Deleting a key not held writes nothing; deleting one held counts.
+  auto gone = entry("zz", 1, 0);
+  gone.state = "expired";
+  EXPECT_EQ(*r.apply(std::vector<dmon::event>{gone}), 0u);
+  gone.host = "b";
+  EXPECT_EQ(*r.apply(std::vector<dmon::event>{gone}), 1u);
+  EXPECT_EQ(r.size(), 2u);
+}
+
+TEST_F(replica_set_test, replicas_an_older_node_kept_in_the_state_family_still_load) {
+  {
+    auto db = open();
+    auto e = entry("old", 3, 4);
+    std::vector<std::pair<std::string, std::string>> puts{
+        {std::string{dmon::store::legacy_replica_prefix} + dmon::index_key::of(e).encode(),
+         dmon::storage_encoding::encode(e)}};
+    ASSERT_TRUE(db->write_states(puts, {}));
+  }
+  auto db = open();
+  dmon::replica_set r{db.get(), 60};
+  ASSERT_TRUE(r.load());
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(*r.all()[0].host, "old");
+  EXPECT_EQ(*r.all()[0].metric_as_double(), 4);
+  ASSERT_TRUE(r.erase(r.all()));
+  db.reset();
+  db = open();
+  dmon::replica_set again{db.get(), 60};
+  ASSERT_TRUE(again.load());
+  EXPECT_EQ(again.size(), 0u) << "the moved entry is erased for good";
 }
 
 TEST_F(replica_set_test, stream_state_slices_replace_per_key_and_survive_a_reopen) {

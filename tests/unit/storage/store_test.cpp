@@ -372,6 +372,33 @@ TEST_F(store_test, stream_state_round_trips_and_lists_by_prefix) {
   EXPECT_EQ(s->list_state("shard")->size(), 2u);
 }
 
+TEST_F(store_test, replicas_keep_the_last_write_per_key_survive_reopen_and_stay_apart) {
+  auto a1 = make("a", "x", 1 * sec, 10);
+  auto b = make("b", "x", 1 * sec, 10);
+  auto a2 = make("a", "x", 2 * sec, 20);
+  auto c = make("c", std::nullopt, 1 * sec, 10);
+  {
+    auto s = open();
+    std::vector<replica_write> w{{&a1}, {&b}, {&a2}, {&c}};
+    ASSERT_TRUE(s->write_replicas(w));
+    auto gone = expired("b", "x");
+    std::vector<replica_write> d{{&gone, true}, {&c, true}, {&c}};
+    ASSERT_TRUE(s->write_replicas(d));
+    EXPECT_EQ(s->size(), 0u) << "replicas are not index entries";
+    EXPECT_TRUE(s->list_state("")->empty()) << "nor stream state";
+  }
+  auto s = open();
+  auto held = s->load_replicas();
+  ASSERT_TRUE(held) << held.error().message;
+  ASSERT_EQ(held->size(), 2u);
+  std::sort(held->begin(), held->end(), [](auto& x, auto& y) { return *x.host < *y.host; });
+  EXPECT_EQ((*held)[0].time_us, 2 * sec) << "the later write of a key wins";
+  EXPECT_EQ((*held)[0].ttl, 20);
+  EXPECT_EQ((*held)[1].host, "c");
+  EXPECT_FALSE((*held)[1].service) << "a nil part round-trips";
+  EXPECT_EQ(s->size(), 0u);
+}
+
 TEST_F(store_test, opening_a_path_that_is_a_file_fails_and_names_the_path) {
   auto o = options();
   std::ofstream{o.path} << "not a directory";
