@@ -126,10 +126,14 @@ def snapshot(roots: Roots, native: Mapping[str, Any] | None = None,
                 continue
             try:
                 if delegate is not None and delegate.owns(path):
+                    # Parsed from the engine's JSON already: no second round trip.
                     own = delegate.changed(path) if changed else delegate.state(path)
-                else:
-                    take = getattr(s, "_take_changed_state", None) if changed else None
-                    own = take() if take is not None else s._state()
+                    if own is None:
+                        continue
+                    entries[path] = {"params": _plain(s.params()), "state": own}
+                    continue
+                take = getattr(s, "_take_changed_state", None) if changed else None
+                own = take() if take is not None else s._state()
                 if own is None:
                     continue
                 entries[path] = _plain({"params": s.params(), "state": own})
@@ -279,9 +283,16 @@ def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
 
     def slot(key: tuple[Any, Any], root: str, path: str, entry: Mapping[str, Any],
              field: str) -> list:
-        roots = out.setdefault(key, {"version": VERSION, "roots": {}})["roots"]
-        e = roots.setdefault(root, {}).setdefault(path, {"params": entry.get("params"),
-                                                        "state": {field: []}})
+        # Builds containers only when missing: this runs once per fork of every key.
+        sl = out.get(key)
+        if sl is None:
+            sl = out[key] = {"version": VERSION, "roots": {}}
+        entries = sl["roots"].get(root)
+        if entries is None:
+            entries = sl["roots"][root] = {}
+        e = entries.get(path)
+        if e is None:
+            e = entries[path] = {"params": entry.get("params"), "state": {field: []}}
         return e["state"][field]
 
     for root, entries in (snapshot.get("roots") or {}).items():
