@@ -92,7 +92,7 @@ class by_node final : public node {
     if (idle_)
       f.seen = ctx_.now();
     f.tag->mark();
-    context::owner_scope in(ctx_, f.tag);
+    context::owner_scope in(ctx_, f.tag.get());
     for (auto& c : f.kids)
       c->push(e);
   }
@@ -165,7 +165,7 @@ class by_node final : public node {
       }
       fork& f = make_fork(std::move(k));
       f.seen = entry.at(2).get<double>();
-      context::owner_scope in(ctx_, f.tag);
+      context::owner_scope in(ctx_, f.tag.get());
       auto& states = entry.at(1);
       for (size_t i = 0; i < f.kids.size() && i < states.size(); ++i)
         if (!states[i].is_null())
@@ -190,7 +190,7 @@ class by_node final : public node {
     f->tag = std::make_shared<touch>();
     f->tag->up = ctx_.owner();
     {
-      context::owner_scope in(ctx_, f->tag);
+      context::owner_scope in(ctx_, f->tag.get());
       f->kids = fresh_all(templates_, ctx_);
     }
     f->order = next_order_++;

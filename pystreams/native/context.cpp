@@ -30,7 +30,7 @@ timer_ptr context::every(double interval, double delay, std::function<void()> fn
   t->interval = interval;
   t->seq = seq_++;
   t->fn = std::move(fn);
-  t->owner = owner_;
+  t->owner = owner();
   schedule(t);
   return t;
 }
@@ -40,7 +40,7 @@ timer_ptr context::at(double when, std::function<void()> fn) {
   t->due = when;
   t->seq = seq_++;
   t->fn = std::move(fn);
-  t->owner = owner_;
+  t->owner = owner();
   schedule(t);
   return t;
 }
@@ -57,7 +57,7 @@ void context::tick(double now) {
     override_ = due;
     if (t->owner) {
       t->owner->mark();
-      owner_scope in(*this, t->owner);
+      owner_scope in(*this, t->owner.get());
       t->fn();
     } else {
       t->fn();

@@ -29,7 +29,7 @@ struct sinks {
 /// Marks the per-key state that an event or a timer changed (a `by` fork), so that a cluster's
 /// replication round exports only what changed (stream_host::export_keys). A tag made inside
 /// another fork points `up` to that fork's, and marking one marks its enclosing forks too.
-struct touch {
+struct touch : std::enable_shared_from_this<touch> {
   bool dirty = true;  // new state has not been exported yet
   std::shared_ptr<touch> up;
   void mark() {
@@ -78,20 +78,19 @@ class context {
 
   /// The fork whose nodes are running now (null outside any): timers made meanwhile belong
   /// to it, and mark it when they run.
-  const touch_ptr& owner() const { return owner_; }
-  /// Makes `t` the owner until destroyed.
+  touch_ptr owner() const { return owner_ ? owner_->shared_from_this() : nullptr; }
+  /// Makes `t` (owned by its fork, which outlives the scope) the owner until destroyed; a
+  /// plain pointer, so that events pay no reference counting.
   class owner_scope {
    public:
-    owner_scope(context& ctx, touch_ptr t) : ctx_(ctx), prev_(std::move(ctx.owner_)) {
-      ctx.owner_ = std::move(t);
-    }
-    ~owner_scope() { ctx_.owner_ = std::move(prev_); }
+    owner_scope(context& ctx, touch* t) : ctx_(ctx), prev_(ctx.owner_) { ctx.owner_ = t; }
+    ~owner_scope() { ctx_.owner_ = prev_; }
     owner_scope(const owner_scope&) = delete;
     owner_scope& operator=(const owner_scope&) = delete;
 
    private:
     context& ctx_;
-    touch_ptr prev_;
+    touch* prev_;
   };
 
  private:
@@ -102,7 +101,7 @@ class context {
   std::optional<double> override_;
   uint64_t seq_ = 0;
   std::vector<timer_ptr> heap_;
-  touch_ptr owner_;
+  touch* owner_ = nullptr;
 };
 
 }  // namespace dmon::native
