@@ -48,8 +48,9 @@ using stream_actor = caf::typed_actor<
     // Regrouped events this shard owns the new keys of: run each regroup()'s children; replies
     // once they (and any regroup below them) ran.
     caf::replies_to<regroup_atom, regrouped_batch>::with<uint64_t>,
-    // The per-key part of the streams' state (cluster handoff and replicas).
-    caf::replies_to<state_export_atom>::with<std::vector<key_state>>,
+    // The per-key part of the streams' state (cluster handoff and replicas): of every key, or
+    // with `true` only of keys changed since the last such export (a replication round).
+    caf::replies_to<state_export_atom, bool>::with<std::vector<key_state>>,
     // Keys' state from another owner: replaces what the streams hold for those keys; replies
     // with the number of stream entries loaded.
     caf::replies_to<state_import_atom, std::vector<key_state>>::with<uint64_t>>;

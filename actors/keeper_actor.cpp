@@ -275,9 +275,11 @@ void release(self_ptr self, const std::vector<event>& sent,
   st.link->counters.replicas_held.store(st.replicas->size(), std::memory_order_relaxed);
 }
 
-// Asks every shard for the per-key part of its stream state; `done` gets every slice once
-// each shard answered (a shard that failed is logged and contributes nothing).
-void collect_states(self_ptr self, std::function<void(std::vector<key_state>)> done) {
+// Asks every shard for the per-key part of its stream state (with `changed_only`, only of the
+// keys its streams changed since the last such request); `done` gets every slice once each
+// shard answered (a shard that failed is logged and contributes nothing).
+void collect_states(self_ptr self, std::function<void(std::vector<key_state>)> done,
+                    bool changed_only = false) {
   auto& st = self->state;
   if (st.shards.empty()) {
     done({});
@@ -294,15 +296,17 @@ void collect_states(self_ptr self, std::function<void(std::vector<key_state>)> d
       g->done(std::move(g->all));
   };
   for (size_t i = 0; i < st.shards.size(); ++i)
-    self->request(st.shards[i], st.opts.send_timeout, state_export_atom::value)
+    self->request(st.shards[i], st.opts.send_timeout, state_export_atom::value, changed_only)
         .then(
             [g, one_done](std::vector<key_state>& part) {
               std::move(part.begin(), part.end(), std::back_inserter(g->all));
               one_done();
             },
-            [self, i, one_done](caf::error& err) {
+            [self, i, one_done, changed_only](caf::error& err) {
               spdlog::error("keeper: shard {} did not export its stream state: {}", i,
                             self->system().render(err));
+              if (changed_only)  // it may have forgotten its changed keys: export all next
+                self->state.state_full_next = true;
               one_done();
             });
 }
@@ -425,6 +429,7 @@ void rebalance_states(self_ptr self, const std::shared_ptr<const cluster_link::s
   if (!moved)
     return;
   st.state_sent.clear();  // replica sets changed: the next replication sends every key
+  st.state_full_next = true;
   collect_states(self, [self, snap, prev](std::vector<key_state> all) {
     auto moves = plan_state_handoff(prev, snap->view, changed_since_start(self, std::move(all)));
     auto& counters = self->state.link->counters;
@@ -437,12 +442,16 @@ void rebalance_states(self_ptr self, const std::shared_ptr<const cluster_link::s
 }
 
 // Every `state_replicate_every`: the per-key state of keys this node owns whose slice changed
-// since it last went out, to each key's replicas.
+// since it last went out, to each key's replicas. The shards export only the keys their
+// streams changed since the previous round (dirty tracking), every key after a view change
+// or a failed send; the digest then drops keys touched without a change.
 void replicate_states(self_ptr self) {
   auto& st = self->state;
   st.state_replicating = true;
   auto started = clock_type::now();
-  collect_states(self, [self, started](std::vector<key_state> all) {
+  bool changed_only = !st.state_full_next;
+  st.state_full_next = false;
+  auto exported = [self, started](std::vector<key_state> all) {
     auto& st = self->state;
     // Exporting holds each shard (and the GIL) for a time that grows with its keys: the
     // next round waits at least ten times as long as this export took, so it never takes
@@ -479,16 +488,19 @@ void replicate_states(self_ptr self) {
       send_states(self, *snap, node, state_replica_atom::value, std::move(slices),
                   &counters.state_replicated_out, &counters.state_replication_failures,
                   [self, left, keys](bool ok) {
-                    if (!ok)  // sent again next time
+                    if (!ok) {  // sent again next time, from a full export
                       for (auto h : *keys)
                         self->state.state_sent.erase(h);
+                      self->state.state_full_next = true;
+                    }
                     if (--*left == 0) {
                       self->state.state_replicating = false;
                       bump(self->state.link->counters.state_replication_rounds, 1);
                     }
                   });
     }
-  });
+  };
+  collect_states(self, std::move(exported), changed_only);
 }
 
 }  // namespace

@@ -120,6 +120,10 @@ struct keeper_state {
   /// Digest of the state slice last sent to the replicas, per key hash; cleared when the view
   /// changes (replica sets changed).
   std::unordered_map<uint64_t, uint64_t> state_sent;
+  /// The next replication round exports every key (with the digests above deciding what is
+  /// sent), not only those the streams changed since the last round: set at start, when the
+  /// replica sets changed and when a send failed (its keys are no longer marked changed).
+  bool state_full_next = true;
   bool state_replicating = false;
   std::chrono::steady_clock::time_point next_state_replication{};
   /// Stream-state handoffs of the leave still in flight (the leave waits for them).

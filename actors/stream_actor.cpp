@@ -68,9 +68,12 @@ bool checkpoint(stream_actor::stateful_pointer<stream_state> self) {
   return true;
 }
 
-// The per-key part of the shard's stream state, for the keeper (handoff and replicas).
-std::vector<key_state> export_key_states(stream_actor::stateful_pointer<stream_state> self) {
-  return self->state.host->export_keys();
+// The per-key part of the shard's stream state, for the keeper: every key (handoff), or only
+// those changed since the last changed-only export (replication rounds).
+std::vector<key_state> export_key_states(stream_actor::stateful_pointer<stream_state> self,
+                                         bool changed_only) {
+  return self->state.host->export_keys(changed_only ? stream_host::key_export::changed
+                                                    : stream_host::key_export::all);
 }
 
 // Keys' state from their previous owner (or a replica): replaces the shard's for those keys.
@@ -164,7 +167,7 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
             self, batch.size(),
             missing ? unknown_regroup_message(st.ctx.shard, missing, unknown) : std::string{});
       },
-      [=](state_export_atom) { return export_key_states(self); },
+      [=](state_export_atom, bool changed_only) { return export_key_states(self, changed_only); },
       [=](state_import_atom, const std::vector<key_state>& slices) {
         return import_key_states(self, slices);
       },

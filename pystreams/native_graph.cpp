@@ -254,6 +254,12 @@ py::object state_delegate(native::engine& eng, size_t root) {
       return py::object(py::none());
     return loads(j.dump());
   });
+  delegate.attr("changed") = py::cpp_function([&eng, root, loads](const std::string& path) {
+    auto j = eng.take_changed_state(root, path);
+    if (j.is_null())
+      return py::object(py::none());
+    return loads(j.dump());
+  });
   delegate.attr("restore") =
       py::cpp_function([&eng, root, dumps](const std::string& path, py::handle data) {
         auto text = dumps(data).cast<std::string>();

@@ -15,8 +15,9 @@ namespace dmon::native_graph {
 /// Caller holds the GIL.
 result<size_t> compile_root(native::engine& eng, const std::string& name, pybind11::handle stream);
 
-/// A Python object with `state(path)` and `restore(path, data)` over native root `root`, the
-/// delegate dmon.state.snapshot/restore take for roots that run natively. Caller holds
+/// A Python object with `state(path)`, `changed(path)` (the per-key state changed since the
+/// last call: node::take_changed_state) and `restore(path, data)` over native root `root`,
+/// the delegate dmon.state.snapshot/restore take for roots that run natively. Caller holds
 /// the GIL; the object must not outlive `eng`.
 pybind11::object state_delegate(native::engine& eng, size_t root);
 

@@ -491,7 +491,8 @@ size_t stream_host::restore_state(const std::string& json) {
   }
 }
 
-std::vector<key_state> stream_host::export_keys(const std::function<bool(const key_state&)>& want) {
+std::vector<key_state> stream_host::export_keys(key_export which,
+                                                const std::function<bool(const key_state&)>& want) {
   auto& s = *impl_;
   py::gil_scoped_acquire gil;
   std::vector<key_state> out;
@@ -508,7 +509,8 @@ std::vector<key_state> stream_host::export_keys(const std::function<bool(const k
     auto only = state.attr("keyed_paths")(s.runtime);
     if (py::len(only) == 0)
       return out;
-    auto parts = state.attr("split_keys")(state.attr("snapshot")(s.runtime, s.native_state, only));
+    auto parts = state.attr("split_keys")(state.attr("snapshot")(
+        s.runtime, s.native_state, only, py::arg("changed") = which == key_export::changed));
     auto dumps = state.attr("dumps");
     for (auto item : parts.cast<py::dict>()) {
       auto k = item.first.cast<py::tuple>();

@@ -104,10 +104,20 @@ class stream_host {
   /// module's code is dropped and logged. Returns how many streams were restored.
   size_t restore_state(const std::string& json);
 
+  /// Which keys export_keys() gives.
+  enum class key_export {
+    /// Every key the streams hold state for (handoff on a membership change).
+    all,
+    /// Only keys whose state an event, a timer or an import changed since the last `changed`
+    /// export (a replication round); this export forgets them. `all` leaves them marked.
+    changed,
+  };
+
   /// The per-key part of the streams' state (dmon.state.split_keys: `by` forks keyed by host
   /// and service, `coalesce` entries), one slice per key for which `want` is true (every key
   /// when empty). Empty when the snapshot failed (logged).
-  std::vector<key_state> export_keys(const std::function<bool(const key_state&)>& want = {});
+  std::vector<key_state> export_keys(key_export which = key_export::all,
+                                     const std::function<bool(const key_state&)>& want = {});
 
   /// Loads slices from export_keys() (of this or another node's instance of the module): each
   /// key's state replaces what the streams hold for that key; other keys are untouched.

@@ -19,6 +19,25 @@ log = logging.getLogger("dmon.runtime")
 __all__ = ["Runtime", "Timer", "Worker", "activate", "current"]
 
 
+class Touch:
+    """Marks the per-key state an event or a timer changed (a ``by`` fork), so that a
+    cluster's replication round exports only what changed (``dmon.state.snapshot(...,
+    changed=True)``). A mark made inside another fork points ``up`` to that fork's, and marking
+    one marks the enclosing forks too."""
+
+    __slots__ = ("dirty", "up")
+
+    def __init__(self, up: "Touch | None") -> None:
+        self.dirty = True  # new state has not been exported yet
+        self.up = up
+
+    def mark(self) -> None:
+        t: Touch | None = self
+        while t is not None:
+            t.dirty = True
+            t = t.up
+
+
 class Timer:
     """A scheduled call, returned by :meth:`Runtime.every`, :meth:`Runtime.after` and
     :meth:`Runtime.at`. ``cancel()`` stops it; ``defer(delay)`` pushes its next run to
@@ -30,7 +49,7 @@ class Timer:
     [1.0, 2.0, 3.0]
     """
 
-    __slots__ = ("due", "interval", "fn", "cancelled", "deferred", "_rt", "name", "seq")
+    __slots__ = ("due", "interval", "fn", "cancelled", "deferred", "_rt", "name", "seq", "owner")
 
     def __init__(self, rt: "Runtime", due: float, interval: float | None,
                  fn: Callable[[], Any], name: str) -> None:
@@ -42,6 +61,7 @@ class Timer:
         self.cancelled = False
         self.deferred: float | None = None
         self.seq = next(rt._seq)  # ties at one instant run in creation order, as in Riemann
+        self.owner = rt.owner  # the fork whose streams made it: marked when it runs
 
     def cancel(self) -> None:
         """Stop this timer; a cancelled timer never runs again."""
@@ -194,6 +214,8 @@ class Runtime:
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._now_override: float | None = None
+        self.owner: Touch | None = None
+        """The ``by`` fork whose streams are running now (see :class:`Touch`)."""
         self._pending: deque[Event] | None = None
         self._workers: dict[str, Worker] = {}
         self._workers_lock = threading.Lock()
@@ -267,8 +289,17 @@ class Runtime:
                     timer.due, timer.deferred = timer.deferred, None
                     self._schedule(timer)
                     continue
+                owner = timer.owner
                 try:
-                    timer.fn()
+                    if owner is None:
+                        timer.fn()
+                    else:
+                        owner.mark()
+                        outer, self.owner = self.owner, owner
+                        try:
+                            timer.fn()
+                        finally:
+                            self.owner = outer
                 except Exception as exc:
                     self.report_exception(f"timer {timer.name}", None, exc)
                 if timer.interval is not None and not timer.cancelled:

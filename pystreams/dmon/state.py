@@ -97,10 +97,15 @@ def _plain(x: Any) -> Any:
 
 
 def snapshot(roots: Roots, native: Mapping[str, Any] | None = None,
-             only: Iterable[tuple[str, str]] | None = None) -> dict:
+             only: Iterable[tuple[str, str]] | None = None, changed: bool = False) -> dict:
     """The state of every stateful built-in stream under ``roots``, as JSON-safe data
     keyed by root name and path (see the module docstring). Streams whose state JSON
     cannot hold are left out and reported on the ``dmon.state`` logger.
+
+    ``changed=True`` (a cluster's replication round) takes only the per-key parts changed
+    since the last such call: the ``by`` forks an event or a timer ran in, the ``coalesce``
+    entries put; it forgets them, so the next call has only what changed after it. Other
+    streams give their whole state.
 
     >>> from dmon import counter
     >>> s = counter(); s.send({"metric": 2})
@@ -120,8 +125,15 @@ def snapshot(roots: Roots, native: Mapping[str, Any] | None = None,
             if path in entries or (wanted is not None and (name, path) not in wanted):
                 continue
             try:
-                own = (delegate.state(path) if delegate is not None and delegate.owns(path)
-                       else s._state())
+                if delegate is not None and delegate.owns(path):
+                    # Parsed from the engine's JSON already: no second round trip.
+                    own = delegate.changed(path) if changed else delegate.state(path)
+                    if own is None:
+                        continue
+                    entries[path] = {"params": _plain(s.params()), "state": own}
+                    continue
+                take = getattr(s, "_take_changed_state", None) if changed else None
+                own = take() if take is not None else s._state()
                 if own is None:
                     continue
                 entries[path] = _plain({"params": s.params(), "state": own})
@@ -271,9 +283,16 @@ def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
 
     def slot(key: tuple[Any, Any], root: str, path: str, entry: Mapping[str, Any],
              field: str) -> list:
-        roots = out.setdefault(key, {"version": VERSION, "roots": {}})["roots"]
-        e = roots.setdefault(root, {}).setdefault(path, {"params": entry.get("params"),
-                                                        "state": {field: []}})
+        # Builds containers only when missing: this runs once per fork of every key.
+        sl = out.get(key)
+        if sl is None:
+            sl = out[key] = {"version": VERSION, "roots": {}}
+        entries = sl["roots"].get(root)
+        if entries is None:
+            entries = sl["roots"][root] = {}
+        e = entries.get(path)
+        if e is None:
+            e = entries[path] = {"params": entry.get("params"), "state": {field: []}}
         return e["state"][field]
 
     for root, entries in (snapshot.get("roots") or {}).items():

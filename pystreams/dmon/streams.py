@@ -12,6 +12,7 @@ from .core import Child, Stream, builtin, child_send, describe, fresh, prime
 from .events import (CORE_KEYS, DEFAULT_TTL, Event, expire, flatten, getter, is_expired, is_number,
                      setter)
 from .query import compile_query
+from .runtime import Touch
 
 __all__ = [
     "where", "when", "where_", "match", "split", "splitp", "sdo", "smap", "smap_", "smapcat",
@@ -967,14 +968,20 @@ class _By(Stream):
         self._gc = None
 
     def _fork(self, k: Any) -> tuple[tuple, tuple, list]:
-        kids = tuple(prime(c) for c in self.make(k))
+        rt = self.rt
+        tag = Touch(rt.owner)
+        outer, rt.owner = rt.owner, tag  # timers made by the fork's streams belong to it
+        try:
+            kids = tuple(prime(c) for c in self.make(k))
+        finally:
+            rt.owner = outer
         if self._exc_handler is not None:
             from .core import Stream as _S
             for c in kids:
                 if isinstance(c, _S):
                     _bind_handler(c, self._exc_handler)
         sends = tuple(child_send(c) for c in kids)
-        fork = (kids, sends, [0.0], sends[0] if len(sends) == 1 else None)
+        fork = (kids, sends, [0.0], sends[0] if len(sends) == 1 else None, tag)
         self.forks[k] = fork
         if self.idle is not None and self._gc is None:
             self._gc = self.every(self.idle, self._collect)
@@ -994,20 +1001,29 @@ class _By(Stream):
             except Exception as exc:
                 self.fail(exc, event)
                 return
+        rt = self.rt
         if self.idle is not None:
-            fork[2][0] = self.rt.now()
+            fork[2][0] = rt.now()
+        t = fork[4]
+        while t is not None:  # Touch.mark() inlined
+            t.dirty = True
+            t = t.up
+        outer, rt.owner = rt.owner, fork[4]
         send1 = fork[3]
-        if send1 is not None:  # emit_to() inlined for the usual single-child fork
-            try:
-                send1(event)
-            except Exception as exc:
-                self.fail(exc, event)
-        else:
-            self.emit_to(fork[1], event)
+        try:
+            if send1 is not None:  # emit_to() inlined for the usual single-child fork
+                try:
+                    send1(event)
+                except Exception as exc:
+                    self.fail(exc, event)
+            else:
+                self.emit_to(fork[1], event)
+        finally:
+            rt.owner = outer
 
     def _collect(self) -> None:
         cutoff = self.rt.now() - self.idle
-        for k, (kids, _, seen, _) in list(self.forks.items()):
+        for k, (kids, _, seen, _, _) in list(self.forks.items()):
             if seen[0] <= cutoff:
                 del self.forks[k]
                 for c in kids:
@@ -1016,7 +1032,7 @@ class _By(Stream):
 
     def close(self) -> None:
         super().close()
-        for kids, _, _, _ in self.forks.values():
+        for kids, _, _, _, _ in self.forks.values():
             for c in kids:
                 if isinstance(c, Stream):
                     c.close()
@@ -1031,12 +1047,22 @@ class _By(Stream):
             d["builder"] = "python"
         return d
 
-    def _state(self) -> Any:
+    def _state(self, changed: bool = False) -> Any:
         forks = []
-        for k, (kids, _, seen, _) in self.forks.items():
+        for k, (kids, _, seen, _, tag) in self.forks.items():
+            if changed and not tag.dirty:
+                continue
             key = list(k) if isinstance(k, tuple) else k
             forks.append([key, [c.state() if isinstance(c, Stream) else None for c in kids], seen[0]])
         return {"forks": forks} if forks else None
+
+    def _take_changed_state(self) -> Any:
+        """The forks an event, a timer or a restore changed since the last call, which
+        forgets them (dmon.state.snapshot(..., changed=True))."""
+        out = self._state(changed=True)
+        for fork in self.forks.values():
+            fork[4].dirty = False
+        return out
 
     def _restore(self, data: Any) -> None:
         if not data:
@@ -1050,11 +1076,16 @@ class _By(Stream):
                 for c in old[0]:
                     if isinstance(c, Stream):
                         c.close()
-            kids, _, s, _ = self._fork(k)
+            kids, _, s, _, tag = self._fork(k)
             s[0] = seen
-            for c, st in zip(kids, states):
-                if isinstance(c, Stream) and st is not None:
-                    c.restore(st)
+            rt = self.rt
+            outer, rt.owner = rt.owner, tag
+            try:
+                for c, st in zip(kids, states):
+                    if isinstance(c, Stream) and st is not None:
+                        c.restore(st)
+            finally:
+                rt.owner = outer
 
 
 def _templates_maker(children: Sequence[Any]) -> tuple[list, Callable[[Any], list]]:
@@ -2094,6 +2125,7 @@ class _Coalesce(Stream):
         super().__init__(children)
         self.dt = dt
         self.table: dict[tuple, Event] = {}
+        self._changed: set[tuple] = set()  # keys put since the last _take_changed_state()
         self.periodic = _Periodic(self, dt, 0, self._flush)
 
     def _flush(self) -> None:
@@ -2105,7 +2137,9 @@ class _Coalesce(Stream):
         self.emit(es)
 
     def send(self, event: Any) -> None:
-        self.table[(event.get("service"), event.get("host"))] = event
+        k = (event.get("service"), event.get("host"))
+        self.table[k] = event
+        self._changed.add(k)
         self.periodic.update(event)
 
     def params(self) -> dict:
@@ -2113,6 +2147,12 @@ class _Coalesce(Stream):
 
     def _state(self) -> Any:
         return {"events": list(self.table.values()), "periodic": self.periodic.state()}
+
+    def _take_changed_state(self) -> Any:
+        """Only the entries put since the last call (a replication round's per-key part)."""
+        changed, self._changed = self._changed, set()
+        events = [e for k, e in self.table.items() if k in changed]
+        return {"events": events, "periodic": self.periodic.state()} if events else None
 
     def _restore(self, data: Any) -> None:
         if not data:
@@ -2122,10 +2162,12 @@ class _Coalesce(Stream):
             # Some keys' entries (dmon.state.split_keys): merged into the table, the timer
             # kept (and started as a first event would start it).
             self.table.update(events)
+            self._changed.update(events)
             for e in events.values():
                 self.periodic.update(e)
             return
         self.table = events
+        self._changed = set(events)
         self.periodic.restore(data["periodic"])
 
 

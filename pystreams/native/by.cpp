@@ -91,6 +91,8 @@ class by_node final : public node {
     fork& f = *found;
     if (idle_)
       f.seen = ctx_.now();
+    f.tag->mark();
+    context::owner_scope in(ctx_, f.tag.get());
     for (auto& c : f.kids)
       c->push(e);
   }
@@ -116,12 +118,24 @@ class by_node final : public node {
   }
 
   // {"forks": [[key, [kid states], seen], ...]} in fork creation order; null with no forks.
-  json own_state() const override {
+  json own_state() const override { return forks_state(false); }
+
+  json take_changed_state() override {
+    auto out = forks_state(true);
+    for (auto& [_, f] : forks_)
+      f->tag->dirty = false;
+    return out;
+  }
+
+  json forks_state(bool changed_only) const {
     if (forks_.empty())
       return nullptr;
     std::vector<const std::pair<const key, std::unique_ptr<fork>>*> order;
     for (auto& p : forks_)
-      order.push_back(&p);
+      if (!changed_only || p.second->tag->dirty)
+        order.push_back(&p);
+    if (order.empty())
+      return nullptr;
     std::sort(order.begin(), order.end(),
               [](auto* a, auto* b) { return a->second->order < b->second->order; });
     json forks = json::array();
@@ -151,6 +165,7 @@ class by_node final : public node {
       }
       fork& f = make_fork(std::move(k));
       f.seen = entry.at(2).get<double>();
+      context::owner_scope in(ctx_, f.tag.get());
       auto& states = entry.at(1);
       for (size_t i = 0; i < f.kids.size() && i < states.size(); ++i)
         if (!states[i].is_null())
@@ -166,11 +181,18 @@ class by_node final : public node {
     std::vector<node_ptr> kids;
     double seen = 0.0;
     uint64_t order = 0;
+    /// Changed since the last replication round (new forks are).
+    touch_ptr tag;
   };
 
   fork& make_fork(key k) {
     auto f = std::make_unique<fork>();
-    f->kids = fresh_all(templates_, ctx_);
+    f->tag = std::make_shared<touch>();
+    f->tag->up = ctx_.owner();
+    {
+      context::owner_scope in(ctx_, f->tag.get());
+      f->kids = fresh_all(templates_, ctx_);
+    }
     f->order = next_order_++;
     auto& ref = *f;
     forks_.emplace(std::move(k), std::move(f));

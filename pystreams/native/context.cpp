@@ -30,6 +30,7 @@ timer_ptr context::every(double interval, double delay, std::function<void()> fn
   t->interval = interval;
   t->seq = seq_++;
   t->fn = std::move(fn);
+  t->owner = owner();
   schedule(t);
   return t;
 }
@@ -39,6 +40,7 @@ timer_ptr context::at(double when, std::function<void()> fn) {
   t->due = when;
   t->seq = seq_++;
   t->fn = std::move(fn);
+  t->owner = owner();
   schedule(t);
   return t;
 }
@@ -53,7 +55,13 @@ void context::tick(double now) {
       continue;
     double due = t->due;
     override_ = due;
-    t->fn();
+    if (t->owner) {
+      t->owner->mark();
+      owner_scope in(*this, t->owner.get());
+      t->fn();
+    } else {
+      t->fn();
+    }
     if (t->interval && !t->cancelled) {
       t->due = due + *t->interval;
       schedule(std::move(t));

@@ -26,6 +26,19 @@ struct sinks {
       regroup = {};
 };
 
+/// Marks the per-key state that an event or a timer changed (a `by` fork), so that a cluster's
+/// replication round exports only what changed (stream_host::export_keys). A tag made inside
+/// another fork points `up` to that fork's, and marking one marks its enclosing forks too.
+struct touch : std::enable_shared_from_this<touch> {
+  bool dirty = true;  // new state has not been exported yet
+  std::shared_ptr<touch> up;
+  void mark() {
+    for (touch* t = this; t; t = t->up.get())
+      t->dirty = true;
+  }
+};
+using touch_ptr = std::shared_ptr<touch>;
+
 /// A scheduled call (dmon.runtime.Timer): `interval` empty for a one-shot.
 struct timer {
   double due = 0;
@@ -33,6 +46,8 @@ struct timer {
   uint64_t seq = 0;
   bool cancelled = false;
   std::function<void()> fn;
+  /// The fork whose nodes made this timer (context::owner() then): marked when it runs.
+  touch_ptr owner;
   void cancel() { cancelled = true; }
 };
 using timer_ptr = std::shared_ptr<timer>;
@@ -61,6 +76,23 @@ class context {
 
   const sinks& out() const { return out_; }
 
+  /// The fork whose nodes are running now (null outside any): timers made meanwhile belong
+  /// to it, and mark it when they run.
+  touch_ptr owner() const { return owner_ ? owner_->shared_from_this() : nullptr; }
+  /// Makes `t` (owned by its fork, which outlives the scope) the owner until destroyed; a
+  /// plain pointer, so that events pay no reference counting.
+  class owner_scope {
+   public:
+    owner_scope(context& ctx, touch* t) : ctx_(ctx), prev_(ctx.owner_) { ctx.owner_ = t; }
+    ~owner_scope() { ctx_.owner_ = prev_; }
+    owner_scope(const owner_scope&) = delete;
+    owner_scope& operator=(const owner_scope&) = delete;
+
+   private:
+    context& ctx_;
+    touch* prev_;
+  };
+
  private:
   void schedule(timer_ptr t);
 
@@ -69,6 +101,7 @@ class context {
   std::optional<double> override_;
   uint64_t seq_ = 0;
   std::vector<timer_ptr> heap_;
+  touch* owner_ = nullptr;
 };
 
 }  // namespace dmon::native

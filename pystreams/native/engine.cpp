@@ -45,6 +45,12 @@ json engine::own_state(size_t root, const std::string& path) const {
   return it == paths.end() ? json(nullptr) : it->second->own_state();
 }
 
+json engine::take_changed_state(size_t root, const std::string& path) {
+  auto& paths = roots_.at(root).paths;
+  auto it = paths.find(path);
+  return it == paths.end() ? json(nullptr) : it->second->take_changed_state();
+}
+
 bool engine::restore_own(size_t root, const std::string& path, const json& data) {
   auto& paths = roots_.at(root).paths;
   auto it = paths.find(path);

@@ -47,6 +47,10 @@ class engine {
   /// none or no node has that path.
   json own_state(size_t root, const std::string& path) const;
 
+  /// node::take_changed_state() of the node at `path` (what changed since the last call);
+  /// null when nothing did or no node has that path.
+  json take_changed_state(size_t root, const std::string& path);
+
   /// `_restore(data)` on the node at `path`; false when no node has that path;
   /// std::invalid_argument / json errors when `data` does not fit.
   bool restore_own(size_t root, const std::string& path, const json& data);

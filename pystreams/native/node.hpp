@@ -42,6 +42,10 @@ class node {
 
   /// Python `_state()`: this node's own state, null when it keeps none.
   virtual json own_state() const { return nullptr; }
+  /// own_state() with only the per-key parts changed (by an event, a timer or a restore)
+  /// since the last call, which forgets them (a replication round: `by` forks and `coalesce`
+  /// entries); null when none. Other nodes give own_state().
+  virtual json take_changed_state() { return own_state(); }
   /// Python `_restore(data)`; `data` may be null.
   virtual void restore_own(const json& data);
 

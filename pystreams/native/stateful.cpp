@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "native/nodes.hpp"
 
@@ -317,6 +318,17 @@ class coalesce_node final : public node {
       events.push_back(event_to_json(e));
     return {{"events", std::move(events)}, {"periodic", periodic_.state()}};
   }
+  // Only the entries put since the last call (what a replication round sends per key).
+  json take_changed_state() override {
+    json events = json::array();
+    for (auto& e : table_)
+      if (changed_.count(key{e.service, e.host}))
+        events.push_back(event_to_json(e));
+    changed_.clear();
+    if (events.empty())
+      return nullptr;
+    return {{"events", std::move(events)}, {"periodic", periodic_.state()}};
+  }
   void restore_own(const json& data) override {
     if (!truthy(data))
       return;
@@ -357,6 +369,7 @@ class coalesce_node final : public node {
   // A dict keyed (service, host): a new key goes last, an old key keeps its place.
   void put(const event& e) {
     key k{e.service, e.host};
+    changed_.insert(k);
     auto it = pos_.find(k);
     if (it != pos_.end()) {
       table_[it->second] = e;
@@ -388,6 +401,8 @@ class coalesce_node final : public node {
   number dt_;
   std::vector<event> table_;
   std::unordered_map<key, size_t, key_hash> pos_;
+  /// Keys put since the last take_changed_state().
+  std::unordered_set<key, key_hash> changed_;
   periodic periodic_;
 };
 

@@ -100,3 +100,66 @@ def test_regroup_on_host_and_service_moves_its_forks_and_other_regroups_do_not()
         s.send({"host": "a", "service": "x", "metric": 1})
     assert dmon.state.keyed_paths(roots) == {("id", "regroup/0:by")}
     assert list(dmon.state.split_keys(dmon.state.snapshot(roots))) == [("a", "x")]
+
+
+# Replication rounds: snapshot(..., changed=True) takes only the keys changed since the last
+# such call (dirty tracking), so a round costs what changed, not every key.
+
+def changed_keys(roots):
+    return sorted(dmon.state.split_keys(dmon.state.snapshot(roots, changed=True)))
+
+
+def test_a_round_takes_exactly_the_keys_changed_since_the_last_round():
+    out, a = changes()
+    roots = [("alerts", a), ("c", counter())]
+    for h in ("h1", "h2", "h3"):
+        a.send(ev(h, "cpu", "ok"))
+    assert changed_keys(roots) == [("h1", "cpu"), ("h2", "cpu"), ("h3", "cpu")]
+    assert changed_keys(roots) == []
+    a.send(ev("h2", "cpu", "critical"))
+    assert changed_keys(roots) == [("h2", "cpu")]
+    # A whole snapshot (checkpoint, handoff) still has every key and forgets no mark.
+    a.send(ev("h3", "cpu", "ok"))
+    assert sorted(dmon.state.split_keys(dmon.state.snapshot(roots))) == \
+        [("h1", "cpu"), ("h2", "cpu"), ("h3", "cpu")]
+    assert changed_keys(roots) == [("h3", "cpu")]
+
+
+def test_a_key_changed_by_a_timer_is_in_the_next_round():
+    now = [0.0]
+    rt = Runtime(clock=lambda: now[0])
+    activate(rt)
+    out = []
+    s = by(["host", "service"], rate(5, out.append))
+    roots = [("r", s)]
+    s.send({"host": "a", "service": "x", "metric": 1, "time": 0})
+    assert changed_keys(roots) == [("a", "x")]
+    now[0] = 3
+    s.send({"host": "b", "service": "x", "metric": 1, "time": 3})
+    assert changed_keys(roots) == [("b", "x")]
+    now[0] = 5
+    rt.tick(5)  # a's rate flushes (and resets its sum); b's is due at 8
+    assert [e["host"] for e in out] == ["a"]
+    assert changed_keys(roots) == [("a", "x")]
+    now[0] = 8
+    rt.tick(8)
+    assert changed_keys(roots) == [("b", "x")]
+
+
+def test_imported_keys_and_coalesce_entries_are_in_the_next_round():
+    out, a = changes()
+    a.send(ev("h", "s", "critical"))
+    slice_ = dmon.state.split_keys(dmon.state.snapshot([("alerts", a)]))[("h", "s")]
+    _, b = changes()
+    b.send(ev("other", "s", "ok"))
+    assert changed_keys([("alerts", b)]) == [("other", "s")]
+    dmon.state.import_keys([("alerts", b)], [slice_])
+    assert changed_keys([("alerts", b)]) == [("h", "s")]
+
+    activate(Runtime())
+    c = coalesce(10, counter())
+    for h in ("a", "b"):
+        c.send({"host": h, "service": "x"})
+    assert changed_keys([("c", c)]) == [("a", "x"), ("b", "x")]
+    c.send({"host": "b", "service": "x", "metric": 2})
+    assert changed_keys([("c", c)]) == [("b", "x")]

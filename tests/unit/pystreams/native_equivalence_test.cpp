@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -526,6 +527,92 @@ TEST(native_equivalence, key_state_moves_between_paths) {
       "             by(['service', 'host'], lambda: changed(lambda e: e.get('metric'),\n"
       "                                                     publish('u'))))",
       3, 400);
+}
+
+namespace {
+
+dmon::event key_event(const std::string& host, const std::string& service, double metric) {
+  dmon::event e;
+  e.host = host;
+  e.service = service;
+  e.state = "ok";
+  e.metric = metric;
+  e.time_us = fake_now_us;
+  return e;
+}
+
+std::vector<std::string> keys_of(const std::vector<dmon::key_state>& slices) {
+  std::vector<std::string> out;
+  for (auto& s : slices)
+    out.push_back(s.host.value_or("-") + "/" + s.service.value_or("-"));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+// Replication rounds export only the keys whose state changed since the last round: by an
+// event, by a timer inside the key's fork, or by an import; a full export still has every key.
+TEST(native_equivalence, changed_export_has_exactly_the_changed_keys_on_both_paths) {
+  using which = dmon::stream_host::key_export;
+  auto module = write_module(
+      "stream = sdo(changed_state(index()), by(['host', 'service'], lambda: rate(5, index())))\n"
+      "other_stream = counter(index())");
+  for (bool native : {false, true}) {
+    SCOPED_TRACE(native ? "native" : "python");
+    dmon::stream_sinks sinks;
+    sinks.index = [](dmon::event) {};
+    sinks.store = [](dmon::event) {};
+    sinks.publish = [](const std::string&, dmon::event) {};
+    sinks.reinject = [](dmon::event) {};
+    dmon::stream_host_config cfg;
+    cfg.module = module;
+    cfg.settings["native_streams"] = native ? "true" : "false";
+    cfg.clock_us = [] { return fake_now_us; };
+    fake_now_us = base_us;
+    auto host = dmon::stream_host::load(cfg, std::move(sinks));
+    ASSERT_TRUE(host) << host.error().message;
+    auto& h = **host;
+    EXPECT_EQ(h.native_stream_names().empty(), !native);  // "stream" compiles natively
+    h.process(std::vector<dmon::event>{key_event("a", "x", 1), key_event("b", "x", 1),
+                                       key_event("c", "x", 1)});
+    EXPECT_EQ(keys_of(h.export_keys(which::changed)),
+              (std::vector<std::string>{"a/x", "b/x", "c/x"}));
+    EXPECT_TRUE(h.export_keys(which::changed).empty());
+    fake_now_us = base_us + 2'000'000;
+    h.process(std::vector<dmon::event>{key_event("b", "x", 2)});
+    auto round = h.export_keys(which::changed);
+    ASSERT_EQ(keys_of(round), std::vector<std::string>{"b/x"});
+    // The same slice a full export gives, which still has every key.
+    auto all = h.export_keys(which::all);
+    ASSERT_EQ(keys_of(all), (std::vector<std::string>{"a/x", "b/x", "c/x"}));
+    for (auto& s : all) {
+      if (s.host == "b") {
+        EXPECT_EQ(nlohmann::json::parse(s.json), nlohmann::json::parse(round[0].json));
+      }
+    }
+    // A timer in a fork (each key's rate flushes 5 s after its fork started) marks that key.
+    fake_now_us = base_us + 5'000'000;
+    h.tick(fake_now_us);
+    EXPECT_EQ(keys_of(h.export_keys(which::changed)),
+              (std::vector<std::string>{"a/x", "b/x", "c/x"}));
+    fake_now_us = base_us + 6'000'000;
+    h.process(std::vector<dmon::event>{key_event("d", "y", 1)});
+    h.tick(fake_now_us);
+    EXPECT_EQ(keys_of(h.export_keys(which::changed)), std::vector<std::string>{"d/y"});
+    fake_now_us = base_us + 11'000'000;
+    h.tick(fake_now_us);  // a, b, c flush at 10, d at 11
+    EXPECT_EQ(keys_of(h.export_keys(which::changed)),
+              (std::vector<std::string>{"a/x", "b/x", "c/x", "d/y"}));
+    // Imported keys are marked (their new owner replicates them).
+    std::vector<dmon::key_state> moved;
+    for (auto& s : all)
+      if (s.host == "a")
+        moved.push_back(s);
+    EXPECT_GT(h.import_keys(moved), 0u);
+    EXPECT_EQ(keys_of(h.export_keys(which::changed)), std::vector<std::string>{"a/x"});
+    EXPECT_TRUE(h.export_keys(which::changed).empty());
+  }
 }
 
 TEST(native_equivalence, user_functions_keep_their_root_in_python) {
