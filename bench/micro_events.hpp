@@ -26,4 +26,17 @@ inline std::vector<event> sample_events(size_t n) {
   return out;
 }
 
+/// Key `k` of dmon-load's default traffic (100 hosts x 100 services, in its order): host-(k/100),
+/// svc-(k%100).
+inline event load_event(size_t k, int64_t time_us) {
+  event e;
+  e.host = "host-" + std::to_string(k / 100);
+  e.service = "svc-" + std::to_string(k % 100);
+  e.state = "ok";
+  e.time_us = time_us;
+  e.ttl = 60;
+  e.metric = 0.5 + static_cast<double>(k);
+  return e;
+}
+
 }  // namespace dmon::bench

@@ -13,11 +13,15 @@
 #include "commit_group.hpp"
 #include "event_encoding.hpp"
 #include "index.hpp"
+#include "micro_events.hpp"
+#include "micro_store.hpp"
 #include "store.hpp"
 
 namespace {
 
 using namespace dmon;
+using bench::process_cpu_ns;
+using bench::temp_store;
 
 constexpr size_t keys = 10'000;
 constexpr size_t batch_size = 100;
@@ -27,16 +31,8 @@ const std::vector<event>& pool() {
   static const std::vector<event> p = [] {
     std::vector<event> out;
     out.reserve(keys);
-    for (size_t k = 0; k < keys; ++k) {
-      event e;
-      e.host = "host-" + std::to_string(k / 100);
-      e.service = "svc-" + std::to_string(k % 100);
-      e.state = "ok";
-      e.time_us = now_micros();
-      e.ttl = 60;
-      e.metric = 0.5 + static_cast<double>(k);
-      out.push_back(std::move(e));
-    }
+    for (size_t k = 0; k < keys; ++k)
+      out.push_back(bench::load_event(k, now_micros()));
     return out;
   }();
   return p;
@@ -50,36 +46,6 @@ std::vector<event> next_batch(size_t& at) {
   for (size_t i = 0; i < batch_size; ++i, at = (at + 1) % keys)
     out.push_back(p[at]);
   return out;
-}
-
-// A fresh store in a temp dir, removed at the end of the benchmark.
-struct temp_store {
-  std::string dir;
-  std::unique_ptr<store> db;
-
-  temp_store() {
-    auto tmpl = (std::filesystem::temp_directory_path() / "micro_index.XXXXXX").string();
-    if (!mkdtemp(tmpl.data()))
-      std::abort();
-    dir = tmpl;
-    store_options o;
-    o.path = dir;
-    auto s = store::open(o);
-    if (!s)
-      std::abort();
-    db = std::move(*s);
-  }
-  ~temp_store() {
-    db.reset();
-    std::filesystem::remove_all(dir);
-  }
-};
-
-// CPU time of the whole process (RocksDB's flush and compaction threads included), in ns.
-double process_cpu_ns() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
 }
 
 using group_type = commit_group<int>;
@@ -118,7 +84,7 @@ BENCHMARK(BM_group_coalesce)->Arg(1)->Arg(8);
 
 // The whole path: batches into a group, the group into RocksDB (WAL, memtable) and the memory.
 void BM_commit_path(benchmark::State& state) {
-  temp_store s;
+  temp_store s{"micro_index"};
   auto g = make_group();
   size_t at = 0;
   auto now = std::chrono::steady_clock::now();

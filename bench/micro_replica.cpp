@@ -12,12 +12,16 @@
 
 #include "event_encoding.hpp"
 #include "index.hpp"
+#include "micro_events.hpp"
+#include "micro_store.hpp"
 #include "replica_set.hpp"
 #include "store.hpp"
 
 namespace {
 
 using namespace dmon;
+using bench::process_cpu_ns;
+using bench::temp_store;
 
 constexpr size_t keys = 10'000;
 // A keeper's replica message under load carries the copies of many ingests.
@@ -28,46 +32,9 @@ constexpr size_t message_size = 1'000;
 std::vector<event> next_message(size_t& at, int64_t& time) {
   std::vector<event> out;
   out.reserve(message_size);
-  for (size_t i = 0; i < message_size; ++i, at = (at + 1) % keys) {
-    event e;
-    e.host = "host-" + std::to_string(at / 100);
-    e.service = "svc-" + std::to_string(at % 100);
-    e.state = "ok";
-    e.time_us = ++time;
-    e.ttl = 60;
-    e.metric = 0.5 + static_cast<double>(at);
-    out.push_back(std::move(e));
-  }
+  for (size_t i = 0; i < message_size; ++i, at = (at + 1) % keys)
+    out.push_back(bench::load_event(at, ++time));
   return out;
-}
-
-struct temp_store {
-  std::string dir;
-  std::unique_ptr<store> db;
-
-  temp_store() {
-    auto tmpl = (std::filesystem::temp_directory_path() / "micro_replica.XXXXXX").string();
-    if (!mkdtemp(tmpl.data()))
-      std::abort();
-    dir = tmpl;
-    store_options o;
-    o.path = dir;
-    auto s = store::open(o);
-    if (!s)
-      std::abort();
-    db = std::move(*s);
-  }
-  ~temp_store() {
-    db.reset();
-    std::filesystem::remove_all(dir);
-  }
-};
-
-// CPU time of the whole process (RocksDB's flush and compaction threads included), in ns.
-double process_cpu_ns() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
 }
 
 template <class Apply>
@@ -92,7 +59,7 @@ void run(benchmark::State& state, Apply apply) {
 // Now: replica_set::apply (coalescing by key hash, newer-wins, write_replicas into the
 // `replicas` family, the private index).
 void BM_replica_apply(benchmark::State& state) {
-  temp_store s;
+  temp_store s{"micro_replica"};
   replica_set r{s.db.get(), 60};
   run(state, [&](const std::vector<event>& m) { return bool(r.apply(m)); });
 }
@@ -101,7 +68,7 @@ BENCHMARK(BM_replica_apply)->UseRealTime();
 // Before (the code replica_set::apply had, kept here for the comparison): coalescing by key
 // string, a prefixed key string and a value string per write, write_states into `state`.
 void BM_state_family_apply(benchmark::State& state) {
-  temp_store s;
+  temp_store s{"micro_replica"};
   index mem{60};
   run(state, [&](const std::vector<event>& entries) {
     std::unordered_map<std::string, const event*> last;
