@@ -1,6 +1,7 @@
 // storage actor: a real store under a real actor system; commit groups answer after the write,
 // coalesce across batches, and a failed commit fails exactly its group's writes.
 #include "storage_actor.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
 #include <caf/all.hpp>
@@ -20,16 +21,8 @@ namespace {
 // Only a guard against hanging forever; nothing here is timed.
 constexpr auto guard_timeout = 60s;
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "dmon-storage-actor-XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
+struct temp_dir : dmon::test::temp_dir {
+  temp_dir() : dmon::test::temp_dir("dmon-storage-actor") {}
 };
 
 event make(std::string host, std::string service, double metric) {

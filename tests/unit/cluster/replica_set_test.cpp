@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "event_encoding.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 
@@ -24,12 +25,8 @@ dmon::event entry(const std::string& host, int64_t time, double metric) {
 }
 
 struct replica_set_test : ::testing::Test {
-  std::string path;
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "dmon-replica-test-XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  void TearDown() override { fs::remove_all(path); }
+  dmon::test::temp_dir dir{"dmon-replica-test"};
+  std::string path = dir.path.string();
   std::unique_ptr<dmon::store> open() {
     dmon::store_options o;
     o.path = path;

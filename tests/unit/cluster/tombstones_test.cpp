@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "ownership.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -33,12 +34,8 @@ dmon::event deleted(const std::string& host, int64_t time) {
 }
 
 struct tombstones_test : ::testing::Test {
-  std::string path;
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "dmon-tombstones-test-XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  void TearDown() override { fs::remove_all(path); }
+  dmon::test::temp_dir dir{"dmon-tombstones-test"};
+  std::string path = dir.path.string();
   std::unique_ptr<dmon::store> open() {
     dmon::store_options o;
     o.path = path;

@@ -1,6 +1,7 @@
 // Tests of the store's open errors that need a hostile filesystem: read-only directories and a
 // corrupt OPTIONS file.
 #include "store.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -17,20 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed with everything in it.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "dmon-store-errors-XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::permissions(path, fs::perms::owner_all, ignored);
-    for (auto& p : fs::recursive_directory_iterator(path, ignored))
-      fs::permissions(p.path(), fs::perms::owner_all, fs::perm_options::add, ignored);
-    fs::remove_all(path, ignored);
-  }
+struct temp_dir : dmon::test::temp_dir {
+  temp_dir() : dmon::test::temp_dir("dmon-store-errors") {}
 };
 
 event make(std::string host) {

@@ -1,5 +1,6 @@
 // Tests of the RocksDB store against a real database in a temporary directory.
 #include "store.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -19,17 +20,8 @@ namespace {
 
 constexpr int64_t sec = 1'000'000;
 
-/// A fresh directory under the system temp dir, removed with everything in it.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "dmon-store-test-XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
+struct temp_dir : dmon::test::temp_dir {
+  temp_dir() : dmon::test::temp_dir("dmon-store-test") {}
 };
 
 event make(std::optional<std::string> host, std::optional<std::string> service,

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "event_encoding.hpp"
+#include "temp_dir.hpp"
 
 using namespace dmon;
 namespace fs = std::filesystem;
@@ -19,16 +20,8 @@ namespace {
 
 constexpr int64_t sec = 1'000'000;
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "dmon-upgrade-test-XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
+struct temp_dir : dmon::test::temp_dir {
+  temp_dir() : dmon::test::temp_dir("dmon-upgrade-test") {}
 };
 
 event make(std::string host, std::string service, int64_t time_us, double ttl) {
