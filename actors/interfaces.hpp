@@ -74,6 +74,8 @@ using storage_actor = caf::typed_actor<
 using router_actor = caf::typed_actor<
     // Deliver a batch; replies once every owner processed its share.
     caf::replies_to<ingest_atom, std::vector<event>>::with<uint64_t>,
+    // The same for a TCP connection's read: the ticket is answered instead of a reply.
+    caf::reacts_to<ingest_atom, std::vector<event>, ingest_ticket>,
     // A batch another node's router sends here because this node owns its keys
     // (event_batch_codec bytes); runs on the local shards, never routed again.
     caf::replies_to<forward_atom, std::string>::with<uint64_t>,
@@ -89,8 +91,6 @@ using router_actor = caf::typed_actor<
 /// The part of a TCP connection's work that must not run on its I/O thread: batches that go
 /// through the router (the node is in a cluster), and answers to queries.
 using tcp_parser_actor = caf::typed_actor<
-    // A batch to route (cluster): the router's answer goes to the ticket.
-    caf::reacts_to<ingest_atom, std::vector<event>, ingest_ticket>,
     // Render the answers of batch `seq`, whose events ran, queries included.
     caf::reacts_to<frames_atom, uint64_t, std::shared_ptr<const frame_batch>>>;
 

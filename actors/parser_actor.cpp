@@ -18,16 +18,10 @@ constexpr int64_t log_interval_us = 1'000'000;
 
 tcp_parser_actor::behavior_type tcp_parser(
     tcp_parser_actor::stateful_pointer<tcp_parser_state> self, std::shared_ptr<reply_sink> sink,
-    router_actor router, query_function query) {
+    query_function query) {
   self->state.sink = std::move(sink);
-  self->state.router = std::move(router);
   self->state.query = std::move(query);
   return {
-      [=](ingest_atom, std::vector<event>& events, ingest_ticket& ticket) {
-        self->request(self->state.router, caf::infinite, ingest_atom::value, std::move(events))
-            .then([ticket](uint64_t n) { ticket->done(n); },
-                  [=](caf::error& err) { ticket->failed(self->system().render(err)); });
-      },
       [=](frames_atom, uint64_t seq, std::shared_ptr<const frame_batch>& b) {
         std::string out;
         render_answers(*b, {}, &self->state.query, out);

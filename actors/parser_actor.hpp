@@ -32,18 +32,17 @@ struct tcp_parser_state {
   tcp_parser_state() = default;
 
   std::shared_ptr<reply_sink> sink;
-  router_actor router;
   query_function query;
   static inline const char* name = "dmon.parser.tcp";
 };
 
 /// One per TCP connection, for what its I/O thread must not do itself (the connection
-/// decodes and hands events to the local shards directly): routes batches through the
-/// router while the node is in a cluster, and renders the answers of batches with queries
-/// (they read the index, or ask every member) once their events ran.
+/// decodes and hands events to the local shards, or in a cluster to the router, directly):
+/// renders the answers of batches with queries (they read the index, or ask every member)
+/// once their events ran.
 tcp_parser_actor::behavior_type tcp_parser(
     tcp_parser_actor::stateful_pointer<tcp_parser_state> self, std::shared_ptr<reply_sink> sink,
-    router_actor router, query_function query);
+    query_function query);
 
 enum class datagram_format { protobuf, json };
 

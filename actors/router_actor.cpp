@@ -59,25 +59,33 @@ void fan_out_local(self_ptr self, std::vector<event> batch, const std::shared_pt
   }
 }
 
-// A fan-in that answers `rp` after the keeper sent what the batch wrote (in a cluster).
-std::shared_ptr<fan_in> answering(self_ptr self, caf::typed_response_promise<uint64_t> rp) {
+// A fan-in that calls `deliver` after the keeper sent what the batch wrote (in a cluster), or
+// `fail` with the first failure.
+std::shared_ptr<fan_in> answering(self_ptr self, std::function<void(uint64_t)> deliver,
+                                  std::function<void(caf::error)> fail) {
   auto f = std::make_shared<fan_in>();
-  f->fail = [rp](caf::error err) mutable { rp.deliver(std::move(err)); };
-  f->ok = [self, rp](uint64_t n) mutable {
+  f->fail = std::move(fail);
+  f->ok = [self, deliver = std::move(deliver)](uint64_t n) {
     auto* link = self->state.link;
     // Nothing queued for replicas or other owners and nothing on its way (with replication
     // 1, unless a stream wrote a key another node owns): no keeper round trip.
     if (!link || !link->local_keeper || !link->clustered() || link->outbox.idle()) {
-      rp.deliver(n);
+      deliver(n);
       return;
     }
     // Replication failures are counted by the keeper; the owner has the writes either way.
     self->request(caf::actor_cast<keeper_actor>(link->local_keeper), caf::infinite,
                   flush_atom::value)
-        .then([rp, n](uint64_t) mutable { rp.deliver(n); },
-              [rp, n](caf::error&) mutable { rp.deliver(n); });
+        .then([deliver, n](uint64_t) { deliver(n); }, [deliver, n](caf::error&) { deliver(n); });
   };
   return f;
+}
+
+// The same, answering a request.
+std::shared_ptr<fan_in> answering(self_ptr self, caf::typed_response_promise<uint64_t> rp) {
+  return answering(
+      self, [rp](uint64_t n) mutable { rp.deliver(n); },
+      [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
 }
 
 // Runs events this node owns on their shards and replies with how many ran.
@@ -204,6 +212,25 @@ void reroute_departed(self_ptr self) {
   }
 }
 
+// Delivers an ingested batch to its owners: local shards, other nodes (coalesced per peer);
+// `f` answers once every owner ran its share.
+void route(self_ptr self, std::vector<event> batch, const std::shared_ptr<fan_in>& f) {
+  auto& st = self->state;
+  // Alone, or every member is leaving: nowhere else to send it.
+  if (st.members.empty() || !st.link || !st.link->clustered()) {
+    fan_out_local(self, std::move(batch), f);
+  } else {
+    std::vector<event> local;
+    std::map<std::string, std::vector<event>> remote;
+    split_by_owner(st, batch, local, remote);
+    forward(self, std::move(remote), f);
+    fan_out_local(self, std::move(local), f);
+  }
+  // Replies arrive only after the handler returns, so `pending` is complete by then.
+  if (f->pending == 0)
+    f->ok(0);
+}
+
 // Delivers regrouped events to the owners of their new keys (docs/cluster.md, "regroup"): local
 // shards directly, other nodes as one encoded batch each; a batch from a peer (`from_peer`)
 // stays here. Replies once every owner ran its share (and, in a cluster, the keeper sent what
@@ -249,21 +276,17 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
   self->state.link = link;
   return {
       [=](ingest_atom, std::vector<event>& batch) -> caf::result<uint64_t> {
-        auto& st = self->state;
-        // Alone, or every member is leaving: nowhere else to send it.
-        if (st.members.empty() || !st.link || !st.link->clustered())
-          return run_local(self, std::move(batch));
-        std::vector<event> local;
-        std::map<std::string, std::vector<event>> remote;
-        split_by_owner(st, batch, local, remote);
-        if (remote.empty())
-          return run_local(self, std::move(local));
         auto rp = self->make_response_promise<uint64_t>();
-        auto f = answering(self, rp);
-        forward(self, std::move(remote), f);
-        // Replies arrive only after this handler returns, so `pending` is complete first.
-        fan_out_local(self, std::move(local), f);
+        route(self, std::move(batch), answering(self, rp));
         return rp;
+      },
+      // A TCP connection's read (it waits on the ticket, so no reply travels back through a
+      // requesting actor).
+      [=](ingest_atom, std::vector<event>& batch, ingest_ticket& ticket) {
+        route(self, std::move(batch),
+              answering(
+                  self, [ticket](uint64_t n) { ticket->done(n); },
+                  [self, ticket](caf::error err) { ticket->failed(self->system().render(err)); }));
       },
       [=](forward_atom, const std::string& bytes) -> caf::result<uint64_t> {
         auto batch = event_batch_codec::decode(bytes);

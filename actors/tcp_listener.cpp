@@ -44,7 +44,7 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
 
   void start(caf::actor_system& sys) {
     parser_ = sys.spawn(tcp_parser, std::static_pointer_cast<reply_sink>(shared_from_this()),
-                        route_->to.router, route_->query);
+                        route_->query);
     read();
   }
 
@@ -147,7 +147,7 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
     auto& to = route_->to;
     // In a cluster the router decides, as for every other source.
     if (!to.direct())
-      caf::anon_send(parser_, ingest_atom::value, std::move(events), ticket(1));
+      caf::anon_send(to.router, ingest_atom::value, std::move(events), ticket(1));
     else
       to.send_direct(std::move(events), ticket);
   }
