@@ -90,6 +90,18 @@ def wait_until(fn, timeout=30.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
+def settle(fn, timeout, what):
+    """Polls fn (None when satisfied, else a problem) until it is satisfied or `timeout`."""
+    deadline = time.monotonic() + timeout
+    problem = "not checked"
+    while time.monotonic() < deadline:
+        problem = fn()
+        if problem is None:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}: {problem}")
+
+
 class Cluster:
     """Nodes node-0..node-(n-1) on fixed peer ports, each with its own work and data dir."""
 

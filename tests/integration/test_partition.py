@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_harness import RECORDER, wait_until
+from cluster_harness import RECORDER, settle, wait_until
 from riemann_wire import Connection, make_event, msg_with
 
 DMOND = os.path.abspath(os.environ.get("DMOND", Path(__file__).parents[2] / "build" / "dmond"))
@@ -318,17 +318,6 @@ def replica_problem(nodes):
     held = {f"node-{n.i}": cluster_info(n)["replicas_held"] for n in nodes}
     return None if sum(held.values()) == entries else f"{entries} entries, replicas {held}"
 
-
-def settle(fn, timeout, what):
-    """Polls fn (None when satisfied, else a problem) until it is satisfied or `timeout`."""
-    deadline = time.monotonic() + timeout
-    problem = "not checked"
-    while time.monotonic() < deadline:
-        problem = fn()
-        if problem is None:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}: {problem}")
 
 
 def test_partitioned_node_keys_move_to_majority_and_return_after_heal(net, cluster):

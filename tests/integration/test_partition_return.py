@@ -2,11 +2,10 @@
 when it returns with its data directory. Real dmond processes on loopback (no namespaces)."""
 
 import signal
-import time
 
 import pytest
 
-from cluster_harness import Cluster, cluster_info, wait_until
+from cluster_harness import Cluster, cluster_info, settle, wait_until
 from riemann_wire import Connection, make_event, msg_with
 
 
@@ -34,16 +33,6 @@ def local(node):
     q = urllib.parse.quote('service = "svc"')
     return {e["host"] for e in json.loads(http_get(node, f"/index?query={q}&scope=local")[1])}
 
-
-def settle(fn, timeout, what):
-    deadline = time.monotonic() + timeout
-    problem = "not checked"
-    while time.monotonic() < deadline:
-        problem = fn()
-        if problem is None:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}: {problem}")
 
 
 @pytest.fixture
