@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "atoms.hpp"
+#include "ingest_ticket.hpp"
 #include "membership.hpp"
 
 namespace caf {
@@ -173,6 +174,8 @@ using keeper_actor = caf::typed_actor<
     caf::reacts_to<relay_atom, std::string>,
     // Local (router): send the outbox; replies when every send so far finished.
     caf::replies_to<flush_atom>::with<uint64_t>,
+    // Local (a listener's batch of owned events ran): the same, answering `ticket` (done(0)).
+    caf::reacts_to<flush_atom, ingest_ticket>,
     // Local (router): the view changed.
     caf::reacts_to<rebalance_atom>,
     // Local (node, on SIGTERM): hand everything to the next owners; replies with the count.

@@ -1,6 +1,8 @@
 // dmon::ingest_ticket: the answer to a batch sent to the shards as plain messages, and its fan-in.
 #pragma once
 
+#include <caf/allowed_unsafe_message_type.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -44,3 +46,6 @@ class ingest_waiter {
 using ingest_ticket = std::shared_ptr<ingest_waiter>;
 
 }  // namespace dmon
+
+// A pointer shared within the process (shards, storage, router, keeper); never sent to a peer.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dmon::ingest_ticket)

@@ -23,8 +23,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dmon::regrouped_batch)
 // Per-key stream state between a node's keeper and its shards; between nodes it travels as
 // state_slices bytes.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dmon::key_state>)
-// A pointer shared within the process: who waits for a batch sent without a request.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dmon::ingest_ticket)
 
 namespace dmon {
 struct frame_batch;
@@ -76,6 +74,10 @@ using router_actor = caf::typed_actor<
     caf::replies_to<ingest_atom, std::vector<event>>::with<uint64_t>,
     // The same for a TCP connection's read: the ticket is answered instead of a reply.
     caf::reacts_to<ingest_atom, std::vector<event>, ingest_ticket>,
+    // A listener's events for one other owner node (by node id, from the listener's view):
+    // forwarded there (coalesced with other ingests' events for it); the ticket is answered
+    // once the owner ran them. Routed by the router's own view if that node left it.
+    caf::reacts_to<forward_atom, std::string, std::vector<event>, ingest_ticket>,
     // A batch another node's router sends here because this node owns its keys
     // (event_batch_codec bytes); runs on the local shards, never routed again.
     caf::replies_to<forward_atom, std::string>::with<uint64_t>,

@@ -98,7 +98,7 @@ void answer_waiters(self_ptr self) {
   auto& w = st.waiters;
   for (auto it = w.begin(); it != w.end();) {
     if (it->first < lowest) {
-      it->second.deliver(uint64_t{0});
+      it->second();
       it = w.erase(it);
     } else {
       ++it;
@@ -113,8 +113,8 @@ void send_deferred(self_ptr self) {
     return;
   auto seq = st.next_seq++;
   send_outbox(self, st.link->outbox.take(), seq);
-  for (auto& rp : st.deferred_flushes)
-    st.waiters.emplace_back(seq, std::move(rp));
+  for (auto& answer : st.deferred_flushes)
+    st.waiters.emplace_back(seq, std::move(answer));
   st.deferred_flushes.clear();
   answer_waiters(self);
 }
@@ -130,21 +130,28 @@ void finished(self_ptr self, uint64_t seq) {
   send_deferred(self);
 }
 
-// A flush: answered once every write queued before it was sent on. While earlier sends are
-// open it waits for them, and what was queued meanwhile goes as one batch (send_deferred).
-caf::result<uint64_t> flush_outbox(self_ptr self) {
+// A flush: `answer` runs once every write queued before it was sent on (at once when
+// nothing is open). While earlier sends are open it waits for them, and what was queued
+// meanwhile goes as one batch (send_deferred).
+void flush_outbox(self_ptr self, std::function<void()> answer) {
   auto& st = self->state;
   if (!st.open.empty()) {
-    auto rp = self->make_response_promise<uint64_t>();
-    st.deferred_flushes.push_back(rp);
-    return rp;
+    st.deferred_flushes.push_back(std::move(answer));
+    return;
   }
   auto seq = st.next_seq++;
   send_outbox(self, st.link->outbox.take(), seq);
-  if (st.open.empty() || st.open.begin()->first > seq)
-    return uint64_t{0};
+  if (st.open.empty() || st.open.begin()->first > seq) {
+    answer();
+    return;
+  }
+  st.waiters.emplace_back(seq, std::move(answer));
+}
+
+// The same, answering a request.
+caf::result<uint64_t> flush_outbox(self_ptr self) {
   auto rp = self->make_response_promise<uint64_t>();
-  st.waiters.emplace_back(seq, rp);
+  flush_outbox(self, [rp]() mutable { rp.deliver(uint64_t{0}); });
   return rp;
 }
 
@@ -926,6 +933,10 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
         relaying = false;
       },
       [=](flush_atom) -> caf::result<uint64_t> { return flush_outbox(self); },
+      [=](flush_atom, ingest_ticket& ticket) {
+        // Replication failures are counted here; the owner has the writes either way.
+        flush_outbox(self, [ticket = std::move(ticket)] { ticket->done(0); });
+      },
       [=](rebalance_atom) { rebalance(self); },
       [=](leave_atom) -> caf::result<uint64_t> {
         auto& st = self->state;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -81,13 +82,14 @@ struct keeper_state {
   std::optional<cluster_view> prev;
   std::chrono::steady_clock::time_point next_rebalance{};
 
-  /// Sends in flight per sequence number, and flushes waiting for them.
+  /// Sends in flight per sequence number, and flushes waiting for them (how to answer each:
+  /// a router's request, or a listener's ticket).
   uint64_t next_seq = 1;
   std::map<uint64_t, size_t> open;
-  std::vector<std::pair<uint64_t, caf::typed_response_promise<uint64_t>>> waiters;
+  std::vector<std::pair<uint64_t, std::function<void()>>> waiters;
   /// Flushes that came while an outbox send was open: their writes go in one batch once
   /// the open sends finished (replica writes of concurrent ingests coalesce).
-  std::vector<caf::typed_response_promise<uint64_t>> deferred_flushes;
+  std::vector<std::function<void()>> deferred_flushes;
 
   /// Handed-off entries to drop from the index (or keep as replicas) once due.
   struct pending_release {

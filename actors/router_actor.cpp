@@ -288,6 +288,26 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
                   self, [ticket](uint64_t n) { ticket->done(n); },
                   [self, ticket](caf::error err) { ticket->failed(self->system().render(err)); }));
       },
+      // A listener's events for another owner: the listener split them by its view, and its
+      // per-connection fence relies on them going to that owner (docs/cluster.md, "The
+      // ingest path"). No keeper flush: the owner flushes what they wrote before it answers.
+      [=](forward_atom, std::string& owner, std::vector<event>& batch, ingest_ticket& ticket) {
+        auto& st = self->state;
+        auto fail = [self, ticket](caf::error err) { ticket->failed(self->system().render(err)); };
+        if (!st.peers.count(owner) || !st.link || !st.link->clustered()) {
+          // It left this view since: its keys have new owners, as for any ingest.
+          route(self, std::move(batch),
+                answering(
+                    self, [ticket](uint64_t n) { ticket->done(n); }, std::move(fail)));
+          return;
+        }
+        auto f = std::make_shared<fan_in>();
+        f->ok = [ticket](uint64_t n) { ticket->done(n); };
+        f->fail = std::move(fail);
+        std::map<std::string, std::vector<event>> remote;
+        remote.emplace(std::move(owner), std::move(batch));
+        forward(self, std::move(remote), f);
+      },
       [=](forward_atom, const std::string& bytes) -> caf::result<uint64_t> {
         auto batch = event_batch_codec::decode(bytes);
         if (!batch)

@@ -1,4 +1,4 @@
-// TCP listener and connections: bytes in, decoded batches to the shards, ordered replies out.
+// TCP listener and connections: bytes in, decoded batches to their owners, ordered replies out.
 #include "tcp_listener.hpp"
 
 #include <spdlog/spdlog.h>
@@ -127,29 +127,75 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
       paused_ = true;
   }
 
+  // A read's events, decoded and waiting to go to their owners.
+  struct pending {
+    uint64_t seq;
+    std::shared_ptr<frame_batch> b;
+    std::vector<event> events;
+    std::chrono::steady_clock::time_point started;
+  };
+
   // Hands a read's events to their owners; the batch is answered once they ran.
+  //
+  // Per-key order across a view change: under one view a key has one owner and one shard,
+  // and this connection sends each destination its parts in read order, so one key's events
+  // arrive in order. When the view changes, a key may now go another way (to the shard
+  // instead of the router, or to another owner), and a later event could overtake an earlier
+  // one still on the old way. So a read that finds a newer view than the one its unanswered
+  // batches were split by waits (with every read after it) until those are answered, i.e.
+  // ran on their owners; then they go by the view of that moment. Views change rarely
+  // (membership), and the wait is bounded by max_inflight_frames like any other.
   void submit(std::shared_ptr<frame_batch> b, std::vector<event> events) {
     auto seq = order_.open(b->answers(), !b->fatal.empty());
     auto started = std::chrono::steady_clock::now();
-    auto n = events.size();
-    if (n == 0) {
+    if (events.empty()) {
       finish(seq, std::move(b), 0, {}, started);
       return;
     }
-    auto ticket = [&](size_t parts) {
+    pending p{seq, std::move(b), std::move(events), started};
+    auto& to = route_->to;
+    if (!to.direct()) {
+      dispatch(std::move(p));
+      return;
+    }
+    auto current = to.view();
+    if (!held_.empty() || (current != view_ && batches_open_ > 0)) {
+      held_.push_back(std::move(p));
+      return;
+    }
+    view_ = std::move(current);
+    dispatch(std::move(p));
+  }
+
+  void dispatch(pending p) {
+    ++batches_open_;
+    auto n = p.events.size();
+    auto ticket = [&, n](size_t parts) {
       return std::make_shared<ingest_waiter>(
-          parts, [self = shared_from_this(), seq, b, n, started](uint64_t, std::string error) {
+          parts, [self = shared_from_this(), seq = p.seq, b = p.b, n, started = p.started](
+                     uint64_t, std::string error) {
             asio::post(self->socket_.get_executor(), [=, error = std::move(error)]() mutable {
               self->finish(seq, b, n, std::move(error), started);
+              self->answered();
             });
           });
     };
     auto& to = route_->to;
-    // In a cluster the router decides, as for every other source.
     if (!to.direct())
-      caf::anon_send(to.router, ingest_atom::value, std::move(events), ticket(1));
+      caf::anon_send(to.router, ingest_atom::value, std::move(p.events), ticket(1));
     else
-      to.send_direct(std::move(events), ticket);
+      to.send(view_.get(), std::move(p.events), ticket);
+  }
+
+  // A dispatched batch was answered: reads held for a view change go once none is open.
+  void answered() {
+    if (--batches_open_ > 0 || held_.empty())
+      return;
+    view_ = route_->to.view();
+    auto held = std::move(held_);
+    held_.clear();
+    for (auto& p : held)
+      dispatch(std::move(p));
   }
 
   // The batch's events ran (or failed with `error`): its answers are rendered here, or by the
@@ -233,6 +279,11 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
   protobuf_codec::request_decoder request_decoder_;
   listener_counters& counters_;
   std::shared_ptr<const routing> route_;
+  /// The view the unanswered batches were split by, how many there are, and the reads that
+  /// wait for them to be answered because the view changed (submit()).
+  std::shared_ptr<const cluster_link::snapshot> view_;
+  size_t batches_open_ = 0;
+  std::vector<pending> held_;
   on_close closed_;
   tcp_parser_actor parser_;
   std::array<char, 64 * 1024> buf_;

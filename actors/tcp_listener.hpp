@@ -17,15 +17,18 @@
 namespace dmon {
 
 /// Accepts connections and runs each one's reads and writes on the I/O threads.
-/// A connection decodes what it read there and hands the events of a whole read, as one
-/// batch, straight to the shards that own them (split by key, as the router would) while the
-/// node is alone; the last shard, or the storage actor once the writes are in the WAL,
-/// answers the connection directly. In a cluster the batch goes through the router instead
-/// (via the connection's parser actor), which also renders answers to queries. Answers go
-/// out in read order. A connection stops reading while `max_inflight_frames` of its frames
-/// are unanswered (Riemann's ack-after-streams back-pressure, bounded). A frame over
-/// `max_frame_bytes` is answered with ok=false naming the limit, after which the connection
-/// closes.
+/// A connection decodes what it read there and splits the events of a whole read, as one
+/// batch, by owner under the current cluster view (ingest_targets): the ones this node owns
+/// (all of them while it is alone) go straight to their shards, the others to the router,
+/// which forwards them to their owner nodes. The last part to finish (a shard, the storage
+/// actor once the writes are in the WAL, the keeper once it sent them to replicas, or the
+/// router once the owner answered) answers the connection directly. When the view changes,
+/// a connection sends nothing more until its earlier batches are answered, so no event of a
+/// key overtakes an earlier one that went another way. Queries are answered by the
+/// connection's parser actor. Answers go out in read order. A connection stops reading while
+/// `max_inflight_frames` of its frames are unanswered (Riemann's ack-after-streams
+/// back-pressure, bounded). A frame over `max_frame_bytes` is answered with ok=false naming
+/// the limit, after which the connection closes.
 class tcp_listener {
  public:
   struct options {
@@ -33,7 +36,7 @@ class tcp_listener {
     size_t max_inflight_frames;
   };
 
-  /// Where events go: the local shards while the node is alone, else the router.
+  /// Where events go: the local shards for what this node owns, the router for the rest.
   using targets = ingest_targets;
 
   tcp_listener(boost::asio::io_context& io, caf::actor_system& sys, targets to,
