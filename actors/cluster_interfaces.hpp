@@ -152,8 +152,9 @@ using cluster_actor = caf::typed_actor<
 /// batches, index writes, replicas, handoffs, query shares) and sends this node's
 /// replicas, foreign index writes and handoffs. Every payload is event_batch_codec bytes.
 using keeper_actor = caf::typed_actor<
-    // An event batch this node owns (from a peer's router); runs on the local shards.
-    caf::replies_to<forward_atom, std::string>::with<uint64_t>,
+    // An event batch this node owns (from a peer's router, with the forward's id); runs on
+    // the local shards, then answers the sender with (forward_atom, id, events ran, error).
+    caf::reacts_to<forward_atom, std::string, uint64_t>,
     // Regrouped events whose new keys this node owns (regroup::encode bytes); to the router.
     caf::replies_to<regroup_atom, std::string>::with<uint64_t>,
     // Index writes for keys this node owns; replies with the number applied.

@@ -8,11 +8,6 @@
 
 namespace dmon {
 
-namespace {
-
-// The answer of a batch's owned parts in a cluster: passed on at once when the keeper has
-// nothing queued or on its way, else after the keeper sent it (the router's flush before
-// its ack, without the router).
 ingest_ticket after_keeper_flush(const cluster_link* link, ingest_ticket whole, size_t parts) {
   return std::make_shared<ingest_waiter>(
       parts, [link, whole = std::move(whole)](uint64_t n, std::string error) {
@@ -34,8 +29,6 @@ ingest_ticket after_keeper_flush(const cluster_link* link, ingest_ticket whole, 
             }));
       });
 }
-
-}  // namespace
 
 bool ingest_targets::direct() const {
   return !shards.empty();

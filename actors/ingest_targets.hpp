@@ -43,4 +43,10 @@ struct ingest_targets {
                    const std::function<ingest_ticket(size_t parts)>& make_ticket) const;
 };
 
+/// A ticket for `parts` parts of a batch this node owns in a cluster: when they all ran, it
+/// answers `whole` at once if the keeper has nothing queued or on its way (the common case with
+/// replication 1), else after the keeper sent it to replicas and other owners (the flush the
+/// router's ack does). A failed part fails `whole`.
+ingest_ticket after_keeper_flush(const cluster_link* link, ingest_ticket whole, size_t parts);
+
 }  // namespace dmon

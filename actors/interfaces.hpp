@@ -78,9 +78,10 @@ using router_actor = caf::typed_actor<
     // forwarded there (coalesced with other ingests' events for it); the ticket is answered
     // once the owner ran them. Routed by the router's own view if that node left it.
     caf::reacts_to<forward_atom, std::string, std::vector<event>, ingest_ticket>,
-    // A batch another node's router sends here because this node owns its keys
-    // (event_batch_codec bytes); runs on the local shards, never routed again.
-    caf::replies_to<forward_atom, std::string>::with<uint64_t>,
+    // An owner node's keeper answers forward `id`: events it ran, and an error (empty: ran).
+    caf::reacts_to<forward_atom, uint64_t, uint64_t, std::string>,
+    // Internal: fail forwards unanswered for too long.
+    caf::reacts_to<tick_atom>,
     // The cluster's live members changed (also the first list, at start).
     caf::reacts_to<members_atom, std::vector<cluster_member>>,
     // Regrouped events from a shard here: to the owners (node, shard) of their new keys;

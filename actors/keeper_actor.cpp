@@ -10,6 +10,7 @@
 
 #include "event_batch_codec.hpp"
 #include "handoff.hpp"
+#include "ingest_targets.hpp"
 #include "ownership.hpp"
 #include "state_slices.hpp"
 
@@ -739,6 +740,37 @@ void relay_tick(self_ptr self) {
   }
 }
 
+// Runs a forwarded batch on the local shards (never routed again: while two nodes' views
+// briefly differ that could loop) and answers `to` once they ran it and, when anything is
+// queued for replicas or other owners, the keeper sent it: from whichever thread finishes,
+// without a hop back through an actor here.
+void run_forwarded(self_ptr self, std::vector<event> events, router_actor to, uint64_t id) {
+  auto& st = self->state;
+  auto answer = std::make_shared<ingest_waiter>(1, [to, id](uint64_t n, std::string error) {
+    caf::anon_send(to, forward_atom::value, id, error.empty() ? n : uint64_t{0}, std::move(error));
+  });
+  if (events.empty()) {
+    answer->done(0);
+    return;
+  }
+  ownership owners{st.shards.size()};
+  std::vector<std::vector<event>> parts(st.shards.size());
+  if (parts.size() == 1) {
+    parts[0] = std::move(events);
+  } else {
+    for (auto& p : parts)
+      p.reserve(events.size() / parts.size() + events.size() / 8 + 1);
+    for (auto& e : events)
+      parts[owners.shard_of(e)].push_back(std::move(e));
+  }
+  auto count = static_cast<size_t>(std::count_if(
+      parts.begin(), parts.end(), [](const std::vector<event>& p) { return !p.empty(); }));
+  auto ticket = after_keeper_flush(st.link, std::move(answer), count);
+  for (size_t i = 0; i < parts.size(); ++i)
+    if (!parts[i].empty())
+      self->send(st.shards[i], ingest_atom::value, std::move(parts[i]), ticket);
+}
+
 caf::error decode_error(const error& err) {
   return caf::make_error(caf::sec::runtime_error, "cluster entries did not decode: " + err.message);
 }
@@ -780,16 +812,31 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
   st.relay->capacity = opts.relay_capacity;
   self->delayed_send(self, opts.tick, tick_atom::value);
   return {
-      [=](forward_atom, std::string& bytes) -> caf::result<uint64_t> {
+      // A peer's router forwards events this node owns; the answer goes back to it as a
+      // message (no request: no reply routed back through this actor, no timeout timer).
+      [=](forward_atom, std::string& bytes, uint64_t id) {
+        auto to = caf::actor_cast<router_actor>(self->current_sender());
+        if (!to)
+          return;
+        auto events = event_batch_codec::decode(bytes);
+        if (!events) {
+          caf::anon_send(to, forward_atom::value, id, uint64_t{0},
+                         "forwarded batch did not decode: " + events.error().message);
+          return;
+        }
         if (leaving_now(self)) {
           // The sender's view still has this node as the owner: route it again, to the
           // owner among the staying members.
-          auto events = event_batch_codec::decode(bytes);
-          if (!events)
-            return decode_error(events.error());
-          return self->delegate(self->state.router, ingest_atom::value, std::move(*events));
+          self->request(self->state.router, caf::infinite, ingest_atom::value, std::move(*events))
+              .then([to, id](uint64_t n) { caf::anon_send(to, forward_atom::value, id, n, ""); },
+                    [self, to, id](caf::error& err) {
+                      caf::anon_send(to, forward_atom::value, id, uint64_t{0},
+                                     self->system().render(err));
+                    });
+          return;
         }
-        return self->delegate(self->state.router, forward_atom::value, std::move(bytes));
+        bump(self->state.link->counters.forwarded_in, events->size());
+        run_forwarded(self, std::move(*events), std::move(to), id);
       },
       [=](regroup_atom, std::string& bytes) -> caf::result<uint64_t> {
         return self->delegate(self->state.router, regroup_atom::value, std::move(bytes));

@@ -37,6 +37,8 @@ using self_ptr = router_actor::stateful_pointer<router_state>;
 // How long a forwarded batch may take before the client is told it failed; a dead peer is
 // noticed by the cluster actor much sooner, this only bounds the wait.
 constexpr auto forward_timeout = std::chrono::seconds{30};
+// How often unanswered forwards are checked against it.
+constexpr auto forward_sweep = std::chrono::seconds{1};
 
 // Sends events this node owns to their shards; each shard's reply counts towards `f`.
 void fan_out_local(self_ptr self, std::vector<event> batch, const std::shared_ptr<fan_in>& f) {
@@ -88,16 +90,6 @@ std::shared_ptr<fan_in> answering(self_ptr self, caf::typed_response_promise<uin
       [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
 }
 
-// Runs events this node owns on their shards and replies with how many ran.
-caf::result<uint64_t> run_local(self_ptr self, std::vector<event> batch) {
-  auto rp = self->make_response_promise<uint64_t>();
-  auto f = answering(self, rp);
-  fan_out_local(self, std::move(batch), f);
-  if (f->pending == 0)
-    f->ok(0);
-  return rp;
-}
-
 // Splits a clustered batch by owner node, keeping each key's events in order.
 void split_by_owner(router_state& st, std::vector<event>& batch, std::vector<event>& local,
                     std::map<std::string, std::vector<event>>& remote) {
@@ -124,8 +116,9 @@ void forward(self_ptr self, std::map<std::string, std::vector<event>> remote,
   }
 }
 
-// Sends `owner` what its forward queue may send now; each answer (or failure) goes to the
-// ingests whose events the batch carried, and lets the next batch go.
+// Sends `owner` what its forward queue may send now. The owner's keeper answers with a message
+// (forward_atom, id, events ran, error), handled by forward_answered(); the ingests whose
+// events the batch carried are answered then, and the next batch may go.
 void send_forwards(self_ptr self, const std::string& owner) {
   auto& st = self->state;
   while (auto b = st.forwards.next(owner)) {
@@ -147,29 +140,59 @@ void send_forwards(self_ptr self, const std::string& owner) {
       continue;
     }
     auto id = st.next_forward_id++;
-    st.open_forwards[id] = {owner, [self, owner, fail](const std::string& why) {
+    st.open_forwards[id] = {owner,
+                            [self, owner, fail](const std::string& why) {
                               fail(why);
                               self->state.forwards.done(owner);
-                            }};
-    self->request(peer->second, forward_timeout, forward_atom::value,
-                  event_batch_codec::encode(b->events))
-        .then(
-            [self, id, owner, waiting](uint64_t) {
-              // Already failed: the owner left the view before it answered.
-              if (self->state.open_forwards.erase(id) == 0)
-                return;
-              for (auto& [f, count] : *waiting)
-                f->done(count);
-              self->state.forwards.done(owner);
-              send_forwards(self, owner);
-            },
-            [self, id, owner, fail](caf::error& err) {
-              if (self->state.open_forwards.erase(id) == 0)
-                return;
-              fail(self->system().render(err));
-              self->state.forwards.done(owner);
-              send_forwards(self, owner);
-            });
+                            },
+                            [self, owner, waiting] {
+                              for (auto& [f, count] : *waiting)
+                                f->done(count);
+                              self->state.forwards.done(owner);
+                            },
+                            std::chrono::steady_clock::now() + forward_timeout};
+    // Sized like the last forward: growing from empty copied every batch several times.
+    std::string bytes;
+    bytes.reserve(st.encoded_hint + st.encoded_hint / 4);
+    event_batch_codec::encode_to(bytes, b->events);
+    st.encoded_hint = bytes.size();
+    self->send(peer->second, forward_atom::value, std::move(bytes), id);
+  }
+}
+
+// The owner answered forward `id` (an empty error: it ran `ran` events).
+void forward_answered(self_ptr self, uint64_t id, const std::string& error) {
+  auto& st = self->state;
+  auto it = st.open_forwards.find(id);
+  // Already failed: the owner left the view, or the answer came after the timeout.
+  if (it == st.open_forwards.end())
+    return;
+  auto open = std::move(it->second);
+  st.open_forwards.erase(it);
+  if (error.empty())
+    open.done();
+  else
+    open.fail(error);
+  send_forwards(self, open.owner);
+}
+
+// Fails forwards unanswered for forward_timeout (a peer still in the view that does not
+// answer; one that leaves the view fails its forwards at once, reroute_departed()).
+void expire_forwards(self_ptr self) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  std::vector<router_state::open_forward> expired;
+  for (auto i = st.open_forwards.begin(); i != st.open_forwards.end();) {
+    if (i->second.deadline > now) {
+      ++i;
+      continue;
+    }
+    expired.push_back(std::move(i->second));
+    i = st.open_forwards.erase(i);
+  }
+  for (auto& open : expired) {
+    open.fail("it did not answer within " + std::to_string(forward_timeout.count()) + " s");
+    send_forwards(self, open.owner);
   }
 }
 
@@ -274,6 +297,7 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
   self->state.owners = ownership{shards.size()};
   self->state.shards = std::move(shards);
   self->state.link = link;
+  self->delayed_send(self, forward_sweep, tick_atom::value);
   return {
       [=](ingest_atom, std::vector<event>& batch) -> caf::result<uint64_t> {
         auto rp = self->make_response_promise<uint64_t>();
@@ -308,14 +332,12 @@ router_actor::behavior_type router(self_ptr self, std::vector<stream_actor> shar
         remote.emplace(std::move(owner), std::move(batch));
         forward(self, std::move(remote), f);
       },
-      [=](forward_atom, const std::string& bytes) -> caf::result<uint64_t> {
-        auto batch = event_batch_codec::decode(bytes);
-        if (!batch)
-          return caf::make_error(caf::sec::runtime_error,
-                                 "forwarded batch did not decode: " + batch.error().message);
-        self->state.link->counters.forwarded_in.fetch_add(batch->size(), std::memory_order_relaxed);
-        // Never routed again: while two nodes' member lists briefly differ, that could loop.
-        return run_local(self, std::move(*batch));
+      [=](forward_atom, uint64_t id, uint64_t, const std::string& error) {
+        forward_answered(self, id, error);
+      },
+      [=](tick_atom) {
+        expire_forwards(self);
+        self->delayed_send(self, forward_sweep, tick_atom::value);
       },
       [=](members_atom, const std::vector<cluster_member>& members) {
         auto& st = self->state;

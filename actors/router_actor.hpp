@@ -1,6 +1,7 @@
 // The router actor: delivers each event to the node, then the shard, that owns its key.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,9 +47,13 @@ struct router_state {
   struct open_forward {
     std::string owner;
     std::function<void(const std::string&)> fail;
+    std::function<void()> done;
+    std::chrono::steady_clock::time_point deadline;
   };
   std::map<uint64_t, open_forward> open_forwards;
   uint64_t next_forward_id = 0;
+  /// Bytes of the last forward's encoding: the next one reserves about as much.
+  size_t encoded_hint = 0;
   static inline const char* name = "dmon.router";
 };
 
