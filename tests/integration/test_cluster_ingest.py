@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from cluster_harness import Cluster, cluster_info, wait_until
-from riemann_wire import Connection, make_event, msg_with
+from cluster_harness import Cluster, cluster_hosts, cluster_info, local_hosts, wait_until
+from riemann_wire import Connection, make_event, msg_with, send_udp
 
 
 @pytest.fixture
@@ -110,4 +110,22 @@ def test_an_acked_batch_of_owned_keys_is_on_the_replica(cluster):
             infos = [cluster_info(n) for n in nodes]
             assert sum(i["replicas_held"] for i in infos) == 100 * (b + 1), infos
             assert infos[0]["keys_owned"] > 0 and infos[1]["replicas_held"] > 0
+    assert cluster_info(nodes[0])["counters"]["forwarded_out"] > 0
+
+
+def test_udp_events_in_a_cluster_land_on_their_owners(cluster):
+    # A UDP datagram's events take the same split as a TCP read: owned ones to the local
+    # shards, the others forwarded. Every key ends up in exactly one node's own index.
+    for i in range(2):
+        cluster.start(i, range(2))
+    cluster.wait_members(2)
+    nodes = [cluster.nodes[0], cluster.nodes[1]]
+    keys = {f"udp-{i}" for i in range(200)}
+    for b in range(10):
+        send_udp(nodes[0].udp, msg_with([make_event(host=f"udp-{b * 20 + i}", service="u",
+                                                    ttl=3600.0) for i in range(20)]))
+    wait_until(lambda: cluster_hosts(nodes[1], 'host =~ "udp-%"') == keys, 30,
+               "every UDP key queryable")
+    owned = [local_hosts(n) & keys for n in nodes]
+    assert all(owned) and not (owned[0] & owned[1]) and owned[0] | owned[1] == keys
     assert cluster_info(nodes[0])["counters"]["forwarded_out"] > 0
