@@ -10,6 +10,7 @@
 
 #include "event_batch_codec.hpp"
 #include "handoff.hpp"
+#include "ingest_split.hpp"
 #include "ingest_targets.hpp"
 #include "ownership.hpp"
 #include "state_slices.hpp"
@@ -753,22 +754,12 @@ void run_forwarded(self_ptr self, std::vector<event> events, router_actor to, ui
     answer->done(0);
     return;
   }
-  ownership owners{st.shards.size()};
-  std::vector<std::vector<event>> parts(st.shards.size());
-  if (parts.size() == 1) {
-    parts[0] = std::move(events);
-  } else {
-    for (auto& p : parts)
-      p.reserve(events.size() / parts.size() + events.size() / 8 + 1);
-    for (auto& e : events)
-      parts[owners.shard_of(e)].push_back(std::move(e));
-  }
-  auto count = static_cast<size_t>(std::count_if(
-      parts.begin(), parts.end(), [](const std::vector<event>& p) { return !p.empty(); }));
-  auto ticket = after_keeper_flush(st.link, std::move(answer), count);
-  for (size_t i = 0; i < parts.size(); ++i)
-    if (!parts[i].empty())
-      self->send(st.shards[i], ingest_atom::value, std::move(parts[i]), ticket);
+  // Split over the shards as on a node alone (a view that is not clustered owns every key).
+  auto split = ingest_split::of(std::move(events), cluster_view{}, st.shards.size());
+  auto ticket = after_keeper_flush(st.link, std::move(answer), split.local_parts());
+  for (size_t i = 0; i < split.local.size(); ++i)
+    if (!split.local[i].empty())
+      self->send(st.shards[i], ingest_atom::value, std::move(split.local[i]), ticket);
 }
 
 caf::error decode_error(const error& err) {
