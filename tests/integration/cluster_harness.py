@@ -114,8 +114,8 @@ class Cluster:
     def peers(self, members):
         return ",".join(f"127.0.0.1:{self.ports[i]}" for i in members)
 
-    def start(self, i, members):
-        node = start_node(self.tmp / f"n{i}", RECORDER, data_dir=self.tmp / f"n{i}" / "data",
+    def start(self, i, members, module=RECORDER):
+        node = start_node(self.tmp / f"n{i}", module, data_dir=self.tmp / f"n{i}" / "data",
                           args=["--peer-port", str(self.ports[i]), "--node-id", f"node-{i}",
                                 "--peers", self.peers(members), "--reap-interval", "1",
                                 "--rebalance-interval", "2", *self.extra])

@@ -10,6 +10,25 @@ from cluster_harness import Cluster, cluster_hosts, cluster_info, local_hosts, w
 from riemann_wire import Connection, make_event, msg_with, send_udp
 
 
+# The harness's recorder, slowed down (the shards fall behind the client, so that when a key
+# changes owner its earlier events still wait on the old way while the new way is idle), and
+# noting when each event ran (CLOCK_MONOTONIC: one clock for every process of the machine).
+SLOW_RECORDER = """
+import json, os, time
+from dmon import index
+_out = open(os.environ["DMON_TEST_OUT"], "a", buffering=1)
+
+class _Rec:
+    def send(self, event):
+        time.sleep(0.0002)
+        _out.write(json.dumps({"host": event.get("host"), "seq": event.get("metric"),
+                               "at": time.monotonic()}) + "\\n")
+
+stream = index()
+record_stream = _Rec()
+"""
+
+
 @pytest.fixture
 def cluster(tmp_path):
     c = Cluster(tmp_path, 3)
@@ -25,23 +44,24 @@ def test_per_key_order_holds_while_keys_change_owner_under_a_pipelined_client(cl
     # key's events must run in the order sent, the ones sent before the move on the old owner
     # and all later ones on the new owner: none overtakes an earlier one that went the other way.
     for i in range(2):
-        cluster.start(i, range(2))
+        cluster.start(i, range(2), SLOW_RECORDER)
     cluster.wait_members(2)
     hosts = [f"mover-{i}" for i in range(60)]
-    window, max_batches = 4, 20000
+    # Many batches in flight, so that at the view change the old way still holds some while
+    # the new way is idle: without the connection's hold, later events overtake there.
+    window, max_batches = 32, 50000
     sent, acked, failures = [0], [0], []
     stop = threading.Event()
 
     def client():
-        # Paced (about 500 batches/s at most) so that the join happens mid-stream; ends when
-        # told to or after max_batches, once every batch sent is answered.
+        # Runs until told to (the join happened mid-stream) or max_batches, then waits for
+        # every batch sent to be answered.
         with Connection(cluster.nodes[0].tcp) as c:
             while True:
                 while not stop.is_set() and sent[0] < max_batches and sent[0] - acked[0] < window:
                     c.send(msg_with([make_event(host=h, service="o", metric_sint64=sent[0])
                                      for h in hosts]))
                     sent[0] += 1
-                    time.sleep(0.002)
                 if sent[0] == acked[0]:
                     return
                 reply = c.recv_reply()
@@ -54,7 +74,7 @@ def test_per_key_order_holds_while_keys_change_owner_under_a_pipelined_client(cl
     t.start()
     try:
         wait_until(lambda: acked[0] >= 50, 30, "batches acked before the join")
-        cluster.start(2, range(3))
+        cluster.start(2, range(3), SLOW_RECORDER)
         cluster.wait_members(3)
         at_join = acked[0]
         wait_until(lambda: acked[0] >= at_join + 100 or acked[0] >= max_batches, 60,
@@ -72,15 +92,15 @@ def test_per_key_order_holds_while_keys_change_owner_under_a_pipelined_client(cl
         for i, n in enumerate(nodes):
             for e in n.seen():
                 if e["host"].startswith("mover-"):
-                    per.setdefault(e["host"], {}).setdefault(i, []).append(e["seq"])
+                    per.setdefault(e["host"], {}).setdefault(i, []).append((e["seq"], e["at"]))
         return per
 
     wait_until(lambda: sum(len(s) for p in runs().values() for s in p.values()) >= 60 * total,
-               30, "every event recorded")
+               60, "every event recorded")
     per = runs()
     moved = 0
     for h in hosts:
-        on = per[h]
+        on = {node: [seq for seq, _ in ran] for node, ran in per[h].items()}
         seqs = sorted(s for ran in on.values() for s in ran)
         assert seqs == list(range(total)), f"{h}: events lost or run twice"
         for node, ran in on.items():
@@ -88,9 +108,13 @@ def test_per_key_order_holds_while_keys_change_owner_under_a_pipelined_client(cl
         if len(on) > 1:
             moved += 1
             assert len(on) == 2, f"{h} ran on {sorted(on)}"
-            (a, first), (b, second) = sorted(on.items(), key=lambda kv: kv[1][0])
-            assert first[-1] < second[0], (
-                f"{h}: event {second[0]} ran on node-{b} before event {first[-1]} on node-{a}")
+            (a, old), (b, new) = sorted(per[h].items(), key=lambda kv: kv[1][0][0])
+            # Every event sent before the move ran on the old owner, every later one on the new
+            # owner, and the new owner ran none of them before the old owner ran its last.
+            assert old[-1][0] < new[0][0]
+            assert old[-1][1] <= new[0][1], (
+                f"{h}: event {new[0][0]} ran on node-{b} {old[-1][1] - new[0][1]:.4f} s before "
+                f"event {old[-1][0]} on node-{a}")
     assert moved > 0, "the join moved none of the keys: nothing was tested"
 
 
