@@ -581,6 +581,11 @@ std::vector<event> index::expire(int64_t now_us) {
 }
 
 void index::commit(std::vector<change>& changes, const applied_fn& applied) {
+  commit(changes, applied, 0, {});
+}
+
+void index::commit(std::vector<change>& changes, const applied_fn& applied, uint32_t mark,
+                   const marked_fn& marked) {
   std::unique_lock lock{mtx_};
   put_hint hint;
   for (size_t i = 0; i < changes.size(); ++i) {
@@ -590,10 +595,16 @@ void index::commit(std::vector<change>& changes, const applied_fn& applied) {
       auto* slot = put_locked(c.hash, c.e, previous, &hint);
       if (applied)
         applied(i, slot->e, previous);
+      if (mark != 0 && slot->mark != mark) {
+        slot->mark = mark;
+        marked(slot->e);
+      }
     } else if (auto* slot = find_locked(c.hash, c.e.host, c.e.service)) {
       previous = expiry_deadline(slot->e, default_ttl_);
       if (applied)
         applied(i, slot->e, previous);
+      if (mark != 0)
+        marked(slot->e);
       erase_locked(slot);
       // The erase may have dropped the list the hint points to.
       hint = {};

@@ -70,6 +70,8 @@ struct index_slot {
   uint64_t hash = 0;
   uint32_t host_pos = 0;
   uint32_t service_pos = 0;
+  /// The last `mark` a marking `commit` gave the entry (0: none).
+  uint32_t mark = 0;
 };
 
 /// Entries grouped by the value of one field (host or service), ordered by
@@ -194,6 +196,16 @@ class index {
   /// caller) under one exclusive lock, so readers see all or none of them. The
   /// events move into the index. An erase of an absent key changes nothing.
   void commit(std::vector<change>& changes, const applied_fn& applied = {});
+
+  /// Called by a marking `commit`, under the index lock, with the event of a put whose entry
+  /// did not carry the mark yet (then it does), or of an erase that removed an entry.
+  using marked_fn = std::function<void(const event& e)>;
+
+  /// As `commit`, and reports each key it changes for the first time since the caller began
+  /// using `mark` (non-zero), without a lookup of its own: the store's set of keys to
+  /// checkpoint. A key erased and put again is reported again.
+  void commit(std::vector<change>& changes, const applied_fn& applied, uint32_t mark,
+              const marked_fn& marked);
 
   /// Returns whether an entry is stored under an encoded key.
   bool contains(const std::string& encoded_key) const;

@@ -223,9 +223,13 @@ class rocksdb_store final : public store {
   status rebuild_index();
   status open_log();
   status replay_record(std::string_view payload);
-  // Remembers that the key of `e` changed since the last checkpoint; write_mtx_ held.
-  void mark_dirty(uint64_t hash, const std::optional<std::string>& host,
-                  const std::optional<std::string>& service);
+  // Remembers that the key of `e` changed since the last checkpoint; write_mtx_ held. Called
+  // by the index once per key and checkpoint (see `mark_`).
+  void note_dirty(const event& e) {
+    if (dirty_.empty())
+      dirty_since_ = std::chrono::steady_clock::now();
+    dirty_.push_back({e.host, e.service});
+  }
   // Whether a checkpoint is due by log size or age; write_mtx_ held.
   bool checkpoint_due(std::chrono::steady_clock::time_point now) const;
   // After an index write (write_mtx_ held): wakes the checkpointer when one is due.
@@ -264,8 +268,11 @@ class rocksdb_store final : public store {
   // Index writes are durable once in the log; RocksDB's `index` family is written at
   // checkpoints from the in-memory entries of the keys changed since the last one.
   std::unique_ptr<index_log> log_;
-  key_table<uint32_t> dirty_pos_;
+  // The keys changed since the last checkpoint, found by the index marking each entry it
+  // changes with `mark_` (a new value at every checkpoint), so a key is noted once per
+  // checkpoint without a lookup of its own (a key erased and put again may appear twice).
   std::vector<index_key> dirty_;
+  uint32_t mark_ = 1;
   std::chrono::steady_clock::time_point dirty_since_{};
   std::string key_buf_;
   // One checkpoint at a time (the background one, `checkpoint`, `flush`).
@@ -496,28 +503,17 @@ status rocksdb_store::replay_record(std::string_view payload) {
   });
   if (!parsed)
     return parsed;
-  for (auto& c : changes)
-    mark_dirty(c.hash, c.e.host, c.e.service);
-  mem_.commit(changes, [&](size_t i, const event& stored, std::optional<int64_t> previous) {
-    if (changes[i].erase)
-      return;
-    auto deadline = expiry_deadline(stored, opts_.default_ttl);
-    if (!previous || deadline < *previous)
-      expiry_.schedule(deadline, index_key::encode(stored));
-  });
+  mem_.commit(
+      changes,
+      [&](size_t i, const event& stored, std::optional<int64_t> previous) {
+        if (changes[i].erase)
+          return;
+        auto deadline = expiry_deadline(stored, opts_.default_ttl);
+        if (!previous || deadline < *previous)
+          expiry_.schedule(deadline, index_key::encode(stored));
+      },
+      mark_, [this](const event& e) { note_dirty(e); });
   return std::monostate{};
-}
-
-void rocksdb_store::mark_dirty(uint64_t hash, const std::optional<std::string>& host,
-                               const std::optional<std::string>& service) {
-  if (dirty_.empty())
-    dirty_since_ = std::chrono::steady_clock::now();
-  auto [at, added] = dirty_pos_.find_or_add(
-      hash, [&](uint32_t p) { return dirty_[p].host == host && dirty_[p].service == service; },
-      [&] { return static_cast<uint32_t>(dirty_.size()); });
-  (void)at;
-  if (added)
-    dirty_.push_back({host, service});
 }
 
 bool rocksdb_store::checkpoint_due(std::chrono::steady_clock::time_point now) const {
@@ -555,7 +551,9 @@ status rocksdb_store::run_checkpoint(bool force) {
     sealed = *r;
     keys = std::move(dirty_);
     dirty_.clear();
-    dirty_pos_.clear();
+    // Every entry counts as unchanged again; 0 means "no mark".
+    if (++mark_ == 0)
+      mark_ = 1;
   }
   // Each key's entry as it is now, read from memory without holding up the writers: it may
   // be newer than the sealed segments, but anything in memory is in the log already, so a
@@ -581,8 +579,10 @@ status rocksdb_store::run_checkpoint(bool force) {
   std::lock_guard guard{write_mtx_};
   if (!written) {
     // The sealed segments stay; the next checkpoint writes these keys again.
-    for (auto& k : keys)
-      mark_dirty(k.hash(), k.host, k.service);
+    if (dirty_.empty())
+      dirty_since_ = std::chrono::steady_clock::now();
+    dirty_.insert(dirty_.end(), std::make_move_iterator(keys.begin()),
+                  std::make_move_iterator(keys.end()));
     return written;
   }
   return log_->drop_through(sealed);
@@ -669,17 +669,19 @@ result<size_t> rocksdb_store::apply_latest(std::vector<keyed_event>& latest) {
     return size_t{0};
   if (auto r = log_->append(); !r)
     return r.error();
-  for (auto& w : latest)
-    mark_dirty(w.hash, w.e.host, w.e.service);
-  mem_.commit(latest, [&](size_t i, const event& stored, std::optional<int64_t> previous) {
-    if (latest[i].erase)
-      return;
-    // A later deadline is still covered by the key's existing entry (see expiry_schedule),
-    // so only new keys and earlier deadlines are filed: the key is encoded again only then.
-    auto deadline = expiry_deadline(stored, opts_.default_ttl);
-    if (!previous || deadline < *previous)
-      expiry_.schedule(deadline, index_key::encode(stored));
-  });
+  mem_.commit(
+      latest,
+      [&](size_t i, const event& stored, std::optional<int64_t> previous) {
+        if (latest[i].erase)
+          return;
+        // A later deadline is still covered by the key's existing entry (see
+        // expiry_schedule), so only new keys and earlier deadlines are filed: the key is
+        // encoded again only then.
+        auto deadline = expiry_deadline(stored, opts_.default_ttl);
+        if (!previous || deadline < *previous)
+          expiry_.schedule(deadline, index_key::encode(stored));
+      },
+      mark_, [this](const event& e) { note_dirty(e); });
   request_checkpoint_if_due();
   return kept;
 }
@@ -708,9 +710,7 @@ result<std::vector<event>> rocksdb_store::expire(int64_t now_us) {
     expiry_.restore(std::move(due));
     return r.error();
   }
-  for (auto& c : changes)
-    mark_dirty(c.hash, c.e.host, c.e.service);
-  mem_.commit(changes);
+  mem_.commit(changes, {}, mark_, [this](const event& e) { note_dirty(e); });
   request_checkpoint_if_due();
   return out;
 }
