@@ -238,23 +238,32 @@ result<uint64_t> index_log::rotate() {
 }
 
 status index_log::drop_through(uint64_t upto) {
-  std::string failed;
+  return remove(release_through(upto));
+}
+
+std::vector<std::string> index_log::release_through(uint64_t upto) {
+  std::vector<std::string> out;
   auto kept = std::remove_if(sealed_.begin(), sealed_.end(), [&](auto& s) {
     if (s.first > upto || s.first == current_)
       return false;
-    auto path = segment_path(s.first);
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-      if (failed.empty())
-        failed = path + ": " + errno_text(errno);
-      return false;
-    }
+    out.push_back(segment_path(s.first));
     sealed_bytes_ -= s.second;
     return true;
   });
   sealed_.erase(kept, sealed_.end());
+  return out;
+}
+
+status index_log::remove(const std::vector<std::string>& paths) const {
+  std::string failed;
+  for (auto& path : paths)
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT && failed.empty())
+      failed = path + ": " + errno_text(errno);
   if (!failed.empty())
     return error{ec::storage_failure, "cannot remove the checkpointed index log '" + failed +
                                           "'; it is replayed (harmlessly) at the next start"};
+  if (paths.empty())
+    return std::monostate{};
   return sync_dir();
 }
 

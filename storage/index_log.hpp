@@ -85,6 +85,15 @@ class index_log {
   /// Deletes every segment numbered `upto` or lower (never the current one).
   status drop_through(uint64_t upto);
 
+  /// The first half of `drop_through`: stops counting the segments numbered `upto` or lower
+  /// as live and returns their paths, for `remove` to delete without the caller's lock (the
+  /// unlink of a large file that is still in the page cache takes milliseconds).
+  std::vector<std::string> release_through(uint64_t upto);
+
+  /// Deletes released segments (fsyncing the directory when `sync`); a file that cannot be
+  /// deleted is replayed, harmlessly, at the next open.
+  status remove(const std::vector<std::string>& paths) const;
+
   /// The segment appends go to.
   uint64_t current_segment() const { return current_; }
 

@@ -583,6 +583,24 @@ TEST_F(store_test, a_read_only_open_sees_the_writes_still_only_in_the_index_log)
   EXPECT_EQ(again->size(), 2u);
 }
 
+TEST_F(store_test, a_checkpoint_of_more_keys_than_one_batch_holds_writes_them_all) {
+  {
+    auto s = open();
+    std::vector<event> batch;
+    for (int i = 0; i < 10000; ++i)
+      batch.push_back(make("h" + std::to_string(i), "x", 1 * sec, 10));
+    apply(*s, batch);
+    apply(*s, {expired("h17", "x")});
+    ASSERT_TRUE(s->checkpoint());
+  }
+  // Only RocksDB now: the checkpoint left an empty log.
+  auto s = open();
+  EXPECT_EQ(s->opened().log_records, 0u);
+  EXPECT_EQ(s->size(), 9999u);
+  EXPECT_FALSE(s->lookup({"h17", "x"}));
+  EXPECT_TRUE(s->lookup({"h9999", "x"}));
+}
+
 TEST_F(store_test, checkpoints_run_by_themselves_once_the_log_is_large) {
   auto o = options();
   o.checkpoint_bytes = 4096;
