@@ -474,9 +474,9 @@ status rocksdb_store::open_log() {
   }
   if (opts_.read_only)
     return std::monostate{};
-  // Start with an empty log: what was replayed goes to RocksDB now.
-  if (auto r = run_checkpoint(true); !r)
-    return r;
+  // What was replayed goes to RocksDB at once, but in the background: the open does not wait
+  // for a million keys' RocksDB writes (the replayed segments stay until it is done).
+  cp_requested_ = report_.log_records > 0;
   checkpointer_ = std::thread{[this] { checkpoint_loop(); }};
   return std::monostate{};
 }
@@ -613,9 +613,11 @@ void rocksdb_store::checkpoint_loop() {
     cp_cv_.wait_for(lk, opts_.checkpoint_interval, [this] { return cp_stop_ || cp_requested_; });
     if (cp_stop_)
       return;
+    // A request is due by definition (a write found it so, or the open replayed the log).
+    bool force = cp_requested_;
     cp_requested_ = false;
     lk.unlock();
-    auto r = run_checkpoint(false);
+    auto r = run_checkpoint(force);
     lk.lock();
     if (!r) {
       spdlog::warn(
