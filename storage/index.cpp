@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <thread>
 
 #include "query/ast.hpp"
 
@@ -348,6 +349,21 @@ std::optional<event> index::lookup(const index_key& key) const {
   if (auto* slot = find_locked(key))
     return slot->e;
   return std::nullopt;
+}
+
+void index::read_keys(std::span<const index_key> keys,
+                      const std::function<void(const index_key&, const event*)>& fn) const {
+  constexpr size_t chunk = 256;
+  for (size_t from = 0; from < keys.size(); from += chunk) {
+    if (from != 0)
+      // Lets a writer that waited for the chunk take the lock before the next one.
+      std::this_thread::yield();
+    std::shared_lock lock{mtx_};
+    for (size_t i = from; i < std::min(keys.size(), from + chunk); ++i) {
+      auto* slot = find_locked(keys[i]);
+      fn(keys[i], slot ? &slot->e : nullptr);
+    }
+  }
 }
 
 std::optional<event> index::find(const std::string& encoded_key) const {

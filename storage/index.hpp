@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -136,6 +137,13 @@ class index {
 
   /// Returns the entry for a key.
   std::optional<event> lookup(const index_key& key) const;
+
+  /// Calls `fn(key, entry)` for each of `keys` (entry: null when absent) without copying the
+  /// events, under the read lock taken for a few hundred keys at a time and given up in
+  /// between, so a writer waits for one such chunk at most, not for all of them (the lock
+  /// lets new readers in while a writer waits). `fn` must not call back into the index.
+  void read_keys(std::span<const index_key> keys,
+                 const std::function<void(const index_key& key, const event* entry)>& fn) const;
 
   /// Returns the entry stored under an encoded key (`index_key::encode()`).
   std::optional<event> find(const std::string& encoded_key) const;

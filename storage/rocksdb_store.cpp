@@ -568,23 +568,25 @@ status rocksdb_store::run_checkpoint(bool force) {
   std::string key;
   std::string value;
   status written = std::monostate{};
-  for (size_t i = 0; i < keys.size() && written; ++i) {
-    auto& k = keys[i];
-    key.clear();
-    auto e = mem_.lookup(k);
-    if (e) {
-      index_key::encode_to(*e, key);
-      value.clear();
-      enc::encode(*e, value);
-      batch.Put(index_cf_, key, value);
-    } else {
-      key = k.encode();
-      batch.Delete(index_cf_, key);
-    }
-    if (batch.Count() == keys_per_batch || i + 1 == keys.size()) {
-      written = write(batch, "an index checkpoint");
-      batch.Clear();
-    }
+  // Encoded straight from the entries under the index's read lock (no copies); written
+  // after each chunk of keys, outside that lock.
+  for (size_t from = 0; from < keys.size() && written; from += keys_per_batch) {
+    auto chunk = std::span<const index_key>{keys}.subspan(
+        from, std::min(keys_per_batch, keys.size() - from));
+    mem_.read_keys(chunk, [&](const index_key& k, const event* e) {
+      key.clear();
+      if (e) {
+        index_key::encode_to(*e, key);
+        value.clear();
+        enc::encode(*e, value);
+        batch.Put(index_cf_, key, value);
+      } else {
+        key = k.encode();
+        batch.Delete(index_cf_, key);
+      }
+    });
+    written = write(batch, "an index checkpoint");
+    batch.Clear();
   }
   std::unique_lock guard{write_mtx_};
   if (!written) {
