@@ -104,8 +104,7 @@ void BM_commit_path(benchmark::State& state) {
   }
   auto items = state.iterations() * state.range(0) * batch_size;
   state.SetItemsProcessed(items);
-  state.counters["slowest_write_us"] =
-      std::chrono::duration<double, std::micro>(slowest).count();
+  state.counters["slowest_write_us"] = std::chrono::duration<double, std::micro>(slowest).count();
   // Background flushes and compactions cost CPU too, on a machine with two cores.
   state.counters["process_cpu_ns_per_event"] =
       (process_cpu_ns() - cpu_before) / static_cast<double>(items);

@@ -599,6 +599,22 @@ TEST_F(store_test, a_read_only_open_sees_the_writes_still_only_in_the_index_log)
   EXPECT_EQ(again->size(), 2u);
 }
 
+TEST_F(store_test, synced_writes_and_a_flush_leave_nothing_to_replay) {
+  auto o = options();
+  o.sync = true;
+  {
+    auto s = open(o);
+    apply(*s, {make("a", "x", 1 * sec, 10)});
+    apply(*s, {make("b", "x", 1 * sec, 10), expired("a", "x")});
+    ASSERT_TRUE(s->flush());
+    EXPECT_EQ(log_bytes(dir_.path / "data"), 0u) << "a clean shutdown empties the log";
+  }
+  auto s = open(o);
+  EXPECT_EQ(s->opened().log_records, 0u);
+  EXPECT_EQ(s->size(), 1u);
+  EXPECT_TRUE(s->lookup({"b", "x"}));
+}
+
 TEST_F(store_test, a_checkpoint_of_more_keys_than_one_batch_holds_writes_them_all) {
   {
     auto s = open();
