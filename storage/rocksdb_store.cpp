@@ -477,6 +477,11 @@ status rocksdb_store::open_log() {
   // What was replayed goes to RocksDB at once, but in the background: the open does not wait
   // for a million keys' RocksDB writes (the replayed segments stay until it is done).
   cp_requested_ = report_.log_records > 0;
+  // Segments without a record (a start without writes, a cut-off tail) hold nothing to
+  // checkpoint: gone now, so restarts do not pile them up.
+  if (!cp_requested_)
+    if (auto r = log_->drop_through(log_->current_segment() - 1); !r)
+      return r;
   checkpointer_ = std::thread{[this] { checkpoint_loop(); }};
   return std::monostate{};
 }

@@ -615,6 +615,13 @@ TEST_F(store_test, synced_writes_and_a_flush_leave_nothing_to_replay) {
   EXPECT_TRUE(s->lookup({"b", "x"}));
 }
 
+TEST_F(store_test, restarts_without_writes_leave_one_empty_log_segment) {
+  for (int i = 0; i < 3; ++i)
+    open();
+  EXPECT_EQ(log_segments(dir_.path / "data").size(), 1u);
+  EXPECT_EQ(log_bytes(dir_.path / "data"), 0u);
+}
+
 TEST_F(store_test, a_checkpoint_of_more_keys_than_one_batch_holds_writes_them_all) {
   {
     auto s = open();
