@@ -72,8 +72,9 @@ class commit_group {
             return index_[p].e.host == e.host && index_[p].e.service == e.service;
           },
           [&] { return static_cast<uint32_t>(index_.size()); });
+      // Constructed in place: a braced temporary would move the event twice.
       if (added)
-        index_.push_back({hash, std::move(e)});
+        index_.emplace_back(hash, std::move(e));
       else
         index_[at].e = std::move(e);
     }

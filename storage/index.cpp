@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <thread>
 
 #include "query/ast.hpp"
 
@@ -350,6 +351,21 @@ std::optional<event> index::lookup(const index_key& key) const {
   return std::nullopt;
 }
 
+void index::read_keys(std::span<const index_key> keys,
+                      const std::function<void(const index_key&, const event*)>& fn) const {
+  constexpr size_t chunk = 256;
+  for (size_t from = 0; from < keys.size(); from += chunk) {
+    if (from != 0)
+      // Lets a writer that waited for the chunk take the lock before the next one.
+      std::this_thread::yield();
+    std::shared_lock lock{mtx_};
+    for (size_t i = from; i < std::min(keys.size(), from + chunk); ++i) {
+      auto* slot = find_locked(keys[i]);
+      fn(keys[i], slot ? &slot->e : nullptr);
+    }
+  }
+}
+
 std::optional<event> index::find(const std::string& encoded_key) const {
   auto key = index_key::decode(encoded_key);
   if (!key)
@@ -581,6 +597,11 @@ std::vector<event> index::expire(int64_t now_us) {
 }
 
 void index::commit(std::vector<change>& changes, const applied_fn& applied) {
+  commit(changes, applied, 0, {});
+}
+
+void index::commit(std::vector<change>& changes, const applied_fn& applied, uint32_t mark,
+                   const marked_fn& marked) {
   std::unique_lock lock{mtx_};
   put_hint hint;
   for (size_t i = 0; i < changes.size(); ++i) {
@@ -590,10 +611,16 @@ void index::commit(std::vector<change>& changes, const applied_fn& applied) {
       auto* slot = put_locked(c.hash, c.e, previous, &hint);
       if (applied)
         applied(i, slot->e, previous);
+      if (mark != 0 && slot->mark != mark) {
+        slot->mark = mark;
+        marked(slot->e);
+      }
     } else if (auto* slot = find_locked(c.hash, c.e.host, c.e.service)) {
       previous = expiry_deadline(slot->e, default_ttl_);
       if (applied)
         applied(i, slot->e, previous);
+      if (mark != 0)
+        marked(slot->e);
       erase_locked(slot);
       // The erase may have dropped the list the hint points to.
       hint = {};

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,6 +71,8 @@ struct index_slot {
   uint64_t hash = 0;
   uint32_t host_pos = 0;
   uint32_t service_pos = 0;
+  /// The last `mark` a marking `commit` gave the entry (0: none).
+  uint32_t mark = 0;
 };
 
 /// Entries grouped by the value of one field (host or service), ordered by
@@ -135,6 +138,13 @@ class index {
   /// Returns the entry for a key.
   std::optional<event> lookup(const index_key& key) const;
 
+  /// Calls `fn(key, entry)` for each of `keys` (entry: null when absent) without copying the
+  /// events, under the read lock taken for a few hundred keys at a time and given up in
+  /// between, so a writer waits for one such chunk at most, not for all of them (the lock
+  /// lets new readers in while a writer waits). `fn` must not call back into the index.
+  void read_keys(std::span<const index_key> keys,
+                 const std::function<void(const index_key& key, const event* entry)>& fn) const;
+
   /// Returns the entry stored under an encoded key (`index_key::encode()`).
   std::optional<event> find(const std::string& encoded_key) const;
 
@@ -194,6 +204,16 @@ class index {
   /// caller) under one exclusive lock, so readers see all or none of them. The
   /// events move into the index. An erase of an absent key changes nothing.
   void commit(std::vector<change>& changes, const applied_fn& applied = {});
+
+  /// Called by a marking `commit`, under the index lock, with the event of a put whose entry
+  /// did not carry the mark yet (then it does), or of an erase that removed an entry.
+  using marked_fn = std::function<void(const event& e)>;
+
+  /// As `commit`, and reports each key it changes for the first time since the caller began
+  /// using `mark` (non-zero), without a lookup of its own: the store's set of keys to
+  /// checkpoint. A key erased and put again is reported again.
+  void commit(std::vector<change>& changes, const applied_fn& applied, uint32_t mark,
+              const marked_fn& marked);
 
   /// Returns whether an entry is stored under an encoded key.
   bool contains(const std::string& encoded_key) const;

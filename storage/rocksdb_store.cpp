@@ -9,14 +9,21 @@
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <limits>
 #include <mutex>
 #include <system_error>
+#include <thread>
 
 #include "event_encoding.hpp"
 #include "expiry_schedule.hpp"
+#include "index_log.hpp"
 #include "key_table.hpp"
 #include "store.hpp"
 
@@ -146,6 +153,16 @@ class rocksdb_store final : public store {
   explicit rocksdb_store(store_options opts) : opts_(std::move(opts)), mem_(opts_.default_ttl) {}
 
   ~rocksdb_store() override {
+    // No checkpoint here: the log holds everything since the last one and the next open
+    // replays it, as after a crash.
+    if (checkpointer_.joinable()) {
+      {
+        std::lock_guard lk{cp_mtx_};
+        cp_stop_ = true;
+      }
+      cp_cv_.notify_one();
+      checkpointer_.join();
+    }
     if (!db_)
       return;
     for (auto* h : handles_)
@@ -186,6 +203,7 @@ class rocksdb_store final : public store {
   status write_replicas(std::span<const replica_write> writes) override;
   result<std::vector<event>> load_replicas() const override;
 
+  status checkpoint() override { return run_checkpoint(true); }
   status flush() override;
 
  private:
@@ -205,6 +223,27 @@ class rocksdb_store final : public store {
   }
 
   status rebuild_index();
+  status open_log();
+  status replay_record(std::string_view payload);
+  // Remembers that the key of `e` changed since the last checkpoint; write_mtx_ held. Called
+  // by the index once per key and checkpoint (see `mark_`).
+  void note_dirty(const event& e) {
+    if (dirty_.empty())
+      dirty_since_ = std::chrono::steady_clock::now();
+    dirty_.push_back({e.host, e.service});
+  }
+  // Whether a checkpoint is due by log size or age; write_mtx_ held.
+  bool checkpoint_due(std::chrono::steady_clock::time_point now) const;
+  // After an index write (write_mtx_ held): wakes the checkpointer when one is due.
+  void request_checkpoint_if_due();
+  // Writes the dirty keys' entries to RocksDB and drops the log segments they came from,
+  // when due (or always when `force`); takes write_mtx_ only to seal the log and at the end.
+  status run_checkpoint(bool force);
+  void checkpoint_loop();
+  error read_only_refusal(const char* what) const {
+    return error{ec::storage_failure, std::string{"cannot write "} + what + " to '" + opts_.path +
+                                          "': opened read only"};
+  }
   status migrate_legacy_replicas();
   result<uint64_t> approximate_size(rocksdb::ColumnFamilyHandle* cf, const std::string& begin,
                                     const std::string& end) const;
@@ -228,6 +267,24 @@ class rocksdb_store final : public store {
   std::mutex write_mtx_;
   expiry_schedule expiry_;
   uint64_t next_seq_ = 0;
+  // Index writes are durable once in the log; RocksDB's `index` family is written at
+  // checkpoints from the in-memory entries of the keys changed since the last one.
+  std::unique_ptr<index_log> log_;
+  // The keys changed since the last checkpoint, found by the index marking each entry it
+  // changes with `mark_` (a new value at every checkpoint), so a key is noted once per
+  // checkpoint without a lookup of its own (a key erased and put again may appear twice).
+  std::vector<index_key> dirty_;
+  uint32_t mark_ = 1;
+  std::chrono::steady_clock::time_point dirty_since_{};
+  std::string key_buf_;
+  // One checkpoint at a time (the background one, `checkpoint`, `flush`).
+  std::mutex cp_run_mtx_;
+  // The background checkpointer's wake-ups.
+  std::mutex cp_mtx_;
+  std::condition_variable cp_cv_;
+  bool cp_requested_ = false;
+  bool cp_stop_ = false;
+  std::thread checkpointer_;
 };
 
 status rocksdb_store::open_db() {
@@ -354,6 +411,8 @@ status rocksdb_store::open_db() {
       return r.error();
   if (auto r = rebuild_index(); !r)
     return r.error();
+  if (auto r = open_log(); !r)
+    return r.error();
   report_.index_entries = mem_.size();
   report_.open_time = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);
@@ -396,6 +455,189 @@ status rocksdb_store::rebuild_index() {
   return std::monostate{};
 }
 
+status rocksdb_store::open_log() {
+  index_log_options lo;
+  lo.dir = (std::filesystem::path{opts_.path} / "index-log").string();
+  lo.sync = opts_.sync;
+  lo.read_only = opts_.read_only;
+  lo.fault = opts_.fault;
+  index_log::replay_report replayed;
+  auto log = index_log::open(
+      lo, [this](std::string_view payload) { return replay_record(payload); }, replayed);
+  if (!log)
+    return log.error();
+  log_ = std::move(*log);
+  report_.log_records = replayed.records;
+  for (auto& w : replayed.warnings) {
+    spdlog::warn("store: {}", w);
+    report_.warnings.push_back(w);
+  }
+  if (opts_.read_only)
+    return std::monostate{};
+  // What was replayed goes to RocksDB at once, but in the background: the open does not wait
+  // for a million keys' RocksDB writes (the replayed segments stay until it is done).
+  cp_requested_ = report_.log_records > 0;
+  // Segments without a record (a start without writes, a cut-off tail) hold nothing to
+  // checkpoint: gone now, so restarts do not pile them up.
+  if (!cp_requested_)
+    if (auto r = log_->drop_through(log_->current_segment() - 1); !r)
+      return r;
+  checkpointer_ = std::thread{[this] { checkpoint_loop(); }};
+  return std::monostate{};
+}
+
+status rocksdb_store::replay_record(std::string_view payload) {
+  std::vector<index::change> changes;
+  auto parsed = index_log::read_entries(payload, [&](bool erase, std::string_view bytes) -> status {
+    if (erase) {
+      auto key = index_key::decode(bytes);
+      if (!key)
+        return error{ec::storage_failure, "an erased key in the index log does not decode"};
+      event e;
+      e.host = std::move(key->host);
+      e.service = std::move(key->service);
+      auto hash = index_key::hash(e);
+      changes.push_back({hash, std::move(e), true});
+    } else {
+      auto e = enc::decode(bytes);
+      if (!e)
+        return error{ec::storage_failure,
+                     "an index entry in the index log does not decode: " + e.error().message};
+      auto hash = index_key::hash(*e);
+      changes.push_back({hash, std::move(*e), false});
+    }
+    return std::monostate{};
+  });
+  if (!parsed)
+    return parsed;
+  mem_.commit(
+      changes,
+      [&](size_t i, const event& stored, std::optional<int64_t> previous) {
+        if (changes[i].erase)
+          return;
+        auto deadline = expiry_deadline(stored, opts_.default_ttl);
+        if (!previous || deadline < *previous)
+          expiry_.schedule(deadline, index_key::encode(stored));
+      },
+      mark_, [this](const event& e) { note_dirty(e); });
+  return std::monostate{};
+}
+
+bool rocksdb_store::checkpoint_due(std::chrono::steady_clock::time_point now) const {
+  if (log_->bytes() >= opts_.checkpoint_bytes)
+    return true;
+  return !dirty_.empty() && now - dirty_since_ >= opts_.checkpoint_interval;
+}
+
+void rocksdb_store::request_checkpoint_if_due() {
+  if (!checkpoint_due(std::chrono::steady_clock::now()))
+    return;
+  {
+    std::lock_guard lk{cp_mtx_};
+    if (cp_requested_)
+      return;
+    cp_requested_ = true;
+  }
+  cp_cv_.notify_one();
+}
+
+status rocksdb_store::run_checkpoint(bool force) {
+  std::lock_guard one{cp_run_mtx_};
+  uint64_t sealed = 0;
+  std::vector<index_key> keys;
+  {
+    std::lock_guard guard{write_mtx_};
+    if (!force && !checkpoint_due(std::chrono::steady_clock::now()))
+      return std::monostate{};
+    if (dirty_.empty() && log_->bytes() == 0)
+      return std::monostate{};
+    // Appends from now on go to a new segment; the sealed ones hold only changes of `keys`.
+    auto r = log_->rotate();
+    if (!r)
+      return r.error();
+    sealed = *r;
+    keys = std::move(dirty_);
+    dirty_.clear();
+    // Every entry counts as unchanged again; 0 means "no mark".
+    if (++mark_ == 0)
+      mark_ = 1;
+  }
+  // Each key's entry as it is now, read from memory without holding up the writers: it may
+  // be newer than the sealed segments, but anything in memory is in the log already, so a
+  // replay after a crash at any point here ends with the same entry. For the same reason
+  // the keys need not reach RocksDB in one atomic batch: they go in batches of a bounded
+  // size (a million changed keys would otherwise be a 150 MB batch), and the segments are
+  // dropped only after the last one.
+  constexpr size_t keys_per_batch = 4096;
+  rocksdb::WriteBatch batch;
+  std::string key;
+  std::string value;
+  status written = std::monostate{};
+  // Encoded straight from the entries under the index's read lock (no copies); written
+  // after each chunk of keys, outside that lock.
+  for (size_t from = 0; from < keys.size() && written; from += keys_per_batch) {
+    auto chunk = std::span<const index_key>{keys}.subspan(
+        from, std::min(keys_per_batch, keys.size() - from));
+    mem_.read_keys(chunk, [&](const index_key& k, const event* e) {
+      key.clear();
+      if (e) {
+        index_key::encode_to(*e, key);
+        value.clear();
+        enc::encode(*e, value);
+        batch.Put(index_cf_, key, value);
+      } else {
+        key = k.encode();
+        batch.Delete(index_cf_, key);
+      }
+    });
+    written = write(batch, "an index checkpoint");
+    batch.Clear();
+  }
+  std::unique_lock guard{write_mtx_};
+  if (!written) {
+    // The sealed segments stay; the next checkpoint writes these keys again.
+    if (dirty_.empty())
+      dirty_since_ = std::chrono::steady_clock::now();
+    dirty_.insert(dirty_.end(), std::make_move_iterator(keys.begin()),
+                  std::make_move_iterator(keys.end()));
+    return written;
+  }
+  // Unlinked without the lock: writes go on meanwhile (the segments are no longer counted).
+  auto done = log_->release_through(sealed);
+  guard.unlock();
+  return log_->remove(done);
+}
+
+void rocksdb_store::checkpoint_loop() {
+  // Background work: on a busy machine the threads that ack (I/O, streams, storage) go
+  // first, so a checkpoint's RocksDB write does not show up in the ack latency. A failure
+  // (e.g. a container without the right) only leaves the default priority.
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+  std::unique_lock lk{cp_mtx_};
+  while (!cp_stop_) {
+    // Woken by a write that found the log large or old; else looks by itself, so the last
+    // changes before a quiet spell reach RocksDB too.
+    cp_cv_.wait_for(lk, opts_.checkpoint_interval, [this] { return cp_stop_ || cp_requested_; });
+    if (cp_stop_)
+      return;
+    // A request is due by definition (a write found it so, or the open replayed the log).
+    bool force = cp_requested_;
+    cp_requested_ = false;
+    lk.unlock();
+    auto r = run_checkpoint(force);
+    lk.lock();
+    if (!r) {
+      spdlog::warn(
+          "store: index checkpoint failed, retrying in {} ms (the index log keeps "
+          "every write meanwhile): {}",
+          opts_.checkpoint_interval.count(), r.error().message);
+      // Not again at once, however many writes ask.
+      cp_cv_.wait_for(lk, opts_.checkpoint_interval, [this] { return cp_stop_; });
+      cp_requested_ = false;
+    }
+  }
+}
+
 result<size_t> rocksdb_store::apply(std::span<const event> events) {
   // The last event per key wins, as if the batch had been inserted one by one.
   key_table<uint32_t> last;
@@ -418,12 +660,12 @@ result<size_t> rocksdb_store::apply(std::span<const event> events) {
 
 result<size_t> rocksdb_store::apply_latest(std::vector<keyed_event>& latest) {
   std::lock_guard guard{write_mtx_};
+  if (opts_.read_only)
+    return read_only_refusal("index entries");
   auto now = opts_.clock();
-  // One write per key: the expiry order lives in memory (expiry_schedule).
-  rocksdb::WriteBatch batch;
-  // Key and value are encoded into reused buffers straight from the event; the batch copies.
-  std::string key;
-  std::string value;
+  // One log record for the whole write, encoded straight from the events into the log's
+  // reused buffer; the expiry order lives in memory (expiry_schedule).
+  auto& record = log_->payload();
   size_t kept = 0;
   for (size_t i = 0; i < latest.size(); ++i) {
     auto& w = latest[i];
@@ -437,14 +679,12 @@ result<size_t> rocksdb_store::apply_latest(std::vector<keyed_event>& latest) {
       if (!w.e.time_us)
         w.e.time_us = now;
     }
-    key.clear();
-    index_key::encode_to(w.e, key);
     if (w.erase) {
-      batch.Delete(index_cf_, key);
+      key_buf_.clear();
+      index_key::encode_to(w.e, key_buf_);
+      index_log::add_erase(record, key_buf_);
     } else {
-      value.clear();
-      enc::encode(w.e, value);
-      batch.Put(index_cf_, key, value);
+      index_log::add_put(record, w.e);
     }
     if (kept != i)
       latest[kept] = std::move(w);
@@ -453,43 +693,51 @@ result<size_t> rocksdb_store::apply_latest(std::vector<keyed_event>& latest) {
   latest.resize(kept);
   if (kept == 0)
     return size_t{0};
-  if (auto r = write(batch, "index entries"); !r)
+  if (auto r = log_->append(); !r)
     return r.error();
-  mem_.commit(latest, [&](size_t i, const event& stored, std::optional<int64_t> previous) {
-    if (latest[i].erase)
-      return;
-    // A later deadline is still covered by the key's existing entry (see expiry_schedule),
-    // so only new keys and earlier deadlines are filed: the key is encoded again only then.
-    auto deadline = expiry_deadline(stored, opts_.default_ttl);
-    if (!previous || deadline < *previous)
-      expiry_.schedule(deadline, index_key::encode(stored));
-  });
+  mem_.commit(
+      latest,
+      [&](size_t i, const event& stored, std::optional<int64_t> previous) {
+        if (latest[i].erase)
+          return;
+        // A later deadline is still covered by the key's existing entry (see
+        // expiry_schedule), so only new keys and earlier deadlines are filed: the key is
+        // encoded again only then.
+        auto deadline = expiry_deadline(stored, opts_.default_ttl);
+        if (!previous || deadline < *previous)
+          expiry_.schedule(deadline, index_key::encode(stored));
+      },
+      mark_, [this](const event& e) { note_dirty(e); });
+  request_checkpoint_if_due();
   return kept;
 }
 
 result<std::vector<event>> rocksdb_store::expire(int64_t now_us) {
   std::lock_guard guard{write_mtx_};
+  if (opts_.read_only)
+    return read_only_refusal("expiry deletions");
   auto due = expiry_.due(now_us, [this](const std::string& key) { return mem_.deadline_of(key); });
-  rocksdb::WriteBatch batch;
+  auto& record = log_->payload();
   std::vector<index::change> changes;
   std::vector<event> out;
   for (auto& d : due) {
     auto e = mem_.find(d.key);
     if (!e)
       continue;
-    batch.Delete(index_cf_, d.key);
+    index_log::add_erase(record, d.key);
     auto hash = index_key::hash(*e);
     out.push_back(*e);
     changes.push_back({hash, std::move(*e), true});
   }
   if (changes.empty())
     return out;
-  if (auto r = write(batch, "expiry deletions"); !r) {
+  if (auto r = log_->append(); !r) {
     // The next sweep must find them again.
     expiry_.restore(std::move(due));
     return r.error();
   }
-  mem_.commit(changes);
+  mem_.commit(changes, {}, mark_, [this](const event& e) { note_dirty(e); });
+  request_checkpoint_if_due();
   return out;
 }
 
@@ -783,6 +1031,9 @@ status rocksdb_store::migrate_legacy_replicas() {
 }
 
 status rocksdb_store::flush() {
+  if (!opts_.read_only)
+    if (auto r = run_checkpoint(true); !r)
+      return r;
   auto s = db_->Flush(rocksdb::FlushOptions{}, handles_);
   if (!s.ok())
     return failure("cannot flush '" + db_path() + "'", s);

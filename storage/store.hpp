@@ -71,6 +71,13 @@ struct store_options {
   /// Test hook: when set, file writes fail while `fault->fail` is true.
   /// Default: none.
   std::shared_ptr<write_fault> fault;
+  /// Index writes are made durable in the index log (`<path>/index-log`) and reach RocksDB's
+  /// `index` family only at checkpoints, which run in the background once the log holds
+  /// this many bytes... Default: 64 MiB.
+  uint64_t checkpoint_bytes = uint64_t{64} << 20;
+  /// ...or once the oldest change not yet checkpointed is this old. A longer interval means
+  /// fewer RocksDB writes for keys written often, and a longer replay at open. Default: 2 s.
+  std::chrono::milliseconds checkpoint_interval{2000};
 };
 
 /// What `store::open` found, for the opening actor to log.
@@ -79,6 +86,12 @@ struct open_report {
   size_t index_entries = 0;
   /// Wall time of the whole open, including WAL replay and the index rebuild.
   std::chrono::microseconds open_time{0};
+  /// Index log records replayed on top of RocksDB's index (writes acknowledged after the
+  /// last checkpoint).
+  size_t log_records = 0;
+  /// What the open had to repair, one line each (e.g. a torn index log record cut off after
+  /// a crash); also logged as warnings.
+  std::vector<std::string> warnings;
 };
 
 /// What one `enforce_retention` run did.
@@ -102,8 +115,9 @@ struct replica_write {
 /// `state` (stream checkpoints) and `replicas` (index entries held for other
 /// cluster members). Owned by the storage actor; every method is safe to call from
 /// any thread: reads run concurrently with writes, and writes are serialized
-/// inside. Every write returns only after its batch is in the WAL (and fsynced
-/// when `sync`), so an actor may acknowledge its input once the call returns.
+/// inside. Every write returns only after its batch is in a log on disk (the index
+/// log for index writes, RocksDB's WAL for the rest; fsynced when `sync`), so an actor
+/// may acknowledge its input once the call returns.
 /// Every failure is an `ec::storage_failure` carrying RocksDB's text.
 class store {
  public:
@@ -123,9 +137,9 @@ class store {
   /// Makes `events` the latest of their keys with Riemann's rules, in one
   /// atomic write: coalesced to the last event per key in the batch; state
   /// "expired" deletes the key; a missing ttl becomes `default_ttl`, a missing
-  /// time the clock's now. Updates the `index` and `expiry` families together
-  /// (a re-indexed key's old deadline is removed) and then the memory. On
-  /// error nothing changed. Returns the number of keys written or deleted.
+  /// time the clock's now. Appends the changes to the index log as one record
+  /// (RocksDB's `index` family gets them at the next checkpoint) and then updates
+  /// the memory. On error nothing changed. Returns the number of keys written or deleted.
   virtual result<size_t> apply(std::span<const event> events) = 0;
 
   /// As `apply`, for writes already coalesced to one per key (a commit group's): `latest`
@@ -147,10 +161,10 @@ class store {
   /// The in-memory index itself, for read-only callers that take an `index`.
   virtual const index& memory() const = 0;
 
-  /// Removes every entry with `now_us - time > ttl` (strictly) from `index`
-  /// and `expiry` in one atomic write, found by a range scan of `expiry` (no
-  /// full scan), and returns the removed events as they were stored, oldest
-  /// deadline first; the reaper builds the "expired" notices from them.
+  /// Removes every entry with `now_us - time > ttl` (strictly) in one atomic write (one
+  /// index log record), found through the in-memory expiry order (no scan), and returns
+  /// the removed events as they were stored, oldest deadline first; the reaper builds the
+  /// "expired" notices from them.
   virtual result<std::vector<event>> expire(int64_t now_us) = 0;
 
   // -- history --------------------------------------------------------------
@@ -214,8 +228,13 @@ class store {
 
   // -- maintenance ----------------------------------------------------------
 
-  /// Flushes every memtable to SST files, e.g. before a clean shutdown, so the
-  /// next open replays no WAL.
+  /// Writes every index entry changed since the last checkpoint to RocksDB's `index` family
+  /// (one batch) and removes the index log segments that held them. Runs by itself in the
+  /// background (see `store_options::checkpoint_bytes`); call it to force one.
+  virtual status checkpoint() = 0;
+
+  /// Checkpoints, then flushes every memtable to SST files, e.g. before a clean shutdown,
+  /// so the next open replays neither the index log nor a WAL.
   virtual status flush() = 0;
 };
 

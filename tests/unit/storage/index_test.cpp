@@ -380,3 +380,26 @@ TEST(index, an_entry_present_during_the_whole_walk_is_returned_exactly_once_desp
   for (auto& [key, n] : seen)
     EXPECT_EQ(n, 1);
 }
+
+TEST(index, a_marking_commit_reports_each_key_once_per_mark_and_every_erase) {
+  dmon::index idx{60};
+  std::vector<std::string> reported;
+  auto note = [&](const event& e) { reported.push_back(*e.host + "/" + *e.service); };
+  auto change = [](std::string host, bool erase = false) {
+    auto e = make(host, "s");
+    return dmon::index::change{index_key::hash(e), std::move(e), erase};
+  };
+  std::vector<dmon::index::change> changes{change("a"), change("b"), change("a")};
+  idx.commit(changes, {}, 1, note);
+  EXPECT_EQ(reported, (std::vector<std::string>{"a/s", "b/s"}));
+  reported.clear();
+  changes = {change("a"), change("c")};
+  idx.commit(changes, {}, 1, note);
+  EXPECT_EQ(reported, (std::vector<std::string>{"c/s"})) << "a carries mark 1 already";
+  reported.clear();
+  changes = {change("a"), change("b", true), change("b"), change("zz", true)};
+  idx.commit(changes, {}, 2, note);
+  EXPECT_EQ(reported, (std::vector<std::string>{"a/s", "b/s", "b/s"}))
+      << "a new mark reports again; an erase always, an absent key's never";
+  EXPECT_EQ(idx.size(), 3u);
+}

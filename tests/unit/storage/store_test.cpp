@@ -442,16 +442,18 @@ TEST_F(store_test, a_failing_disk_surfaces_as_storage_failure_and_a_restart_keep
   auto gone = s->expire(100 * sec);
   ASSERT_FALSE(gone);
   EXPECT_EQ(s->size(), 1u) << "a failed expiry keeps the entry for the next sweep";
-  // RocksDB stays read-only after a failed WAL write, even once the disk
-  // recovers; a restart brings back exactly what was acknowledged.
+  // Index writes go to the index log, which was cut back to its last record: once the disk
+  // recovers they succeed again (RocksDB itself stays read-only after its failed WAL write
+  // until a restart). A restart brings back exactly what was acknowledged.
   o.fault->fail = false;
-  EXPECT_FALSE(s->apply(std::vector<event>{make("c", "x", 0, 10)}));
+  apply(*s, {make("c", "x", 0, 10)});
+  EXPECT_TRUE(s->lookup({"c", "x"}));
   s.reset();
   s = open(o);
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->size(), 1u);
+  EXPECT_EQ(s->size(), 2u);
   EXPECT_EQ(s->lookup({"a", "x"})->time_us, 0);
-  apply(*s, {make("c", "x", 0, 10)});
+  EXPECT_FALSE(s->lookup({"b", "x"}));
   EXPECT_TRUE(s->lookup({"c", "x"}));
 }
 
@@ -469,6 +471,189 @@ TEST_F(store_test, a_read_only_store_serves_reads_and_refuses_writes) {
   EXPECT_EQ(r.error().code, ec::storage_failure);
   EXPECT_NE(r.error().message.find("read only"), std::string::npos) << r.error().message;
   EXPECT_FALSE(reader->lookup({"b", "x"}));
+}
+
+// The index log: index writes are durable in it before RocksDB sees them at a checkpoint.
+
+namespace {
+
+std::vector<fs::path> log_segments(const fs::path& data) {
+  std::vector<fs::path> out;
+  for (auto& e : fs::directory_iterator(data / "index-log"))
+    out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Bytes in the index log, while the checkpoint thread may be deleting segments.
+uintmax_t log_bytes(const fs::path& data) {
+  uintmax_t bytes = 0;
+  std::error_code gone;
+  for (auto& p : fs::directory_iterator(data / "index-log", gone)) {
+    auto n = fs::file_size(p.path(), gone);
+    bytes += gone ? 0 : n;
+  }
+  return bytes;
+}
+
+}  // namespace
+
+TEST_F(store_test, writes_since_the_last_checkpoint_are_replayed_from_the_index_log) {
+  {
+    auto s = open();
+    apply(*s, {make("a", "x", 1 * sec, 10)});
+    ASSERT_TRUE(s->checkpoint());
+    apply(*s, {make("a", "x", 2 * sec, 10), make("b", "x", 2 * sec, 10)});
+    // Destroyed without a checkpoint, as by kill -9.
+  }
+  auto s = open();
+  EXPECT_EQ(s->opened().log_records, 1u);
+  EXPECT_TRUE(s->opened().warnings.empty());
+  EXPECT_EQ(s->size(), 2u);
+  EXPECT_EQ(s->lookup({"a", "x"})->time_us, 2 * sec);
+  // The open checkpoints what it replayed, in the background; bounded wait for it (no
+  // assertion about how long it takes).
+  auto data = dir_.path / "data";
+  for (int i = 0; i < 500 && log_bytes(data) > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  EXPECT_EQ(log_bytes(data), 0u);
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->opened().log_records, 0u);
+  EXPECT_EQ(s->size(), 2u);
+}
+
+TEST_F(store_test, a_key_erased_after_a_checkpoint_is_not_resurrected_by_the_replay) {
+  {
+    auto s = open();
+    apply(*s, {make("a", "x", 1 * sec, 10), make("b", "x", 1 * sec, 1)});
+    ASSERT_TRUE(s->checkpoint());
+    apply(*s, {expired("a", "x")});
+    EXPECT_EQ(expire(*s, 3 * sec).size(), 1u) << "b, through the reaper's path";
+    EXPECT_EQ(s->size(), 0u);
+  }
+  auto s = open();
+  EXPECT_EQ(s->size(), 0u);
+  EXPECT_FALSE(s->lookup({"a", "x"}));
+  EXPECT_FALSE(s->lookup({"b", "x"}));
+  s.reset();
+  s = open();
+  EXPECT_EQ(s->size(), 0u) << "nor by the checkpoint after the replay";
+}
+
+TEST_F(store_test, a_crash_between_a_checkpoint_and_the_log_removal_replays_to_the_same_state) {
+  auto data = dir_.path / "data";
+  auto saved = dir_.path / "saved-log";
+  {
+    auto s = open();
+    apply(*s, {make("a", "x", 1 * sec, 10), make("b", "x", 1 * sec, 10)});
+    apply(*s, {expired("b", "x")});
+    // The segments as they were before the checkpoint removed them.
+    fs::create_directories(saved);
+    for (auto& p : log_segments(data))
+      fs::copy_file(p, saved / p.filename());
+    ASSERT_TRUE(s->checkpoint());
+    apply(*s, {make("a", "x", 3 * sec, 10), make("c", "x", 3 * sec, 10)});
+  }
+  // As if the crash came after RocksDB had the checkpoint but before the unlink.
+  for (auto& p : fs::directory_iterator(saved))
+    fs::copy_file(p.path(), data / "index-log" / p.path().filename(),
+                  fs::copy_options::skip_existing);
+  auto s = open();
+  EXPECT_EQ(s->size(), 2u);
+  EXPECT_EQ(s->lookup({"a", "x"})->time_us, 3 * sec);
+  EXPECT_FALSE(s->lookup({"b", "x"}));
+  EXPECT_TRUE(s->lookup({"c", "x"}));
+}
+
+TEST_F(store_test, a_torn_index_log_record_is_cut_off_with_a_warning_and_the_rest_kept) {
+  {
+    auto s = open();
+    apply(*s, {make("a", "x", 1 * sec, 10)});
+    apply(*s, {make("b", "x", 1 * sec, 10)});
+  }
+  auto last = log_segments(dir_.path / "data").back();
+  auto size = fs::file_size(last);
+  std::ofstream{last, std::ios::binary | std::ios::app} << std::string("\x40\0\0\0garbage", 11);
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->size(), 2u);
+  ASSERT_EQ(s->opened().warnings.size(), 1u);
+  auto& w = s->opened().warnings[0];
+  EXPECT_NE(w.find(last.string()), std::string::npos) << w;
+  EXPECT_NE(w.find("offset " + std::to_string(size)), std::string::npos) << w;
+}
+
+TEST_F(store_test, a_read_only_open_sees_the_writes_still_only_in_the_index_log) {
+  auto writer = open();
+  apply(*writer, {make("a", "x", 1 * sec, 10)});
+  auto o = options();
+  o.read_only = true;
+  auto reader = open(o);
+  ASSERT_TRUE(reader);
+  EXPECT_TRUE(reader->lookup({"a", "x"}));
+  EXPECT_FALSE(reader->expire(100 * sec));
+  apply(*writer, {make("b", "x", 1 * sec, 10)});
+  writer.reset();
+  auto again = open();
+  EXPECT_EQ(again->size(), 2u);
+}
+
+TEST_F(store_test, synced_writes_and_a_flush_leave_nothing_to_replay) {
+  auto o = options();
+  o.sync = true;
+  {
+    auto s = open(o);
+    apply(*s, {make("a", "x", 1 * sec, 10)});
+    apply(*s, {make("b", "x", 1 * sec, 10), expired("a", "x")});
+    ASSERT_TRUE(s->flush());
+    EXPECT_EQ(log_bytes(dir_.path / "data"), 0u) << "a clean shutdown empties the log";
+  }
+  auto s = open(o);
+  EXPECT_EQ(s->opened().log_records, 0u);
+  EXPECT_EQ(s->size(), 1u);
+  EXPECT_TRUE(s->lookup({"b", "x"}));
+}
+
+TEST_F(store_test, restarts_without_writes_leave_one_empty_log_segment) {
+  for (int i = 0; i < 3; ++i)
+    open();
+  EXPECT_EQ(log_segments(dir_.path / "data").size(), 1u);
+  EXPECT_EQ(log_bytes(dir_.path / "data"), 0u);
+}
+
+TEST_F(store_test, a_checkpoint_of_more_keys_than_one_batch_holds_writes_them_all) {
+  {
+    auto s = open();
+    std::vector<event> batch;
+    for (int i = 0; i < 10000; ++i)
+      batch.push_back(make("h" + std::to_string(i), "x", 1 * sec, 10));
+    apply(*s, batch);
+    apply(*s, {expired("h17", "x")});
+    ASSERT_TRUE(s->checkpoint());
+  }
+  // Only RocksDB now: the checkpoint left an empty log.
+  auto s = open();
+  EXPECT_EQ(s->opened().log_records, 0u);
+  EXPECT_EQ(s->size(), 9999u);
+  EXPECT_FALSE(s->lookup({"h17", "x"}));
+  EXPECT_TRUE(s->lookup({"h9999", "x"}));
+}
+
+TEST_F(store_test, checkpoints_run_by_themselves_once_the_log_is_large) {
+  auto o = options();
+  o.checkpoint_bytes = 4096;
+  auto s = open(o);
+  for (int i = 0; i < 200; ++i)
+    apply(*s, {make("h" + std::to_string(i), "x", 1 * sec, 10)});
+  // Bounded wait for the background checkpointer (no assertion about how long it takes).
+  auto total = [&] { return log_bytes(dir_.path / "data"); };
+  for (int i = 0; i < 500 && total() > 4096 + 200; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  EXPECT_LE(total(), 4096u + 200u) << "the log is emptied into RocksDB";
+  s.reset();
+  s = open(o);
+  EXPECT_EQ(s->size(), 200u);
 }
 
 // Not a test of speed (nothing is asserted about time): run with
