@@ -397,16 +397,14 @@ int run_node(const config& cfg) {
   query_function query = [&idx](const std::string& text, const query_visitor& fn) {
     return visit_index(idx, text, fn);
   };
+  // Asked from an I/O thread or a parser actor, answered later from the gathering actor:
+  // a silent member costs the asking client the timeout, never a thread.
+  auto ask_cluster = [&, timeout = millis(cfg.cluster_query_timeout)](
+                         const std::string& text, std::function<void(query_answer)> done) {
+    cluster_query(sys, link, text, timeout, local_query, std::move(done));
+  };
   if (clustered)
-    query = [&, timeout = millis(cfg.cluster_query_timeout)](
-                const std::string& text, const query_visitor& fn) -> result<size_t> {
-      auto found = cluster_query(sys, link, text, timeout, local_query);
-      if (!found)
-        return found.error();
-      for (const auto& e : *found)
-        fn(e);
-      return found->size();
-    };
+    query = query_function::answered_later(ask_cluster);
 
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
@@ -516,9 +514,9 @@ int run_node(const config& cfg) {
       text += cluster_prometheus(link);
     return text;
   };
-  handlers.query = [&, timeout = millis(cfg.cluster_query_timeout)](const std::string& text) {
-    return clustered ? cluster_query(sys, link, text, timeout, local_query) : local_query(text);
-  };
+  handlers.query = local_query;
+  if (clustered)
+    handlers.query_later = ask_cluster;
   handlers.local_query = local_query;
   // Streamed answers read this node's index page by page: all of the answer alone, only
   // `scope=local` in a cluster (a cluster-wide answer is merged in memory first).
