@@ -336,8 +336,8 @@ int run_node(const config& cfg) {
   bool clustered = !cfg.peers.empty() || !cfg.peers_dns.empty();
   // On SIGTERM: how long concurrent leavers get to announce themselves, and how long this
   // node keeps retrying to hand its entries to staying members.
-  constexpr auto leave_settle = 1s;
-  constexpr auto leave_deadline = std::chrono::milliseconds{25'000};
+  auto leave_settle = millis(cfg.leave_settle);
+  auto leave_deadline = millis(cfg.leave_deadline);
   keeper_actor keeper_handle;
   if (clustered) {
     keeper_options kopts;
