@@ -39,11 +39,18 @@ running streams, replacing what those streams hold for the same keys. Per key is
 
 - a ``by`` whose fields include both ``host`` and ``service`` (``changed_state``'s, or
   ``by(["host", "service", "x"])``): each fork, with everything below it;
-- ``coalesce``'s latest event per ``(host, service)`` (its timer stays with the shard).
+- ``coalesce``'s latest event per ``(host, service)`` (its timer stays with the shard);
+- each fork of a ``regroup(fields, ...)`` with ``fields`` not empty (its ``by``), keyed by
+  the regroup key: the values of ``fields`` in their order. The regroup key hashes like an
+  event key (docs/cluster.md), so its forks live, and move, where its events go.
+
+A slice's key is a tuple of values: ``(host, service)``, or a regroup key's values (one per
+field). Keys hash by their values alone, so ``regroup(["host", "service"])``'s fork of a key
+joins that key's slice.
 
 Everything else (a root ``rate``, ``by(["host"])`` forks, throttles, windows over many
-keys) is not a function of one key and stays with the shard's checkpoint; ``regroup`` is how
-such an aggregate gets one owner in a cluster.
+keys, the children of ``regroup([])``) is not a function of one key and stays with the
+shard's checkpoint.
 """
 
 from __future__ import annotations
@@ -245,6 +252,13 @@ def _key_fields(path: str, entry: Mapping[str, Any]) -> tuple[int, int] | None:
     return fields.index("host"), fields.index("service")
 
 
+def _regroup_by(path: str) -> bool:
+    """Whether ``path`` is the ``by`` a ``regroup(fields, ...)`` with fields runs its
+    children in (``regroup`` makes it its only child)."""
+    parent, _, last = path.rpartition("/")
+    return last == "0:by" and _kind(parent) == "regroup"
+
+
 def keyed_paths(roots: Roots) -> set[tuple[str, str]]:
     """``(root, path)`` of every stream whose state :func:`split_keys` cuts per key; pass it
     to :func:`snapshot` as ``only`` to save just those (what a cluster moves with its keys).
@@ -258,16 +272,17 @@ def keyed_paths(roots: Roots) -> set[tuple[str, str]]:
         if not isinstance(root, Stream):
             continue
         for path, s in walk(root):
-            if _kind(path) == "coalesce" or _key_fields(path, {"params": s.params()}) is not None:
+            if (_kind(path) == "coalesce" or _regroup_by(path)
+                    or _key_fields(path, {"params": s.params()}) is not None):
                 out.add((name, path))
     return out
 
 
 def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
     """The per-key part of ``snapshot`` (see the module docstring) as one snapshot per
-    ``(host, service)`` (None for an absent field). Each holds only that key's forks or
-    entries, under the same roots, paths and parameters, and restores with :func:`restore`
-    or :func:`import_keys` into a module of the same code.
+    key: ``(host, service)``, or a regroup key's values (None for an absent field). Each
+    holds only that key's forks or entries, under the same roots, paths and parameters, and
+    restores with :func:`restore` or :func:`import_keys` into a module of the same code.
 
     >>> from dmon import changed_state, counter
     >>> s = changed_state(); c = counter()
@@ -278,6 +293,11 @@ def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
     [('a', 'x'), ('b', 'x')]
     >>> parts[("a", "x")]["roots"]["s"]["by"]["state"]["forks"][0][0]
     ['a', 'x']
+    >>> from dmon import regroup
+    >>> r = regroup(["service"], counter())
+    >>> for svc in ("x", "y"): r.send({"host": "h", "service": svc, "metric": 1})
+    >>> sorted(split_keys(snapshot([("r", r)])))
+    [('x',), ('y',)]
     """
     out: dict[tuple[Any, Any], dict] = {}
 
@@ -301,7 +321,18 @@ def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
             if not isinstance(state, Mapping):
                 continue
             pos = _key_fields(path, entry)
-            if pos is not None:
+            fields = (entry.get("params") or {}).get("fields")
+            if _regroup_by(path) and isinstance(fields, list) and fields:
+                # A regroup's forks follow the regroup key (its fields' values in order),
+                # which places them where its events go; one field keys forks by the value.
+                for fork in state.get("forks") or ():
+                    k = fork[0]
+                    values = k if len(fields) > 1 else [k]
+                    if not isinstance(values, list) or len(values) != len(fields):
+                        continue
+                    key = tuple(_hashable(v) for v in values)
+                    slot(key, root, path, entry, "forks").append(fork)
+            elif pos is not None:
                 for fork in state.get("forks") or ():
                     k = fork[0]
                     if not isinstance(k, list) or len(k) <= max(pos):

@@ -93,13 +93,40 @@ def test_merge_joins_slices_of_several_keys():
     assert out_b == []
 
 
-def test_regroup_on_host_and_service_moves_its_forks_and_other_regroups_do_not():
+def test_regroup_forks_move_keyed_by_the_regroup_key_in_field_order():
     activate(Runtime())
-    roots = [("id", regroup(["host", "service"], counter())), ("svc", regroup(["service"], counter()))]
+    roots = [("id", regroup(["host", "service"], counter())),
+             ("svc", regroup(["service"], counter())),
+             ("sh", regroup(["service", "host"], counter())),
+             ("all", regroup([], counter()))]
     for _, s in roots:
         s.send({"host": "a", "service": "x", "metric": 1})
-    assert dmon.state.keyed_paths(roots) == {("id", "regroup/0:by")}
-    assert list(dmon.state.split_keys(dmon.state.snapshot(roots))) == [("a", "x")]
+    assert dmon.state.keyed_paths(roots) == {("id", "regroup/0:by"), ("svc", "regroup/0:by"),
+                                             ("sh", "regroup/0:by")}
+    parts = dmon.state.split_keys(dmon.state.snapshot(roots))
+    # (host, service) joins that key's slice; the others are keyed as their events are
+    # routed; regroup([])'s children are one aggregate and stay with the shard.
+    assert sorted(parts) == [("a", "x"), ("x",), ("x", "a")]
+    assert list(parts[("x",)]["roots"]) == ["svc"]
+
+
+def test_a_regroup_fork_imported_elsewhere_continues_its_count():
+    out_a = []
+    activate(Runtime())
+    a = regroup(["service"], counter(out_a.append))
+    for svc, m in (("x", 1), ("x", 2), ("y", 5)):
+        a.send({"host": "h", "service": svc, "metric": m})
+    parts = dmon.state.split_keys(dmon.state.snapshot([("s", a)]))
+    moved = [dmon.state.loads(dmon.state.dumps(parts[("x",)]))]
+    out_b = []
+    activate(Runtime())
+    b = regroup(["service"], counter(out_b.append))
+    b.send({"host": "h", "service": "x", "metric": 10})  # a stale local fork: replaced
+    report = dmon.state.import_keys([("s", b)], moved)
+    assert report["dropped"] == []
+    b.send({"host": "h2", "service": "x", "metric": 4})
+    b.send({"host": "h", "service": "y", "metric": 1})  # did not move: starts fresh
+    assert [e["metric"] for e in out_b] == [10, 7, 1]
 
 
 # Replication rounds: snapshot(..., changed=True) takes only the keys changed since the last
