@@ -40,17 +40,18 @@ running streams, replacing what those streams hold for the same keys. Per key is
 - a ``by`` whose fields include both ``host`` and ``service`` (``changed_state``'s, or
   ``by(["host", "service", "x"])``): each fork, with everything below it;
 - ``coalesce``'s latest event per ``(host, service)`` (its timer stays with the shard);
-- each fork of a ``regroup(fields, ...)`` with ``fields`` not empty (its ``by``), keyed by
-  the regroup key: the values of ``fields`` in their order. The regroup key hashes like an
-  event key (docs/cluster.md), so its forks live, and move, where its events go.
+- below a ``regroup``, everything is keyed by the regroup key, which places it where the
+  regroup's events go (docs/cluster.md): each fork of a ``regroup(fields, ...)`` (its
+  ``by``) by the values of ``fields`` in their order, and all the state below
+  ``regroup([], ...)`` by the empty key ``()``. A snapshot names the regroups of its roots
+  (``"regroups": {root: {path: fields}}``) so that :func:`split_keys` can tell.
 
 A slice's key is a tuple of values: ``(host, service)``, or a regroup key's values (one per
 field). Keys hash by their values alone, so ``regroup(["host", "service"])``'s fork of a key
 joins that key's slice.
 
 Everything else (a root ``rate``, ``by(["host"])`` forks, throttles, windows over many
-keys, the children of ``regroup([])``) is not a function of one key and stays with the
-shard's checkpoint.
+keys) is not a function of one key and stays with the shard's checkpoint.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def snapshot(roots: Roots, native: Mapping[str, Any] | None = None,
     {'version': 1, 'roots': {'stream': {'counter': {'params': {}, 'state': {'count': 2}}}}}
     """
     out: dict[str, dict[str, Any]] = {}
+    regroups: dict[str, dict[str, list]] = {}
     wanted = None if only is None else set(only)
     for name, root in _pairs(roots):
         if not isinstance(root, Stream):
@@ -128,18 +130,25 @@ def snapshot(roots: Roots, native: Mapping[str, Any] | None = None,
             continue
         entries: dict[str, Any] = {}
         delegate = native.get(name) if native else None
+        found = _regroups(root)
         for path, s in walk(root):
             if path in entries or (wanted is not None and (name, path) not in wanted):
                 continue
+            # What is below regroup([]) is one key's state and goes whole: a part of it
+            # would replace the whole on a replica.
+            above = _enclosing(path, found) if changed and found else None
+            whole = above is not None and not above[1]
             try:
                 if delegate is not None and delegate.owns(path):
                     # Parsed from the engine's JSON already: no second round trip.
-                    own = delegate.changed(path) if changed else delegate.state(path)
+                    own = (delegate.changed(path) if changed and not whole
+                           else delegate.state(path))
                     if own is None:
                         continue
                     entries[path] = {"params": _plain(s.params()), "state": own}
                     continue
-                take = getattr(s, "_take_changed_state", None) if changed else None
+                take = (getattr(s, "_take_changed_state", None) if changed and not whole
+                        else None)
                 own = take() if take is not None else s._state()
                 if own is None:
                     continue
@@ -151,7 +160,12 @@ def snapshot(roots: Roots, native: Mapping[str, Any] | None = None,
                 s.rt.report_exception(f"state of {name} {path}", None, exc)
         if entries:
             out[name] = entries
-    return {"version": VERSION, "roots": out}
+            if found:
+                regroups[name] = found
+    snap: dict[str, Any] = {"version": VERSION, "roots": out}
+    if regroups:
+        snap["regroups"] = regroups
+    return snap
 
 
 def restore(roots: Roots, snapshot: Mapping[str, Any] | None,
@@ -252,11 +266,18 @@ def _key_fields(path: str, entry: Mapping[str, Any]) -> tuple[int, int] | None:
     return fields.index("host"), fields.index("service")
 
 
-def _regroup_by(path: str) -> bool:
-    """Whether ``path`` is the ``by`` a ``regroup(fields, ...)`` with fields runs its
-    children in (``regroup`` makes it its only child)."""
-    parent, _, last = path.rpartition("/")
-    return last == "0:by" and _kind(parent) == "regroup"
+def _regroups(root: Stream) -> dict[str, list]:
+    """``{path: fields}`` of the regroup() streams under ``root`` (state paths)."""
+    return {path: list(s.fields) for path, s in walk(root) if s.kind == "regroup"}
+
+
+def _enclosing(path: str, regroups: Mapping[str, list]) -> tuple[str, list] | None:
+    """The nearest regroup above ``path`` (its children run on the owner of its key)."""
+    best = None
+    for r, fields in regroups.items():
+        if path.startswith(r + "/") and (best is None or len(r) > len(best[0])):
+            best = (r, fields)
+    return best
 
 
 def keyed_paths(roots: Roots) -> set[tuple[str, str]]:
@@ -271,8 +292,10 @@ def keyed_paths(roots: Roots) -> set[tuple[str, str]]:
     for name, root in _pairs(roots):
         if not isinstance(root, Stream):
             continue
+        regroups = _regroups(root)
         for path, s in walk(root):
-            if (_kind(path) == "coalesce" or _regroup_by(path)
+            # Below a regroup everything is keyed by the regroup key.
+            if (_enclosing(path, regroups) is not None or _kind(path) == "coalesce"
                     or _key_fields(path, {"params": s.params()}) is not None):
                 out.add((name, path))
     return out
@@ -315,16 +338,27 @@ def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
             e = entries[path] = {"params": entry.get("params"), "state": {field: []}}
         return e["state"][field]
 
+    all_regroups = snapshot.get("regroups") or {}
     for root, entries in (snapshot.get("roots") or {}).items():
+        regroups = all_regroups.get(root) or {}
         for path, entry in entries.items():
             state = entry.get("state")
             if not isinstance(state, Mapping):
                 continue
             pos = _key_fields(path, entry)
-            fields = (entry.get("params") or {}).get("fields")
-            if _regroup_by(path) and isinstance(fields, list) and fields:
-                # A regroup's forks follow the regroup key (its fields' values in order),
-                # which places them where its events go; one field keys forks by the value.
+            above = _enclosing(path, regroups)
+            if above is not None:
+                # Below a regroup, state follows the regroup key, which places it where the
+                # regroup's events go: with fields, its by (its only child) has one fork per
+                # key (one field keys forks by the value itself); regroup([]) has one key,
+                # (), for everything below it.
+                r, fields = above
+                if not fields:
+                    sl = out.setdefault((), {"version": VERSION, "roots": {}})
+                    sl["roots"].setdefault(root, {})[path] = entry
+                    continue
+                if path != r + "/0:by":
+                    continue
                 for fork in state.get("forks") or ():
                     k = fork[0]
                     values = k if len(fields) > 1 else [k]
@@ -365,10 +399,14 @@ def merge(slices: Iterable[Mapping[str, Any]]) -> dict:
                 held = mine.get(path)
                 if held is None:
                     mine[path] = {"params": entry.get("params"),
-                                  "state": {f: list(v) for f, v in state.items()}}
+                                  "state": {f: list(v) if isinstance(v, list) else v
+                                            for f, v in state.items()}}
                     continue
                 for f, v in state.items():
-                    held["state"].setdefault(f, []).extend(v)
+                    if isinstance(v, list) and isinstance(held["state"].get(f, []), list):
+                        held["state"].setdefault(f, []).extend(v)
+                    else:  # a whole state (regroup([])'s children): the later one
+                        held["state"][f] = v
     return {"version": VERSION, "roots": out}
 
 

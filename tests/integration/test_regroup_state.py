@@ -1,6 +1,7 @@
 """A regroup's state moves with its regroup key (issue 7): a changed_state below
 regroup(["service"]) keeps its memory when its services move to another node on a join, a
-planned leave (SIGTERM) or a crash (kill -9), so it does not fire again for them."""
+planned leave (SIGTERM) or a crash (kill -9), so it does not fire again for them; a counter
+below regroup([]) keeps counting when the owner of the empty key changes."""
 
 import json
 import signal
@@ -13,7 +14,7 @@ from riemann_wire import Connection, make_event, msg_with
 
 MODULE = """
 import json, os
-from dmon import changed_state, index, regroup
+from dmon import changed_state, counter, index, regroup, with_
 _out = open(os.environ["DMON_TEST_OUT"], "a", buffering=1)
 
 class _Changes:
@@ -23,6 +24,7 @@ class _Changes:
 
 stream = index()
 changes_stream = regroup(["service"], changed_state(_Changes()))
+total_stream = regroup([], counter(with_({"host": "total", "service": "events"}, index())))
 """
 
 HOSTS = [f"h{i}" for i in range(3)]
@@ -67,6 +69,17 @@ def counter(node, name):
     return cluster_info(node)["counters"][name]
 
 
+def total(node):
+    with Connection(node.tcp) as c:
+        reply = c.request(msg_with(query='host = "total"'))
+    assert reply.ok, reply.error
+    return [e.metric_sint64 or int(e.metric_d) or int(e.metric_f) for e in reply.events]
+
+
+def counted(node, expected):
+    wait_until(lambda: total(node) == [expected], 15, f"the regroup([]) count at {expected}")
+
+
 def services_of(node_id, members):
     return {s for s in SERVICES if owner(key_hash(s), members) == node_id}
 
@@ -90,6 +103,8 @@ def test_changed_state_below_regroup_does_not_refire_when_its_services_move(clus
     cluster.wait_members(2)
     send_states(cluster.nodes[0], states)
     assert len(cluster.changes()) == len(states), "every new key fires once"
+    sent = len(states)
+    counted(cluster.nodes[0], sent)
     # The test's copy of the ring agrees with the cluster's (checked on index entries).
     two = ["node-0", "node-1"]
     for i in range(2):
@@ -102,17 +117,22 @@ def test_changed_state_below_regroup_does_not_refire_when_its_services_move(clus
     three = ["node-0", "node-1", "node-2"]
     moved = services_of("node-2", three)
     assert moved, "node-2 owns some services"
+    # The empty key (regroup([])) moves too: node-1 owned it, node-2 does now.
+    assert owner(key_hash(), two) == "node-1" and owner(key_hash(), three) == "node-2"
     joined = cluster.nodes[2]
-    wait_until(lambda: counter(joined, "state_handed_off_in") >= len(moved), 30,
-               f"node-2 received the regroup state of {len(moved)} services")
+    wait_until(lambda: counter(joined, "state_handed_off_in") >= len(moved) + 1, 30,
+               f"node-2 received the regroup state of {len(moved) + 1} keys")
     send_states(cluster.nodes[0], states)
     assert len(cluster.changes()) == len(states), "no re-fire after the join"
+    sent += len(states)
+    counted(cluster.nodes[0], sent)
 
     # A real change still fires, once.
     for h in HOSTS:
         states[(h, SERVICES[0])] = "warning"
     send_states(cluster.nodes[1], states)
     assert len(cluster.changes()) == len(states) + len(HOSTS)
+    sent += len(states)
 
     nodes = [cluster.nodes[i] for i in range(3)]
     since = [counter(n, "state_replication_rounds") for n in nodes]
@@ -136,3 +156,5 @@ def test_changed_state_below_regroup_does_not_refire_when_its_services_move(clus
     before = len(cluster.changes())
     send_states(cluster.nodes[0], states)
     assert cluster.changes()[before:] == [], f"no re-fire after the {how}"
+    sent += len(states)
+    counted(cluster.nodes[0], sent)

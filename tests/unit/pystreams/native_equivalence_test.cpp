@@ -531,11 +531,12 @@ TEST(native_equivalence, key_state_moves_between_paths) {
 }
 
 // A regroup()'s forks move keyed by the regroup key (one value, or two held as host and
-// service), the same on both paths.
+// service), and everything below regroup([]) with the empty key, the same on both paths.
 TEST(native_equivalence, regroup_state_moves_between_paths) {
   check_key_moves(
       "stream = regroup(['service'], rate(2, index()))\n"
-      "pair_stream = regroup(['service', 'state'], counter(publish('c')))",
+      "pair_stream = regroup(['service', 'state'], counter(publish('c')))\n"
+      "total_stream = regroup([], rate(3, publish('t')), changed_state(publish('u')))",
       3, 400);
 }
 
