@@ -18,8 +18,8 @@ QUERY_TIMEOUT = 6
 def test_a_silent_member_costs_only_the_asking_client_the_timeout(tmp_path):
     """With node-2 frozen, cluster-wide queries on node-0 (one over HTTP, several over TCP, more
     than the CAF scheduler has threads) wait for it until the query timeout. Meanwhile the same
-    node answers /healthz, a scope=local query and an acked TCP write at once: they finish
-    before the first slow query does. Before the scatter was asynchronous, the HTTP query held
+    node answers /healthz, a scope=local query, an acked TCP write and a TCP query it refuses
+    itself at once: they finish before the first slow query does. Before the scatter was asynchronous, the HTTP query held
     the HTTP I/O thread and each TCP query a CAF worker, so all of them waited too."""
     c = Cluster(tmp_path, 3, extra_args=["--cluster-query-timeout", str(QUERY_TIMEOUT),
                                          "--replication", "1"])
@@ -57,6 +57,12 @@ def test_a_silent_member_costs_only_the_asking_client_the_timeout(tmp_path):
             with Connection(a.tcp, timeout=60.0) as conn:
                 return conn.request(msg_with(query="true"))
 
+        def tcp_bad_query():
+            # A query the node refuses itself (it does not parse): no member is asked, but the
+            # answer still goes through the connection's parser actor.
+            with Connection(a.tcp, timeout=60.0) as conn:
+                return conn.request(msg_with(query="service = "))
+
         def tcp_write():
             event = make_event(host=own_key, service="svc", ttl=3600.0, metric_sint64=9)
             with Connection(a.tcp, timeout=60.0) as conn:
@@ -74,6 +80,7 @@ def test_a_silent_member_costs_only_the_asking_client_the_timeout(tmp_path):
             ("healthz", lambda: http_status("/healthz")),
             ("local-query", lambda: http_status("/index?query=true&scope=local")),
             ("tcp-write", tcp_write),
+            ("tcp-bad-query", tcp_bad_query),
         ]]
         for t in prompt:
             t.start()
@@ -82,11 +89,12 @@ def test_a_silent_member_costs_only_the_asking_client_the_timeout(tmp_path):
         assert len(finished) == len(prompt) + len(slow), finished
 
         first_slow = min(finished.index(n) for n in finished if n.startswith("slow"))
-        for name in ("healthz", "local-query", "tcp-write"):
+        for name in ("healthz", "local-query", "tcp-write", "tcp-bad-query"):
             assert finished.index(name) < first_slow, f"{name} waited for the slow query: {finished}"
         assert outcomes["healthz"] == 200
         assert outcomes["local-query"] == 200
         assert outcomes["tcp-write"].ok, outcomes["tcp-write"].error
+        assert not outcomes["tcp-bad-query"].ok and outcomes["tcp-bad-query"].error
         # Replication 1 and a member silent: refused, as documented (complete or refused).
         assert outcomes["slow-http"] == 503
         for i in range(workers):
