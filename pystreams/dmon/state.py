@@ -355,7 +355,7 @@ def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
                 r, fields = above
                 if not fields:
                     sl = out.setdefault((), {"version": VERSION, "roots": {}})
-                    sl["roots"].setdefault(root, {})[path] = entry
+                    sl["roots"].setdefault(root, {})[path] = {**entry, "whole": True}
                     continue
                 if path != r + "/0:by":
                     continue
@@ -383,7 +383,8 @@ def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
 
 def merge(slices: Iterable[Mapping[str, Any]]) -> dict:
     """Several :func:`split_keys` slices as one snapshot (forks and entries side by side;
-    a key present twice keeps the later slice's).
+    a key present twice keeps the later slice's; an entry a slice holds whole, as below
+    ``regroup([])``, is the later slice's).
 
     >>> a = {"version": 1, "roots": {"s": {"by": {"params": {}, "state": {"forks": [1]}}}}}
     >>> b = {"version": 1, "roots": {"s": {"by": {"params": {}, "state": {"forks": [2]}}}}}
@@ -397,16 +398,15 @@ def merge(slices: Iterable[Mapping[str, Any]]) -> dict:
             for path, entry in entries.items():
                 state = entry.get("state") or {}
                 held = mine.get(path)
+                if entry.get("whole"):  # regroup([])'s children: one state, the later one
+                    mine[path] = dict(entry)
+                    continue
                 if held is None:
                     mine[path] = {"params": entry.get("params"),
-                                  "state": {f: list(v) if isinstance(v, list) else v
-                                            for f, v in state.items()}}
+                                  "state": {f: list(v) for f, v in state.items()}}
                     continue
                 for f, v in state.items():
-                    if isinstance(v, list) and isinstance(held["state"].get(f, []), list):
-                        held["state"].setdefault(f, []).extend(v)
-                    else:  # a whole state (regroup([])'s children): the later one
-                        held["state"][f] = v
+                    held["state"].setdefault(f, []).extend(v)
     return {"version": VERSION, "roots": out}
 
 

@@ -108,7 +108,7 @@ def test_regroup_forks_move_keyed_by_the_regroup_key_in_field_order():
     # routed: regroup([])'s children by the empty key.
     assert sorted(parts) == [(), ("a", "x"), ("x",), ("x", "a")]
     assert list(parts[("x",)]["roots"]) == ["svc"]
-    assert parts[()]["roots"] == {"all": {"regroup/0:counter": {"params": {},
+    assert parts[()]["roots"] == {"all": {"regroup/0:counter": {"params": {}, "whole": True,
                                                                 "state": {"count": 1}}}}
 
 
@@ -128,6 +128,9 @@ def test_below_regroup_everything_follows_the_regroup_key_not_host_and_service()
     changed = dmon.state.split_keys(dmon.state.snapshot([("g", s)], changed=True))
     assert changed[()] == parts[()]
     moved = [dmon.state.loads(dmon.state.dumps(parts[()]))]
+    # Merged twice (two copies of the key's slice in one import), the later one counts once.
+    assert dmon.state.merge(moved + moved)["roots"] == \
+        dmon.state.merge(moved)["roots"] == moved[0]["roots"]
     out_b = []
     activate(Runtime())
     b = regroup([], changed_state(out_b.append), counter(out_b.append))
