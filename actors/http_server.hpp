@@ -37,7 +37,8 @@ struct http_handlers {
   /// GET /index?query= streamed (HTTP/1.1): returns a source that appends the
   /// next page of matches to its argument and says whether more may follow
   /// (a page may be empty), or ec::bad_query. Without it GET /index answers
-  /// from `query` in one body (a cluster-wide answer is merged in memory).
+  /// from `query_later` or `query` in one body (a cluster-wide answer is merged
+  /// in memory).
   using page_source = std::function<bool(std::vector<event>&)>;
   std::function<result<page_source>(const std::string&)> query_pages;
   /// GET /index?query=&scope=local: this node's own index only (no cluster scatter);
