@@ -361,6 +361,12 @@ int run_node(const config& cfg) {
     for (auto& s : shards)
       caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(storage_handle, caf::exit_reason::user_shutdown);
+    // The link and the router slot outlive the actor system: a handle they keep would hold a
+    // detached actor's thread (the keeper's) waiting for its last reference, and
+    // ~actor_system waiting for that thread (dmond hung when the cluster port was taken).
+    link.local_keeper = nullptr;
+    link.set(std::make_shared<const cluster_link::snapshot>());
+    *router_slot = nullptr;
   };
 
   // A cluster only when peers are configured: a lone node opens no cluster port.
