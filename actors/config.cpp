@@ -55,6 +55,12 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("rebalance-interval", c.rebalance_interval,
       "seconds between passes moving non-owned index entries to their owners")
       ->check(CLI::PositiveNumber);
+  opt("leave-settle", c.leave_settle,
+      "seconds a leaving node waits for other leavers' announcements before its handoff")
+      ->check(CLI::Range(0.0, 600.0));
+  opt("leave-deadline", c.leave_deadline,
+      "seconds a leaving node retries handing its index entries to staying members")
+      ->check(CLI::Range(0.0, 3600.0));
   opt("tombstone-horizon", c.tombstone_horizon,
       "seconds a deleted key's tombstone keeps older copies of it from coming back")
       ->check(CLI::PositiveNumber);

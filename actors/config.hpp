@@ -57,6 +57,14 @@ struct config {
   /// Seconds between rebalance passes that move entries this node holds but does not own
   /// to their owners (also run on every membership change). Default: 10.
   double rebalance_interval = 10.0;
+  /// Seconds a node leaving the cluster (SIGTERM) waits after announcing its leave before it
+  /// plans its handoff, so that the announcements of members stopped with it (a scale-down
+  /// by several) arrive first and no entry is handed to another leaver. Default: 1.
+  double leave_settle = 1.0;
+  /// Seconds a leaving node keeps retrying to hand its index entries to staying members;
+  /// entries still without an acknowledged home then stay in its data directory (counted
+  /// in handoff_unplaced). Default: 25.
+  double leave_deadline = 25.0;
   /// Seconds a delete's tombstone is kept in a cluster (from the delete's time): a stale copy
   /// of the key turning up within it (a node returning with its data directory, a healed
   /// partition) stays deleted. Default: 86400 (a day).

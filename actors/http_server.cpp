@@ -788,8 +788,9 @@ class http_session final : public session_base {
                          !upgrade || t.param("subscribe") == "true", upgrade);
       if (t.param("scope") == "local" && srv_->handlers.local_query)
         return query(req, t.param("query"), srv_->handlers.local_query,
-                     srv_->handlers.local_query_pages);
-      return query(req, t.param("query"), srv_->handlers.query, srv_->handlers.query_pages);
+                     srv_->handlers.local_query_pages, nullptr);
+      return query(req, t.param("query"), srv_->handlers.query, srv_->handlers.query_pages,
+                   &srv_->handlers.query_later);
     }
     if (t.path == "/cluster" && srv_->handlers.cluster)
       return get ? respond(req, http::status::ok, srv_->handlers.cluster(), "application/json")
@@ -966,9 +967,26 @@ class http_session final : public session_base {
 
   using answer_function = std::function<result<std::vector<event>>(const std::string&)>;
   using pages_function = std::function<result<http_handlers::page_source>(const std::string&)>;
+  using later_function = decltype(http_handlers::query_later);
+
+  // Runs `then` on this session's I/O thread with the answer `later` gives for `text`, from
+  // whichever thread gives it; the I/O thread serves other sessions meanwhile. The session
+  // reads nothing while it waits (one request at a time), and nothing arrives once the
+  // server stopped (the gate).
+  template <class Then>
+  void answer_later(const later_function& later, const std::string& text, Then then) {
+    later(text, [self = self(), ex = stream_.get_executor(), g = srv_->posts,
+                 then = std::move(then)](result<std::vector<event>> found) mutable {
+      g->post(ex, [self, then = std::move(then), found = std::move(found)]() mutable {
+        self->stream_.expires_after(std::chrono::milliseconds{
+            static_cast<int64_t>(self->srv_->opts.request_timeout * 1000)});
+        then(std::move(found));
+      });
+    });
+  }
 
   void query(const request& req, const std::string& text, const answer_function& answer,
-             const pages_function& pages) {
+             const pages_function& pages, const later_function* later) {
     // Chunked needs HTTP/1.1, and HEAD has no body to stream.
     if (pages && req.version() >= 11 && req.method() == http::verb::get) {
       auto source = pages(text);
@@ -976,10 +994,19 @@ class http_session final : public session_base {
         return respond_error(req, http::status::bad_request, source.error().message);
       return stream_query(req, std::move(*source));
     }
+    if (later && *later) {
+      auto asked = std::make_shared<request>(req);
+      return answer_later(*later, text, [this, asked](result<std::vector<event>> found) {
+        answered(*asked, found);
+      });
+    }
     if (!answer)
       return respond_error(req, http::status::service_unavailable,
                            "this server has no index to query");
-    auto found = answer(text);
+    answered(req, answer(text));
+  }
+
+  void answered(const request& req, const result<std::vector<event>>& found) {
     if (!found)
       return respond_error(req,
                            found.error().code == ec::unreachable ? http::status::service_unavailable
@@ -1034,15 +1061,51 @@ class http_session final : public session_base {
       if (!found)
         return refuse(http::status::bad_request, found.error().message);
       pages = std::move(*found);
+    } else if (snapshot && srv_->handlers.query_later) {
+      // The subscription is live already (updates queue in its outbox, bounded) while the
+      // members answer; the snapshot goes first once they did.
+      struct waiting {
+        request req;
+        std::unique_ptr<subscription> sub;
+        std::shared_ptr<outbox> box;
+      };
+      auto w = std::make_shared<waiting>(waiting{std::move(req), std::move(sub), std::move(box)});
+      return answer_later(srv_->handlers.query_later, text,
+                          [this, w, websocket](result<std::vector<event>> found) {
+                            if (!found) {
+                              w->sub.reset();
+                              return respond_error(w->req,
+                                                   found.error().code == ec::unreachable
+                                                       ? http::status::service_unavailable
+                                                       : http::status::bad_request,
+                                                   found.error().message);
+                            }
+                            std::deque<std::string> first;
+                            for (auto& e : *found)
+                              first.push_back(json_codec::encode(e, true, true));
+                            start_subscriber(std::move(w->req), std::move(w->sub),
+                                             std::move(w->box), std::move(first), {}, websocket);
+                          });
     } else if (snapshot) {
       if (!srv_->handlers.query)
         return refuse(http::status::service_unavailable, "this server has no index to query");
       auto found = srv_->handlers.query(text);
       if (!found)
-        return refuse(http::status::bad_request, found.error().message);
+        return refuse(found.error().code == ec::unreachable ? http::status::service_unavailable
+                                                            : http::status::bad_request,
+                      found.error().message);
       for (auto& e : *found)
         first.push_back(json_codec::encode(e, true, true));
     }
+    start_subscriber(std::move(req), std::move(sub), std::move(box), std::move(first),
+                     std::move(pages), websocket);
+  }
+
+  // Hands the connection to a WebSocket or SSE subscriber session that writes `first` (or
+  // `pages`) and then, when live, what `box` receives.
+  void start_subscriber(request req, std::unique_ptr<subscription> sub, std::shared_ptr<outbox> box,
+                        std::deque<std::string> first, http_handlers::page_source pages,
+                        bool websocket) {
     auto who = peer();
     std::shared_ptr<subscriber_session> s;
     if (websocket) {

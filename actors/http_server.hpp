@@ -28,10 +28,17 @@ struct http_handlers {
   std::function<std::string()> metrics;
   /// GET /index?query=: the index events matching the query, or ec::bad_query.
   std::function<result<std::vector<event>>(const std::string&)> query;
+  /// GET /index?query= and the first answer of a subscription when the answer comes later
+  /// (a cluster-wide query: the members' shares merged): calls its second argument once,
+  /// from any thread, with what `query` would return. The I/O thread goes on serving other
+  /// requests meanwhile. Set, it is used instead of `query` (and `query_pages` is unset).
+  using answer_callback = std::function<void(result<std::vector<event>>)>;
+  std::function<void(const std::string&, answer_callback)> query_later;
   /// GET /index?query= streamed (HTTP/1.1): returns a source that appends the
   /// next page of matches to its argument and says whether more may follow
   /// (a page may be empty), or ec::bad_query. Without it GET /index answers
-  /// from `query` in one body (a cluster-wide answer is merged in memory).
+  /// from `query_later` or `query` in one body (a cluster-wide answer is merged
+  /// in memory).
   using page_source = std::function<bool(std::vector<event>&)>;
   std::function<result<page_source>(const std::string&)> query_pages;
   /// GET /index?query=&scope=local: this node's own index only (no cluster scatter);

@@ -336,8 +336,8 @@ int run_node(const config& cfg) {
   bool clustered = !cfg.peers.empty() || !cfg.peers_dns.empty();
   // On SIGTERM: how long concurrent leavers get to announce themselves, and how long this
   // node keeps retrying to hand its entries to staying members.
-  constexpr auto leave_settle = 1s;
-  constexpr auto leave_deadline = std::chrono::milliseconds{25'000};
+  auto leave_settle = millis(cfg.leave_settle);
+  auto leave_deadline = millis(cfg.leave_deadline);
   keeper_actor keeper_handle;
   if (clustered) {
     keeper_options kopts;
@@ -361,6 +361,12 @@ int run_node(const config& cfg) {
     for (auto& s : shards)
       caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(storage_handle, caf::exit_reason::user_shutdown);
+    // The link and the router slot outlive the actor system: a handle they keep would hold a
+    // detached actor's thread (the keeper's) waiting for its last reference, and
+    // ~actor_system waiting for that thread (dmond hung when the cluster port was taken).
+    link.local_keeper = nullptr;
+    link.set(std::make_shared<const cluster_link::snapshot>());
+    *router_slot = nullptr;
   };
 
   // A cluster only when peers are configured: a lone node opens no cluster port.
@@ -397,16 +403,14 @@ int run_node(const config& cfg) {
   query_function query = [&idx](const std::string& text, const query_visitor& fn) {
     return visit_index(idx, text, fn);
   };
+  // Asked from an I/O thread or a parser actor, answered later from the gathering actor:
+  // a silent member costs the asking client the timeout, never a thread.
+  auto ask_cluster = [&, timeout = millis(cfg.cluster_query_timeout)](
+                         const std::string& text, std::function<void(query_answer)> done) {
+    cluster_query(sys, link, text, timeout, local_query, std::move(done));
+  };
   if (clustered)
-    query = [&, timeout = millis(cfg.cluster_query_timeout)](
-                const std::string& text, const query_visitor& fn) -> result<size_t> {
-      auto found = cluster_query(sys, link, text, timeout, local_query);
-      if (!found)
-        return found.error();
-      for (const auto& e : *found)
-        fn(e);
-      return found->size();
-    };
+    query = query_function::answered_later(ask_cluster);
 
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
@@ -516,9 +520,9 @@ int run_node(const config& cfg) {
       text += cluster_prometheus(link);
     return text;
   };
-  handlers.query = [&, timeout = millis(cfg.cluster_query_timeout)](const std::string& text) {
-    return clustered ? cluster_query(sys, link, text, timeout, local_query) : local_query(text);
-  };
+  handlers.query = local_query;
+  if (clustered)
+    handlers.query_later = ask_cluster;
   handlers.local_query = local_query;
   // Streamed answers read this node's index page by page: all of the answer alone, only
   // `scope=local` in a cluster (a cluster-wide answer is merged in memory first).

@@ -23,9 +23,18 @@ tcp_parser_actor::behavior_type tcp_parser(
   self->state.query = std::move(query);
   return {
       [=](frames_atom, uint64_t seq, std::shared_ptr<const frame_batch>& b) {
+        auto& st = self->state;
+        if (st.query.later) {
+          // A cluster-wide answer: the members answer when they do (a silent one costs this
+          // batch the query timeout); meanwhile this actor renders other batches.
+          render_answers_later(std::move(b), st.query, [sink = st.sink, seq](std::string out) {
+            sink->deliver(seq, std::move(out));
+          });
+          return;
+        }
         std::string out;
-        render_answers(*b, {}, &self->state.query, out);
-        self->state.sink->deliver(seq, std::move(out));
+        render_answers(*b, {}, &st.query, out);
+        st.sink->deliver(seq, std::move(out));
       },
   };
 }

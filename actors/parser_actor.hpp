@@ -19,11 +19,13 @@
 namespace dmon {
 
 /// The write side of one TCP connection, as its parser actor sees it. deliver() is called
-/// from the parser's thread and must only queue the bytes for writing.
+/// from the parser's thread, or the thread that answered a cluster-wide query, and must only
+/// queue the bytes for writing.
 class reply_sink {
  public:
   virtual ~reply_sink() = default;
-  /// The framed answers of the connection's batch `seq` (reply_order's numbering).
+  /// The framed answers of the connection's batch `seq` (reply_order's numbering). Called
+  /// from any thread.
   virtual void deliver(uint64_t seq, std::string bytes) = 0;
 };
 
@@ -38,8 +40,10 @@ struct tcp_parser_state {
 
 /// One per TCP connection, for what its I/O thread must not do itself (the connection
 /// decodes and hands events to the local shards, or in a cluster to the router, directly):
-/// renders the answers of batches with queries (they read the index, or ask every member)
-/// once their events ran.
+/// renders the answers of batches with queries once their events ran. Alone it reads the
+/// index itself; in a cluster it asks every member and the answer is rendered when the last
+/// member answered or the query timed out, without this actor (or any thread) waiting.
+/// `deliver` may therefore be called from another thread.
 tcp_parser_actor::behavior_type tcp_parser(
     tcp_parser_actor::stateful_pointer<tcp_parser_state> self, std::shared_ptr<reply_sink> sink,
     query_function query);

@@ -1,6 +1,8 @@
 // TCP answers: rendering one read's replies, and releasing them in read order.
 #include "tcp_replies.hpp"
 
+#include <mutex>
+
 #include "frame_decoder.hpp"
 #include "protobuf_codec.hpp"
 
@@ -106,6 +108,50 @@ reply_order::released reply_order::release(std::string& out) {
     ++first_;
   }
   return r;
+}
+
+void render_answers_later(std::shared_ptr<const frame_batch> b, const query_function& query,
+                          std::function<void(std::string)> deliver) {
+  // The answers come back on whatever threads answered them, in any order; the last one
+  // renders the batch with them, replayed in frame order.
+  struct gathered {
+    std::mutex mtx;
+    std::vector<result<std::vector<event>>> found;
+    size_t left = 0;
+  };
+  auto g = std::make_shared<gathered>();
+  std::vector<size_t> asked;
+  for (size_t i = 0; i < b->errors.size(); ++i)
+    if (b->errors[i].empty() && b->queries[i])
+      asked.push_back(i);
+  g->found.resize(asked.size(), result<std::vector<event>>{std::vector<event>{}});
+  g->left = asked.size();
+  auto render = [b, g, deliver = std::move(deliver)] {
+    size_t next = 0;
+    query_function replay = [&](const std::string&, const query_visitor& fn) -> result<size_t> {
+      auto& found = g->found[next++];
+      if (!found)
+        return found.error();
+      for (const auto& e : *found)
+        fn(e);
+      return found->size();
+    };
+    std::string out;
+    render_answers(*b, {}, &replay, out);
+    deliver(std::move(out));
+  };
+  if (asked.empty())
+    return render();
+  for (size_t slot = 0; slot < asked.size(); ++slot)
+    query.later(*b->queries[asked[slot]], [g, slot, render](result<std::vector<event>> found) {
+      {
+        std::lock_guard lock{g->mtx};
+        g->found[slot] = std::move(found);
+        if (--g->left > 0)
+          return;
+      }
+      render();
+    });
 }
 
 }  // namespace dmon

@@ -1,8 +1,10 @@
 // state_export_bench: what a cluster replication round costs a shard: stream_host::export_keys
 // over N keys of a changed_state, every key (a handoff, and every round before dirty tracking)
 // vs only the changed ones (a round now), all or 1% changed, on the native and the Python path.
+// --shape regroup puts it below regroup(["service"]) (N services, a slice per regroup key);
+// --shape regroup_all below regroup([]) (one slice, the empty key's, always whole).
 //
-//     ./build/state_export_bench [--keys 20000] [--rounds 5]
+//     ./build/state_export_bench [--keys 20000] [--rounds 5] [--shape changed_state]
 //
 // The shard (and the GIL) is held for the whole export: the figure is also the stall.
 #include <fmt/format.h>
@@ -23,10 +25,13 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using which = dmon::stream_host::key_export;
 
+// regroup(["service"]) keys by service; the others by host.
+bool by_service = false;
+
 dmon::event key_event(int i, const char* state) {
   dmon::event e;
-  e.host = fmt::format("host-{}", i);
-  e.service = "cpu";
+  e.host = by_service ? std::string{"host-0"} : fmt::format("host-{}", i);
+  e.service = by_service ? fmt::format("svc-{}", i) : std::string{"cpu"};
   e.state = state;
   e.metric = 1.0;
   return e;
@@ -106,7 +111,11 @@ void run(const std::string& module, bool native, int keys, int rounds) {
 
 int main(int argc, char** argv) {
   int keys = 20000, rounds = 5;
+  std::string shape = "changed_state";
   CLI::App app{"state_export_bench: per-key stream-state export cost per replication round"};
+  app.add_option("--shape", shape, "changed_state, regroup or regroup_all")
+      ->check(CLI::IsMember({"changed_state", "regroup", "regroup_all"}))
+      ->capture_default_str();
   app.add_option("--keys", keys, "keys in the shard")->capture_default_str();
   app.add_option("--rounds", rounds, "timed repetitions (the median is printed)")
       ->capture_default_str();
@@ -115,8 +124,12 @@ int main(int argc, char** argv) {
   auto dir = std::filesystem::temp_directory_path() /
              fmt::format("dmon-state-export-bench-{}", ::getpid());
   std::filesystem::create_directories(dir);
+  by_service = shape == "regroup";
+  std::string stream = shape == "regroup"       ? "regroup(['service'], changed_state(index()))"
+                       : shape == "regroup_all" ? "regroup([], changed_state(index()))"
+                                                : "changed_state(index())";
   std::ofstream(dir / "state_export_bench_streams.py")
-      << "from dmon import *\nstream = changed_state(index())\n";
+      << "from dmon import *\nstream = " << stream << "\n";
   {
     dmon::python_host python{{DMON_PYTHON_DIR, dir.string()}};
     for (bool native : {true, false})

@@ -513,8 +513,17 @@ std::vector<key_state> stream_host::export_keys(key_export which,
         s.runtime, s.native_state, only, py::arg("changed") = which == key_export::changed));
     auto dumps = state.attr("dumps");
     for (auto item : parts.cast<py::dict>()) {
+      // (host, service), or a regroup key's values (two of them hash the same way).
       auto k = item.first.cast<py::tuple>();
-      key_state ks{part(k[0]), part(k[1]), {}};
+      key_state ks;
+      if (k.size() == 2) {
+        ks.host = part(k[0]);
+        ks.service = part(k[1]);
+      } else {
+        ks.values.emplace();
+        for (auto v : k)
+          ks.values->push_back(part(v));
+      }
       if (want && !want(ks))
         continue;
       ks.json = dumps(item.second).cast<std::string>();

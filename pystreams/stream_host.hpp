@@ -114,8 +114,9 @@ class stream_host {
   };
 
   /// The per-key part of the streams' state (dmon.state.split_keys: `by` forks keyed by host
-  /// and service, `coalesce` entries), one slice per key for which `want` is true (every key
-  /// when empty). Empty when the snapshot failed (logged).
+  /// and service, `coalesce` entries, the forks of a regroup() with fields, keyed by the
+  /// regroup key), one slice per key for which `want` is true (every key when empty). Empty
+  /// when the snapshot failed (logged).
   std::vector<key_state> export_keys(key_export which = key_export::all,
                                      const std::function<bool(const key_state&)>& want = {});
 

@@ -39,11 +39,19 @@ running streams, replacing what those streams hold for the same keys. Per key is
 
 - a ``by`` whose fields include both ``host`` and ``service`` (``changed_state``'s, or
   ``by(["host", "service", "x"])``): each fork, with everything below it;
-- ``coalesce``'s latest event per ``(host, service)`` (its timer stays with the shard).
+- ``coalesce``'s latest event per ``(host, service)`` (its timer stays with the shard);
+- below a ``regroup``, everything is keyed by the regroup key, which places it where the
+  regroup's events go (docs/cluster.md): each fork of a ``regroup(fields, ...)`` (its
+  ``by``) by the values of ``fields`` in their order, and all the state below
+  ``regroup([], ...)`` by the empty key ``()``. A snapshot names the regroups of its roots
+  (``"regroups": {root: {path: fields}}``) so that :func:`split_keys` can tell.
+
+A slice's key is a tuple of values: ``(host, service)``, or a regroup key's values (one per
+field). Keys hash by their values alone, so ``regroup(["host", "service"])``'s fork of a key
+joins that key's slice.
 
 Everything else (a root ``rate``, ``by(["host"])`` forks, throttles, windows over many
-keys) is not a function of one key and stays with the shard's checkpoint; ``regroup`` is how
-such an aggregate gets one owner in a cluster.
+keys) is not a function of one key and stays with the shard's checkpoint.
 """
 
 from __future__ import annotations
@@ -113,6 +121,7 @@ def snapshot(roots: Roots, native: Mapping[str, Any] | None = None,
     {'version': 1, 'roots': {'stream': {'counter': {'params': {}, 'state': {'count': 2}}}}}
     """
     out: dict[str, dict[str, Any]] = {}
+    regroups: dict[str, dict[str, list]] = {}
     wanted = None if only is None else set(only)
     for name, root in _pairs(roots):
         if not isinstance(root, Stream):
@@ -121,18 +130,25 @@ def snapshot(roots: Roots, native: Mapping[str, Any] | None = None,
             continue
         entries: dict[str, Any] = {}
         delegate = native.get(name) if native else None
+        found = _regroups(root)
         for path, s in walk(root):
             if path in entries or (wanted is not None and (name, path) not in wanted):
                 continue
+            # What is below regroup([]) is one key's state and goes whole: a part of it
+            # would replace the whole on a replica.
+            above = _enclosing(path, found) if changed and found else None
+            whole = above is not None and not above[1]
             try:
                 if delegate is not None and delegate.owns(path):
                     # Parsed from the engine's JSON already: no second round trip.
-                    own = delegate.changed(path) if changed else delegate.state(path)
+                    own = (delegate.changed(path) if changed and not whole
+                           else delegate.state(path))
                     if own is None:
                         continue
                     entries[path] = {"params": _plain(s.params()), "state": own}
                     continue
-                take = getattr(s, "_take_changed_state", None) if changed else None
+                take = (getattr(s, "_take_changed_state", None) if changed and not whole
+                        else None)
                 own = take() if take is not None else s._state()
                 if own is None:
                     continue
@@ -144,7 +160,12 @@ def snapshot(roots: Roots, native: Mapping[str, Any] | None = None,
                 s.rt.report_exception(f"state of {name} {path}", None, exc)
         if entries:
             out[name] = entries
-    return {"version": VERSION, "roots": out}
+            if found:
+                regroups[name] = found
+    snap: dict[str, Any] = {"version": VERSION, "roots": out}
+    if regroups:
+        snap["regroups"] = regroups
+    return snap
 
 
 def restore(roots: Roots, snapshot: Mapping[str, Any] | None,
@@ -245,6 +266,20 @@ def _key_fields(path: str, entry: Mapping[str, Any]) -> tuple[int, int] | None:
     return fields.index("host"), fields.index("service")
 
 
+def _regroups(root: Stream) -> dict[str, list]:
+    """``{path: fields}`` of the regroup() streams under ``root`` (state paths)."""
+    return {path: list(s.fields) for path, s in walk(root) if s.kind == "regroup"}
+
+
+def _enclosing(path: str, regroups: Mapping[str, list]) -> tuple[str, list] | None:
+    """The nearest regroup above ``path`` (its children run on the owner of its key)."""
+    best = None
+    for r, fields in regroups.items():
+        if path.startswith(r + "/") and (best is None or len(r) > len(best[0])):
+            best = (r, fields)
+    return best
+
+
 def keyed_paths(roots: Roots) -> set[tuple[str, str]]:
     """``(root, path)`` of every stream whose state :func:`split_keys` cuts per key; pass it
     to :func:`snapshot` as ``only`` to save just those (what a cluster moves with its keys).
@@ -257,17 +292,20 @@ def keyed_paths(roots: Roots) -> set[tuple[str, str]]:
     for name, root in _pairs(roots):
         if not isinstance(root, Stream):
             continue
+        regroups = _regroups(root)
         for path, s in walk(root):
-            if _kind(path) == "coalesce" or _key_fields(path, {"params": s.params()}) is not None:
+            # Below a regroup everything is keyed by the regroup key.
+            if (_enclosing(path, regroups) is not None or _kind(path) == "coalesce"
+                    or _key_fields(path, {"params": s.params()}) is not None):
                 out.add((name, path))
     return out
 
 
 def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
     """The per-key part of ``snapshot`` (see the module docstring) as one snapshot per
-    ``(host, service)`` (None for an absent field). Each holds only that key's forks or
-    entries, under the same roots, paths and parameters, and restores with :func:`restore`
-    or :func:`import_keys` into a module of the same code.
+    key: ``(host, service)``, or a regroup key's values (None for an absent field). Each
+    holds only that key's forks or entries, under the same roots, paths and parameters, and
+    restores with :func:`restore` or :func:`import_keys` into a module of the same code.
 
     >>> from dmon import changed_state, counter
     >>> s = changed_state(); c = counter()
@@ -278,6 +316,11 @@ def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
     [('a', 'x'), ('b', 'x')]
     >>> parts[("a", "x")]["roots"]["s"]["by"]["state"]["forks"][0][0]
     ['a', 'x']
+    >>> from dmon import regroup
+    >>> r = regroup(["service"], counter())
+    >>> for svc in ("x", "y"): r.send({"host": "h", "service": svc, "metric": 1})
+    >>> sorted(split_keys(snapshot([("r", r)])))
+    [('x',), ('y',)]
     """
     out: dict[tuple[Any, Any], dict] = {}
 
@@ -295,13 +338,35 @@ def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
             e = entries[path] = {"params": entry.get("params"), "state": {field: []}}
         return e["state"][field]
 
+    all_regroups = snapshot.get("regroups") or {}
     for root, entries in (snapshot.get("roots") or {}).items():
+        regroups = all_regroups.get(root) or {}
         for path, entry in entries.items():
             state = entry.get("state")
             if not isinstance(state, Mapping):
                 continue
             pos = _key_fields(path, entry)
-            if pos is not None:
+            above = _enclosing(path, regroups)
+            if above is not None:
+                # Below a regroup, state follows the regroup key, which places it where the
+                # regroup's events go: with fields, its by (its only child) has one fork per
+                # key (one field keys forks by the value itself); regroup([]) has one key,
+                # (), for everything below it.
+                r, fields = above
+                if not fields:
+                    sl = out.setdefault((), {"version": VERSION, "roots": {}})
+                    sl["roots"].setdefault(root, {})[path] = {**entry, "whole": True}
+                    continue
+                if path != r + "/0:by":
+                    continue
+                for fork in state.get("forks") or ():
+                    k = fork[0]
+                    values = k if len(fields) > 1 else [k]
+                    if not isinstance(values, list) or len(values) != len(fields):
+                        continue
+                    key = tuple(_hashable(v) for v in values)
+                    slot(key, root, path, entry, "forks").append(fork)
+            elif pos is not None:
                 for fork in state.get("forks") or ():
                     k = fork[0]
                     if not isinstance(k, list) or len(k) <= max(pos):
@@ -318,7 +383,8 @@ def split_keys(snapshot: Mapping[str, Any]) -> dict[tuple[Any, Any], dict]:
 
 def merge(slices: Iterable[Mapping[str, Any]]) -> dict:
     """Several :func:`split_keys` slices as one snapshot (forks and entries side by side;
-    a key present twice keeps the later slice's).
+    a key present twice keeps the later slice's; an entry a slice holds whole, as below
+    ``regroup([])``, is the later slice's).
 
     >>> a = {"version": 1, "roots": {"s": {"by": {"params": {}, "state": {"forks": [1]}}}}}
     >>> b = {"version": 1, "roots": {"s": {"by": {"params": {}, "state": {"forks": [2]}}}}}
@@ -332,6 +398,9 @@ def merge(slices: Iterable[Mapping[str, Any]]) -> dict:
             for path, entry in entries.items():
                 state = entry.get("state") or {}
                 held = mine.get(path)
+                if entry.get("whole"):  # regroup([])'s children: one state, the later one
+                    mine[path] = dict(entry)
+                    continue
                 if held is None:
                     mine[path] = {"params": entry.get("params"),
                                   "state": {f: list(v) for f, v in state.items()}}

@@ -134,3 +134,38 @@ class Cluster:
     def stop_all(self):
         for n in self.nodes.values():
             n.stop()
+
+
+# The ring, as actors/ownership.cpp and actors/ring.cpp compute it (pinned there by unit
+# tests): tests use it to know which node owns a key that is not an index entry (a regroup
+# key), and check it against the index for keys that are.
+_MASK = (1 << 64) - 1
+_FNV_BASIS, _FNV_PRIME = 1469598103934665603, 1099511628211
+
+
+def _finalize(z):
+    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & _MASK
+    return z ^ (z >> 31)
+
+
+def key_hash(*parts):
+    """ownership's hasher over `parts` (None: absent): key_hash(host, service) is an event's
+    key; key_hash(service) the key of regroup(["service"])."""
+    h = _FNV_BASIS
+    for part in parts:
+        h = ((h ^ (0 if part is None else 1)) * _FNV_PRIME) & _MASK
+        for c in (part or "").encode():
+            h = ((h ^ c) * _FNV_PRIME) & _MASK
+        h = (h * _FNV_PRIME) & _MASK  # the part's terminating 0
+    return _finalize(h)
+
+
+def owner(hash_, members):
+    """The ring's owner of a key hash among node ids (highest weight; ties to the first id)."""
+    def weight(m):
+        h = _FNV_BASIS
+        for c in m.encode():
+            h = ((h ^ c) * _FNV_PRIME) & _MASK
+        return _finalize(_finalize(hash_) ^ _finalize(h))
+    return max(sorted(members), key=weight)

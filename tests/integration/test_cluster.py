@@ -191,3 +191,28 @@ def test_a_subscription_on_one_node_sees_writes_on_every_node(cluster):
         wait_until(lambda: hosts <= seen, 15, "every write relayed")
     finally:
         conn.close()
+
+
+def test_a_taken_cluster_port_stops_the_node_with_an_error_instead_of_hanging(tmp_path):
+    """Start-up fails after the actors exist: the node ends them and exits (it used to wait
+    forever for the keeper's thread, held by a handle that outlived the actor system)."""
+    import socket as _socket
+    import subprocess
+    from conftest import DMOND
+    held = _socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    port = held.getsockname()[1]
+    proc = subprocess.Popen([DMOND, "--tcp-port", "0", "--udp-port", "0", "--json-udp-port", "0",
+                             "--http-port", "0", "--data-dir", str(tmp_path / "data"),
+                             "--peer-port", str(port), "--node-id", "x", "--peers", "127.0.0.1:1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2
+        assert f"cannot open the cluster port 127.0.0.1:{port}" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        held.close()

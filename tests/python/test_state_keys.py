@@ -93,13 +93,69 @@ def test_merge_joins_slices_of_several_keys():
     assert out_b == []
 
 
-def test_regroup_on_host_and_service_moves_its_forks_and_other_regroups_do_not():
+def test_regroup_forks_move_keyed_by_the_regroup_key_in_field_order():
     activate(Runtime())
-    roots = [("id", regroup(["host", "service"], counter())), ("svc", regroup(["service"], counter()))]
+    roots = [("id", regroup(["host", "service"], counter())),
+             ("svc", regroup(["service"], counter())),
+             ("sh", regroup(["service", "host"], counter())),
+             ("all", regroup([], counter()))]
     for _, s in roots:
         s.send({"host": "a", "service": "x", "metric": 1})
-    assert dmon.state.keyed_paths(roots) == {("id", "regroup/0:by")}
-    assert list(dmon.state.split_keys(dmon.state.snapshot(roots))) == [("a", "x")]
+    assert dmon.state.keyed_paths(roots) == {("id", "regroup/0:by"), ("svc", "regroup/0:by"),
+                                             ("sh", "regroup/0:by"), ("all", "regroup/0:counter")}
+    parts = dmon.state.split_keys(dmon.state.snapshot(roots))
+    # (host, service) joins that key's slice; the others are keyed as their events are
+    # routed: regroup([])'s children by the empty key.
+    assert sorted(parts) == [(), ("a", "x"), ("x",), ("x", "a")]
+    assert list(parts[("x",)]["roots"]) == ["svc"]
+    assert parts[()]["roots"] == {"all": {"regroup/0:counter": {"params": {}, "whole": True,
+                                                                "state": {"count": 1}}}}
+
+
+def test_below_regroup_everything_follows_the_regroup_key_not_host_and_service():
+    activate(Runtime())
+    out = []
+    # A changed_state below regroup([]) runs on the owner of the empty key, not on each
+    # (host, service)'s owner: its forks go with ().
+    s = regroup([], changed_state(out.append), counter())
+    for h in ("a", "b"):
+        s.send({"host": h, "service": "x", "state": "ok", "metric": 1})
+    parts = dmon.state.split_keys(dmon.state.snapshot([("g", s)]))
+    assert list(parts) == [()]
+    assert sorted(parts[()]["roots"]["g"]) == ["regroup/0:by", "regroup/1:counter"]
+    # A round sends the whole of it whenever it is asked (a part would replace the whole
+    # on a replica); the keeper's digest skips it when it did not change.
+    changed = dmon.state.split_keys(dmon.state.snapshot([("g", s)], changed=True))
+    assert changed[()] == parts[()]
+    moved = [dmon.state.loads(dmon.state.dumps(parts[()]))]
+    # Merged twice (two copies of the key's slice in one import), the later one counts once.
+    assert dmon.state.merge(moved + moved)["roots"] == \
+        dmon.state.merge(moved)["roots"] == moved[0]["roots"]
+    out_b = []
+    activate(Runtime())
+    b = regroup([], changed_state(out_b.append), counter(out_b.append))
+    dmon.state.import_keys([("g", b)], moved)
+    b.send({"host": "a", "service": "x", "state": "ok", "metric": 1})
+    assert [e["metric"] for e in out_b] == [3], "no re-fire, and the count goes on"
+
+
+def test_a_regroup_fork_imported_elsewhere_continues_its_count():
+    out_a = []
+    activate(Runtime())
+    a = regroup(["service"], counter(out_a.append))
+    for svc, m in (("x", 1), ("x", 2), ("y", 5)):
+        a.send({"host": "h", "service": svc, "metric": m})
+    parts = dmon.state.split_keys(dmon.state.snapshot([("s", a)]))
+    moved = [dmon.state.loads(dmon.state.dumps(parts[("x",)]))]
+    out_b = []
+    activate(Runtime())
+    b = regroup(["service"], counter(out_b.append))
+    b.send({"host": "h", "service": "x", "metric": 10})  # a stale local fork: replaced
+    report = dmon.state.import_keys([("s", b)], moved)
+    assert report["dropped"] == []
+    b.send({"host": "h2", "service": "x", "metric": 4})
+    b.send({"host": "h", "service": "y", "metric": 1})  # did not move: starts fresh
+    assert [e["metric"] for e in out_b] == [10, 7, 1]
 
 
 # Replication rounds: snapshot(..., changed=True) takes only the keys changed since the last

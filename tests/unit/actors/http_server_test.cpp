@@ -86,6 +86,14 @@ class http_server_test : public ::testing::Test {
         return error{ec::bad_query, "parse error at column 1: expected a query but found 'bad'"};
       return std::vector<event>{make("a", "cpu", 0.5), make("b", "cpu", 0.7)};
     };
+    if (later_)
+      h.local_query = h.query;
+    if (later_)
+      h.query_later = [this](const std::string& q, http_handlers::answer_callback done) {
+        std::lock_guard guard{mtx_};
+        queries_.push_back(q);
+        held_.push_back(std::move(done));
+      };
     h.ingest = [this](std::vector<event> es, std::function<void(std::vector<std::string>)> done) {
       std::vector<std::string> outcomes;
       for (auto& e : es) {
@@ -211,6 +219,22 @@ class http_server_test : public ::testing::Test {
     ASSERT_FALSE(sc.c.wait([&](auto h) { net::async_write(sc.s, net::buffer(req), h); }));
   }
 
+  // Answers the test gives later, from its own thread, as the members' answers come.
+  size_t held() {
+    std::lock_guard guard{mtx_};
+    return held_.size();
+  }
+  void answer(size_t i, result<std::vector<event>> found) {
+    http_handlers::answer_callback done;
+    {
+      std::lock_guard guard{mtx_};
+      done = std::move(held_.at(i));
+    }
+    done(std::move(found));
+  }
+
+  bool later_ = false;
+  std::vector<http_handlers::answer_callback> held_;
   std::atomic<bool> ready_{true};
   std::mutex mtx_;
   std::vector<std::string> queries_;
@@ -484,4 +508,44 @@ TEST_F(http_server_test, listen_reports_a_port_in_use) {
   ASSERT_FALSE(port);
   EXPECT_NE(port.error().message.find("cannot listen for HTTP on 127.0.0.1:"), std::string::npos)
       << port.error().message;
+}
+
+TEST_F(http_server_test, a_query_answered_later_holds_up_neither_the_thread_nor_other_requests) {
+  later_ = true;
+  start();  // one I/O thread
+  http::response<http::string_body> slow, refused;
+  std::thread first{[&] { slow = request(http::verb::get, "/index?query=true"); }};
+  ASSERT_TRUE(eventually([&] { return held() == 1; }));
+  // The members have not answered the first query; the thread serves others meanwhile.
+  EXPECT_EQ(request(http::verb::get, "/healthz").body(), "ok\n");
+  EXPECT_EQ(request(http::verb::get, "/index?query=true&scope=local").result(), http::status::ok);
+  std::thread second{[&] { refused = request(http::verb::get, "/index?query=true"); }};
+  ASSERT_TRUE(eventually([&] { return held() == 2; }));
+  answer(1, error{ec::unreachable, "cluster query incomplete: no answer from node-2"});
+  second.join();
+  EXPECT_EQ(refused.result(), http::status::service_unavailable);
+  EXPECT_NE(refused.body().find("node-2"), std::string::npos);
+  EXPECT_TRUE(slow.body().empty()) << "answered before the members did";
+  answer(0, std::vector<event>{make("late", "cpu")});
+  first.join();
+  ASSERT_EQ(slow.result(), http::status::ok);
+  EXPECT_EQ(json::parse(slow.body())[0]["host"], "late");
+}
+
+TEST_F(http_server_test, a_subscription_answered_later_sends_the_snapshot_then_live_matches) {
+  later_ = true;
+  start();
+  ws_client w;
+  beast::error_code opened;
+  std::thread asker{[&] { opened = open_ws(w, "/index?query=true&subscribe=true"); }};
+  ASSERT_TRUE(eventually([&] { return held() == 1; }));
+  EXPECT_EQ(request(http::verb::get, "/healthz").result(), http::status::ok);
+  // Live already: an update published while the members answer comes after the snapshot.
+  ASSERT_TRUE(eventually([&] { return hub_.subscribers("index") == 1; }));
+  hub_.publish("index", make("live", "cpu"));
+  answer(0, std::vector<event>{make("snap", "cpu")});
+  asker.join();
+  ASSERT_FALSE(opened) << opened.message();
+  EXPECT_EQ(json::parse(w.read())["host"], "snap");
+  EXPECT_EQ(json::parse(w.read())["host"], "live");
 }

@@ -110,3 +110,34 @@ TEST(tcp_replies, answers_are_released_in_read_order) {
   EXPECT_EQ(order.pending(), 0u);
   EXPECT_EQ(order.open(1, false), 3u);  // numbering goes on
 }
+
+TEST(tcp_replies, queries_answered_later_are_rendered_in_frame_order_once_all_came_back) {
+  auto b = std::make_shared<frame_batch>(batch(3));
+  b->queries[0] = "a";
+  b->queries[2] = "b";
+  b->has_query = true;
+  std::vector<std::pair<std::string, std::function<void(result<std::vector<event>>)>>> held;
+  auto query = query_function::answered_later(
+      [&](const std::string& text, std::function<void(result<std::vector<event>>)> done) {
+        held.emplace_back(text, std::move(done));
+      });
+  std::vector<std::string> delivered;
+  render_answers_later(b, query, [&](std::string out) { delivered.push_back(std::move(out)); });
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held[0].first, "a");
+  EXPECT_EQ(held[1].first, "b");
+  event e;
+  e.host = "h";
+  held[1].second(std::vector<event>{e, e});  // the later frame answers first
+  EXPECT_TRUE(delivered.empty()) << "rendered before every query came back";
+  held[0].second(error{ec::unreachable, "cluster query incomplete: node-2"});
+  ASSERT_EQ(delivered.size(), 1u);
+  auto r = replies(delivered[0]);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_FALSE(r[0].ok);
+  EXPECT_EQ(r[0].error, "cluster query incomplete: node-2");
+  EXPECT_TRUE(r[1].ok);
+  EXPECT_TRUE(r[1].events.empty());
+  EXPECT_TRUE(r[2].ok);
+  EXPECT_EQ(r[2].events.size(), 2u);
+}

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "ownership.hpp"
+#include "regroup.hpp"
 
 namespace {
 
@@ -54,4 +55,48 @@ TEST(state_slices, truncated_forged_and_trailing_bytes_are_refused) {
   auto version = bytes;
   version[0] = 9;
   EXPECT_FALSE(dmon::state_slices::decode(version));
+}
+
+namespace {
+
+dmon::key_state regroup_slice(std::vector<std::optional<std::string>> values, std::string json) {
+  dmon::key_state s;
+  s.json = std::move(json);
+  s.values = std::move(values);
+  return s;
+}
+
+}  // namespace
+
+TEST(state_slices, a_regroup_keys_slice_hashes_like_its_regrouped_events) {
+  dmon::event e;
+  e.host = "web-1";
+  e.service = "cpu";
+  e.state = "ok";
+  EXPECT_EQ(dmon::state_slices::key_hash(regroup_slice({"cpu"}, "{}")),
+            dmon::regroup::key_hash({"service"}, e));
+  EXPECT_EQ(dmon::state_slices::key_hash(regroup_slice({"cpu", "ok", std::nullopt}, "{}")),
+            dmon::regroup::key_hash({"service", "state", "description"}, e));
+  // Two fields are held as host and service and hash as the regroup key of those values.
+  EXPECT_EQ(dmon::state_slices::key_hash(slice("cpu", "web-1", "{}")),
+            dmon::regroup::key_hash({"service", "host"}, e));
+  EXPECT_NE(dmon::state_slices::key_hash(regroup_slice({"cpu"}, "{}")),
+            dmon::state_slices::key_hash(slice("cpu", std::nullopt, "{}")));
+}
+
+TEST(state_slices, regroup_slices_round_trip_in_version_2_and_plain_ones_stay_version_1) {
+  std::vector<dmon::key_state> in{slice("a", "b", "{}"), regroup_slice({"cpu"}, R"({"v":1})"),
+                                  regroup_slice({std::nullopt, "", "x"}, "")};
+  auto bytes = dmon::state_slices::encode(in);
+  EXPECT_EQ(bytes[0], 2);
+  auto out = dmon::state_slices::decode(bytes);
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(*out, in);
+  EXPECT_EQ(dmon::state_slices::encode(std::vector{slice("a", "b", "{}")})[0], 1)
+      << "nodes of the previous version read slices without regroup keys";
+  for (size_t n = 0; n < bytes.size(); ++n)
+    ASSERT_FALSE(dmon::state_slices::decode(std::string_view{bytes}.substr(0, n))) << n;
+  auto v1 = bytes;
+  v1[0] = 1;  // values are not allowed in version 1
+  EXPECT_FALSE(dmon::state_slices::decode(v1));
 }

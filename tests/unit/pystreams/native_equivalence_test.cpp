@@ -501,6 +501,7 @@ void check_key_moves(const std::string& body, int seeds, int events) {
       auto& b = nat_first.exported[i];
       EXPECT_EQ(a.host, b.host);
       EXPECT_EQ(a.service, b.service);
+      EXPECT_EQ(a.values, b.values);
       EXPECT_EQ(without_empty_tags(nlohmann::json::parse(a.json)), nlohmann::json::parse(b.json))
           << body << ": the two paths exported different state for a key";
     }
@@ -526,6 +527,16 @@ TEST(native_equivalence, key_state_moves_between_paths) {
       "             coalesce(1, index()), by(['host'], lambda: rate(3, publish('h'))),\n"
       "             by(['service', 'host'], lambda: changed(lambda e: e.get('metric'),\n"
       "                                                     publish('u'))))",
+      3, 400);
+}
+
+// A regroup()'s forks move keyed by the regroup key (one value, or two held as host and
+// service), and everything below regroup([]) with the empty key, the same on both paths.
+TEST(native_equivalence, regroup_state_moves_between_paths) {
+  check_key_moves(
+      "stream = regroup(['service'], rate(2, index()))\n"
+      "pair_stream = regroup(['service', 'state'], counter(publish('c')))\n"
+      "total_stream = regroup([], rate(3, publish('t')), changed_state(publish('u')))",
       3, 400);
 }
 

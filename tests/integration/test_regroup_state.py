@@ -1,0 +1,160 @@
+"""A regroup's state moves with its regroup key (issue 7): a changed_state below
+regroup(["service"]) keeps its memory when its services move to another node on a join, a
+planned leave (SIGTERM) or a crash (kill -9), so it does not fire again for them; a counter
+below regroup([]) keeps counting when the owner of the empty key changes."""
+
+import json
+import signal
+
+import pytest
+
+from cluster_harness import (Cluster, cluster_info, key_hash, local_hosts, owner, wait_until)
+from conftest import start_node
+from riemann_wire import Connection, make_event, msg_with
+
+MODULE = """
+import json, os
+from dmon import changed_state, counter, index, regroup, with_
+_out = open(os.environ["DMON_TEST_OUT"], "a", buffering=1)
+
+class _Changes:
+    def send(self, event):
+        _out.write(json.dumps({"host": event.get("host"), "service": event.get("service"),
+                               "state": event.get("state")}) + "\\n")
+
+stream = index()
+changes_stream = regroup(["service"], changed_state(_Changes()))
+total_stream = regroup([], counter(with_({"host": "total", "service": "events"}, index())))
+"""
+
+HOSTS = [f"h{i}" for i in range(3)]
+SERVICES = [f"svc-{i}" for i in range(40)]
+
+
+class RegroupCluster(Cluster):
+    native = True
+
+    def start(self, i, members):
+        env = None if self.native else {"DMON_NATIVE_STREAMS": "0"}
+        node = start_node(self.tmp / f"n{i}", MODULE, data_dir=self.tmp / f"n{i}" / "data",
+                          env=env, args=["--peer-port", str(self.ports[i]), "--node-id", f"node-{i}",
+                                         "--peers", self.peers(members),
+                                         "--rebalance-interval", "2", "--checkpoint-interval", "1",
+                                         "--instrumentation-interval", "0"])
+        self.nodes[i] = node
+        return node
+
+    def changes(self):
+        out = []
+        for i in range(len(self.ports)):
+            path = self.tmp / f"n{i}" / "seen.jsonl"
+            if path.exists():
+                out += [(d["host"], d["service"], d["state"])
+                        for d in map(json.loads, path.read_text().splitlines())]
+        return out
+
+
+def send_states(node, states):
+    """{(host, service): state} in acked batches; the ack follows the regrouped run."""
+    items = sorted(states.items())
+    with Connection(node.tcp) as c:
+        for start in range(0, len(items), 40):
+            events = [make_event(host=h, service=s, state=st, ttl=3600.0, metric_sint64=1)
+                      for (h, s), st in items[start:start + 40]]
+            reply = c.request(msg_with(events))
+            assert reply.ok, reply.error
+
+
+def counter(node, name):
+    return cluster_info(node)["counters"][name]
+
+
+def total(node):
+    with Connection(node.tcp) as c:
+        reply = c.request(msg_with(query='host = "total"'))
+    assert reply.ok, reply.error
+    return [e.metric_sint64 or int(e.metric_d) or int(e.metric_f) for e in reply.events]
+
+
+def counted(node, expected):
+    wait_until(lambda: total(node) == [expected], 15, f"the regroup([]) count at {expected}")
+
+
+def services_of(node_id, members):
+    return {s for s in SERVICES if owner(key_hash(s), members) == node_id}
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = RegroupCluster(tmp_path, 3)
+    try:
+        yield c
+    finally:
+        c.stop_all()
+
+
+@pytest.mark.parametrize("how,path", [("sigterm", "native"), ("kill9", "native"),
+                                      ("sigterm", "python")])
+def test_changed_state_below_regroup_does_not_refire_when_its_services_move(cluster, how, path):
+    cluster.native = path == "native"
+    states = {(h, s): "ok" for h in HOSTS for s in SERVICES}
+    for i in range(2):
+        cluster.start(i, range(2))
+    cluster.wait_members(2)
+    send_states(cluster.nodes[0], states)
+    assert len(cluster.changes()) == len(states), "every new key fires once"
+    sent = len(states)
+    counted(cluster.nodes[0], sent)
+    # The test's copy of the ring agrees with the cluster's (checked on index entries).
+    two = ["node-0", "node-1"]
+    for i in range(2):
+        owned = {h for h in HOSTS if owner(key_hash(h, "svc-0"), two) == f"node-{i}"}
+        assert {h for h in local_hosts(cluster.nodes[i]) if h in owned} == owned
+
+    # Join: node-2 takes the services it now owns with their forks.
+    cluster.start(2, range(3))
+    cluster.wait_members(3)
+    three = ["node-0", "node-1", "node-2"]
+    moved = services_of("node-2", three)
+    assert moved, "node-2 owns some services"
+    # The empty key (regroup([])) moves too: node-1 owned it, node-2 does now.
+    assert owner(key_hash(), two) == "node-1" and owner(key_hash(), three) == "node-2"
+    joined = cluster.nodes[2]
+    wait_until(lambda: counter(joined, "state_handed_off_in") >= len(moved) + 1, 30,
+               f"node-2 received the regroup state of {len(moved) + 1} keys")
+    send_states(cluster.nodes[0], states)
+    assert len(cluster.changes()) == len(states), "no re-fire after the join"
+    sent += len(states)
+    counted(cluster.nodes[0], sent)
+
+    # A real change still fires, once.
+    for h in HOSTS:
+        states[(h, SERVICES[0])] = "warning"
+    send_states(cluster.nodes[1], states)
+    assert len(cluster.changes()) == len(states) + len(HOSTS)
+    sent += len(states)
+
+    nodes = [cluster.nodes[i] for i in range(3)]
+    since = [counter(n, "state_replication_rounds") for n in nodes]
+    wait_until(lambda: all(counter(n, "state_replication_rounds") >= s + 2
+                           for n, s in zip(nodes, since)), 30, "state on the replicas")
+
+    gone = cluster.nodes[1]
+    gone_services = services_of("node-1", three)
+    assert gone_services
+    survivors = [cluster.nodes[0], cluster.nodes[2]]
+    if how == "sigterm":
+        assert gone.stop() == 0
+    else:
+        gone.proc.send_signal(signal.SIGKILL)
+        gone.proc.wait(10)
+    for n in survivors:
+        wait_until(lambda: len(cluster_info(n)["members"]) == 2, 30, "2 members")
+    if how == "kill9":
+        wait_until(lambda: sum(counter(n, "state_promoted") for n in survivors)
+                   >= len(gone_services), 30, "the survivors imported the replicated state")
+    before = len(cluster.changes())
+    send_states(cluster.nodes[0], states)
+    assert cluster.changes()[before:] == [], f"no re-fire after the {how}"
+    sent += len(states)
+    counted(cluster.nodes[0], sent)
