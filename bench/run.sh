@@ -284,6 +284,7 @@ if wanted python-stage; then
   py_stage python-stage-index-only --streams index_only --python-path "$here/streams"
   py_stage python-stage-example --streams streams
   py_stage python-stage-heavy $heavy
+  py_stage python-stage-where-lambda --streams where_lambda --python-path "$here/streams"
 fi
 
 mkdir -p "$here/results"

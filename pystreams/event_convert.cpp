@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include "str_cache.hpp"
+
 namespace py = pybind11;
 
 namespace dmon::event_convert {
@@ -37,9 +39,40 @@ void set_steal(PyObject* dict, PyObject* key, PyObject* value) {
   Py_DECREF(value);
 }
 
-PyObject* str(const std::string& s) {
-  return PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace");
+// Values of a few thousand keys' hosts, services, states, tags and attributes repeat from
+// event to event: decoding each once and sharing the str saves an allocation and a decode per
+// field (16384 slots, at most a few hundred KB of strings). The GIL guards it; like the keys
+// above it is never destroyed (one interpreter per process, and a destructor at exit would
+// run after Py_Finalize).
+str_cache& values() {
+  static str_cache* cache = new str_cache(16384, 64);
+  return *cache;
 }
+
+PyObject* cached_str(const std::string& s) {
+  return values().get(s);
+}
+
+// The last float built for a field: event times within a batch and ttls repeat, and floats
+// are immutable, so handing out the same object is unobservable except through `is`. Holds
+// one strong reference, never released (as above).
+struct last_float {
+  double value = 0;
+  PyObject* obj = nullptr;
+
+  PyObject* get(double v) {
+    if (!obj || value != v || std::signbit(value) != std::signbit(v)) {
+      PyObject* fresh = PyFloat_FromDouble(v);
+      if (!fresh)
+        return nullptr;
+      Py_XDECREF(obj);
+      obj = fresh;
+      value = v;
+    }
+    Py_INCREF(obj);
+    return obj;
+  }
+};
 
 error wrong_type(const char* field, const char* expected, PyObject* value) {
   std::string got = Py_TYPE(value)->tp_name;
@@ -91,22 +124,29 @@ bool is_number(PyObject* v) {
 
 py::dict to_dict(const event& e) {
   auto& K = k();
-  PyObject* d = PyDict_New();
+  static last_float last_time, last_ttl;
+  // Sized for the fields present: a 6-field event (host service state time ttl metric)
+  // overflows PyDict_New's 5 usable slots and would be resized once per event otherwise.
+  Py_ssize_t fields = (e.host ? 1 : 0) + (e.service ? 1 : 0) + (e.state ? 1 : 0) +
+                      (e.description ? 1 : 0) + (e.time_us ? 1 : 0) + (e.ttl ? 1 : 0) +
+                      (std::holds_alternative<std::monostate>(e.metric) ? 0 : 1) +
+                      (e.tags.empty() ? 0 : 1) + (e.attributes.empty() ? 0 : 1);
+  PyObject* d = _PyDict_NewPresized(fields);
   if (!d)
     throw py::error_already_set();
   auto dict = py::reinterpret_steal<py::dict>(d);
   if (e.host)
-    set_steal(d, K.host, str(*e.host));
+    set_steal(d, K.host, cached_str(*e.host));
   if (e.service)
-    set_steal(d, K.service, str(*e.service));
+    set_steal(d, K.service, cached_str(*e.service));
   if (e.state)
-    set_steal(d, K.state, str(*e.state));
+    set_steal(d, K.state, cached_str(*e.state));
   if (e.description)
-    set_steal(d, K.description, str(*e.description));
+    set_steal(d, K.description, cached_str(*e.description));
   if (e.time_us)
-    set_steal(d, K.time, PyFloat_FromDouble(static_cast<double>(*e.time_us) / 1e6));
+    set_steal(d, K.time, last_time.get(static_cast<double>(*e.time_us) / 1e6));
   if (e.ttl)
-    set_steal(d, K.ttl, PyFloat_FromDouble(*e.ttl));
+    set_steal(d, K.ttl, last_ttl.get(*e.ttl));
   if (auto* i = std::get_if<int64_t>(&e.metric))
     set_steal(d, K.metric, PyLong_FromLongLong(*i));
   else if (auto* x = std::get_if<double>(&e.metric))
@@ -115,20 +155,26 @@ py::dict to_dict(const event& e) {
     PyObject* tags = PyList_New(static_cast<Py_ssize_t>(e.tags.size()));
     if (!tags)
       throw py::error_already_set();
-    for (size_t i = 0; i < e.tags.size(); ++i)
-      PyList_SET_ITEM(tags, static_cast<Py_ssize_t>(i), str(e.tags[i]));
-    set_steal(d, K.tags, tags);
+    set_steal(d, K.tags, tags);  // the dict holds it; filled in place below
+    for (size_t i = 0; i < e.tags.size(); ++i) {
+      PyObject* t = cached_str(e.tags[i]);
+      if (!t)
+        throw py::error_already_set();
+      PyList_SET_ITEM(tags, static_cast<Py_ssize_t>(i), t);
+    }
   }
   if (!e.attributes.empty()) {
-    PyObject* attrs = PyDict_New();
+    PyObject* attrs = _PyDict_NewPresized(static_cast<Py_ssize_t>(e.attributes.size()));
     if (!attrs)
       throw py::error_already_set();
+    set_steal(d, K.attributes, attrs);  // the dict holds it; filled in place below
     for (auto& a : e.attributes) {
-      PyObject* key = str(a.key);
-      set_steal(attrs, key, str(a.value));
+      PyObject* key = cached_str(a.key);
+      if (!key)
+        throw py::error_already_set();
+      set_steal(attrs, key, cached_str(a.value));
       Py_DECREF(key);
     }
-    set_steal(d, K.attributes, attrs);
   }
   return dict;
 }
