@@ -96,6 +96,9 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("commit-delay", c.commit_delay,
       "seconds an index commit group waits for more writes (0: only what is queued)")
       ->check(CLI::Range(0.0, 1.0));
+  opt("inline-writes", c.inline_writes,
+      "shards write their batches' index writes themselves (false: through the storage "
+      "actor's commit groups)");
   opt("commit-max-events", c.commit_max_events, "writes that close an index commit group early")
       ->check(CLI::Range(size_t{1}, size_t{10000000}));
   opt("history-max-age", c.history_max_age, "seconds of event history kept (0: all)")

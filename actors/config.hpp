@@ -114,6 +114,9 @@ struct config {
   /// Index/history writes (before coalescing to the latest event per key) that close a
   /// commit group early. Default: 20000.
   size_t commit_max_events = 20000;
+  /// Shards write their own batches to the store (one hop less per batch) instead of
+  /// handing them to the storage actor's commit groups.
+  bool inline_writes = true;
   /// Event history (store() streams) older than this many seconds is deleted. 0 keeps all.
   /// Default: 604800 (7 days).
   double history_max_age = 7 * 86400.0;

@@ -311,6 +311,8 @@ int run_node(const config& cfg) {
   storage_ctx.settings.max_events = cfg.commit_max_events;
   storage_ctx.settings.delay =
       std::chrono::microseconds{static_cast<int64_t>(cfg.commit_delay * 1e6)};
+  // The shards' own writes use the same context; it outlives them (they stop before return).
+  const storage_context inline_ctx = storage_ctx;
   auto storage_handle = sys.spawn<caf::detached>(storage, std::move(storage_ctx));
   std::vector<stream_actor> shards;
   for (int shard = 0; shard < cfg.shards; ++shard) {
@@ -319,6 +321,7 @@ int run_node(const config& cfg) {
     ctx.shard = shard;
     ctx.db = db.get();
     ctx.storage = storage_handle;
+    ctx.write_inline = cfg.inline_writes ? &inline_ctx : nullptr;
     ctx.counters = shard_stats[shard].get();
     ctx.writes = writes[shard].get();
     ctx.checkpoint_key = checkpoint_key(shard, cfg.shards);

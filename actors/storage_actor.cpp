@@ -23,18 +23,7 @@ bool commit(self_ptr self) {
   if (st.group.empty())
     return true;
   auto group = st.group.take();
-  auto& db = *st.ctx.db;
-  std::optional<error> failed;
-  auto started = std::chrono::steady_clock::now();
-  if (!group.index.empty())
-    if (auto written = db.apply_latest(group.index); !written)
-      failed = written.error();
-  if (!failed && !group.history.empty())
-    if (auto stored = db.append_history(group.history); !stored)
-      failed = stored.error();
-  if (!group.index.empty() || !group.history.empty())
-    st.ctx.write_latency->observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  auto failed = write_group(st.ctx, group.index, group.history, st.to_publish);
   if (failed) {
     auto reason = "storage failed, the events' index writes were not made: " + failed->message;
     for (auto& a : group.acks) {
@@ -46,7 +35,6 @@ bool commit(self_ptr self) {
         a.rp.deliver(caf::make_error(caf::sec::runtime_error, reason));
       answered(st, a.shard);
     }
-    st.to_publish.clear();
     return false;
   }
   for (auto& a : group.acks) {
@@ -57,9 +45,6 @@ bool commit(self_ptr self) {
       a.rp.deliver(a.events);
     answered(st, a.shard);
   }
-  for (auto& e : st.to_publish)
-    st.ctx.hub->publish("index", e);
-  st.to_publish.clear();
   return true;
 }
 
@@ -86,6 +71,26 @@ void add(self_ptr self, std::vector<event> index_writes, std::vector<event> hist
 }
 
 }  // namespace
+
+std::optional<error> write_group(const storage_context& ctx, std::vector<keyed_event>& index,
+                                 std::vector<event>& history, std::vector<event>& to_publish) {
+  std::optional<error> failed;
+  auto started = std::chrono::steady_clock::now();
+  if (!index.empty())
+    if (auto written = ctx.db->apply_latest(index); !written)
+      failed = written.error();
+  if (!failed && !history.empty())
+    if (auto stored = ctx.db->append_history(history); !stored)
+      failed = stored.error();
+  if (!index.empty() || !history.empty())
+    ctx.write_latency->observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (!failed)
+    for (auto& e : to_publish)
+      ctx.hub->publish("index", e);
+  to_publish.clear();
+  return failed;
+}
 
 storage_actor::behavior_type storage(self_ptr self, storage_context ctx) {
   auto settings = ctx.settings;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include <caf/typed_response_promise.hpp>
@@ -66,6 +67,13 @@ struct storage_state {
   bool commit_scheduled = false;
   static inline const char* name = "dmon.storage";
 };
+
+/// Writes one group's coalesced index changes and history to `ctx.db`, observes the write time
+/// and, when someone subscribes, publishes `to_publish` on the "index" channel after success.
+/// Returns the store's error when the write failed (then nothing was written). Shared by the
+/// storage actor and by shards that write their own batches (`shard_context::write_inline`).
+std::optional<error> write_group(const storage_context& ctx, std::vector<keyed_event>& index,
+                                 std::vector<event>& history, std::vector<event>& to_publish);
 
 /// Answers each shard's write once it is in the WAL. Writes arriving while a commit runs
 /// wait in the mailbox and form the next group, so the stream actors keep processing while

@@ -55,6 +55,17 @@ bool answerable_now(const shard_writes& w) {
   return w.index.empty() && w.history.empty() && w.unanswered.load(std::memory_order_acquire) == 0;
 }
 
+// Whether this batch's writes may go to the store from here: the node wants it and none of
+// the shard's earlier writes still waits at the storage actor (they must reach the store
+// first, so a key's writes stay in order).
+bool writes_inline(const stream_state& st) {
+  return st.writer && st.ctx.writes->unanswered.load(std::memory_order_acquire) == 0;
+}
+
+std::optional<std::string> write_inline(stream_state& st) {
+  return st.writer->write(st.ctx.writes->index, st.ctx.writes->history);
+}
+
 bool checkpoint(stream_actor::stateful_pointer<stream_state> self) {
   auto& st = self->state;
   auto text = st.host->snapshot_state();
@@ -93,6 +104,8 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
   self->state.host = std::move(host);
   self->state.ctx = std::move(ctx);
   auto& st = self->state;
+  if (st.ctx.write_inline)
+    st.writer.emplace(*st.ctx.write_inline, *st.ctx.counters);
   if (auto saved = st.ctx.db->get_state(st.ctx.checkpoint_key); saved && *saved)
     st.host->restore_state(**saved);
   else if (!saved)
@@ -109,6 +122,11 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
           return relay_regrouped(self, batch.size());
         if (answerable_now(*st.ctx.writes))
           return uint64_t{batch.size()};
+        if (writes_inline(st)) {
+          if (auto failed = write_inline(st))
+            return caf::make_error(caf::sec::runtime_error, std::move(*failed));
+          return uint64_t{batch.size()};
+        }
         // The storage actor answers the requester once the writes are in the WAL (or fails
         // it with the store's reason); this shard goes on with its next batch meanwhile.
         st.ctx.writes->unanswered.fetch_add(1, std::memory_order_relaxed);
@@ -129,6 +147,13 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
           ticket->done(batch.size());
           return;
         }
+        if (writes_inline(st)) {
+          if (auto failed = write_inline(st))
+            ticket->failed(*failed);
+          else
+            ticket->done(batch.size());
+          return;
+        }
         st.ctx.writes->unanswered.fetch_add(1, std::memory_order_relaxed);
         auto [atom, shard, index_writes, history] = take_writes(st.ctx);
         self->send(st.ctx.storage, atom, shard, std::move(index_writes), std::move(history),
@@ -138,7 +163,11 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
         auto& st = self->state;
         st.host->tick(now_micros());
         publish(*st.host, *st.ctx.counters);
-        if (!st.ctx.writes->index.empty() || !st.ctx.writes->history.empty()) {
+        if ((!st.ctx.writes->index.empty() || !st.ctx.writes->history.empty()) &&
+            writes_inline(st)) {
+          if (auto failed = write_inline(st))
+            spdlog::error("stream shard {}: writes from timers failed: {}", st.ctx.shard, *failed);
+        } else if (!st.ctx.writes->index.empty() || !st.ctx.writes->history.empty()) {
           st.ctx.writes->unanswered.fetch_add(1, std::memory_order_relaxed);
           auto [atom, shard, index_writes, history] = take_writes(st.ctx);
           self->request(st.ctx.storage, caf::infinite, atom, shard, std::move(index_writes),
