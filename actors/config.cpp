@@ -107,6 +107,9 @@ result<config> parse_config(int argc, char** argv, std::string& help) {
   opt("checkpoint-interval", c.checkpoint_interval,
       "seconds between stream-state checkpoints (0: only on shutdown)")
       ->check(CLI::NonNegativeNumber);
+  opt("index-checkpoint-interval", c.index_checkpoint_interval,
+      "seconds before index writes in the index log are checkpointed into RocksDB")
+      ->check(CLI::Range(0.01, 3600.0));
   opt("instrumentation-interval", c.instrumentation_interval,
       "seconds between dmon's own events into the streams (0: off)")
       ->check(CLI::NonNegativeNumber);

@@ -125,6 +125,10 @@ struct config {
   /// Seconds between checkpoints of stream state (rate windows, changed_state, ...) to the
   /// data directory; also taken on shutdown. 0: only on shutdown. Default: 10.
   double checkpoint_interval = 10.0;
+  /// Seconds after which index writes held only in the index log are checkpointed into
+  /// RocksDB (each changed key once); longer means fewer RocksDB writes for hot keys and a
+  /// longer log replay after a crash. Default: 2.
+  double index_checkpoint_interval = 2.0;
   /// Seconds between dmon's own events ("dmon ..." services) sent into the streams; 0 turns
   /// them off. Default: 10.
   double instrumentation_interval = 10.0;

@@ -220,6 +220,7 @@ int run_node(const config& cfg) {
   db_opts.history_max_age =
       std::chrono::microseconds{static_cast<int64_t>(cfg.history_max_age * 1e6)};
   db_opts.history_max_bytes = cfg.history_max_bytes;
+  db_opts.checkpoint_interval = millis(cfg.index_checkpoint_interval);
   auto opened = store::open(db_opts);
   if (!opened) {
     spdlog::error("node: {}", opened.error().message);

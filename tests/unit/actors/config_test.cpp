@@ -1,4 +1,4 @@
-// config: the leave knobs come from flags, DMON_* variables, or their defaults.
+// config: the leave and index-write knobs come from flags, DMON_* variables, or their defaults.
 #include "config.hpp"
 
 #include <gtest/gtest.h>
@@ -47,4 +47,24 @@ TEST(config, a_negative_leave_deadline_is_refused_naming_the_flag) {
   auto c = parse({"--leave-deadline", "-1"}, help);
   ASSERT_FALSE(c);
   EXPECT_NE(c.error().message.find("leave-deadline"), std::string::npos) << c.error().message;
+}
+
+TEST(config, index_write_knobs_default_to_inline_writes_and_2_s_checkpoints) {
+  std::string help;
+  auto c = parse({}, help);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->inline_writes);
+  EXPECT_EQ(c->index_checkpoint_interval, 2.0);
+  c = parse({"--inline-writes", "false", "--index-checkpoint-interval", "30"}, help);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_FALSE(c->inline_writes);
+  EXPECT_EQ(c->index_checkpoint_interval, 30.0);
+}
+
+TEST(config, a_zero_index_checkpoint_interval_is_refused_naming_the_flag) {
+  std::string help;
+  auto c = parse({"--index-checkpoint-interval", "0"}, help);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("index-checkpoint-interval"), std::string::npos)
+      << c.error().message;
 }
