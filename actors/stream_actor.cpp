@@ -163,11 +163,11 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
         auto& st = self->state;
         st.host->tick(now_micros());
         publish(*st.host, *st.ctx.counters);
-        if ((!st.ctx.writes->index.empty() || !st.ctx.writes->history.empty()) &&
-            writes_inline(st)) {
+        bool wrote = !st.ctx.writes->index.empty() || !st.ctx.writes->history.empty();
+        if (wrote && writes_inline(st)) {
           if (auto failed = write_inline(st))
             spdlog::error("stream shard {}: writes from timers failed: {}", st.ctx.shard, *failed);
-        } else if (!st.ctx.writes->index.empty() || !st.ctx.writes->history.empty()) {
+        } else if (wrote) {
           st.ctx.writes->unanswered.fetch_add(1, std::memory_order_relaxed);
           auto [atom, shard, index_writes, history] = take_writes(st.ctx);
           self->request(st.ctx.storage, caf::infinite, atom, shard, std::move(index_writes),

@@ -69,10 +69,12 @@ struct stream_state {
   static inline const char* name = "dmon.stream";
 };
 
-/// Runs batches through `host`, hands what the streams indexed and stored to the storage
-/// actor (which answers the batch after the WAL write, so the next batch runs meanwhile),
-/// ticks the streams every `ctx.tick`, and checkpoints their state. Spawn it `caf::detached`: it
-/// blocks on the GIL, which must not stall CAF's workers.
+/// Runs batches through `host`, writes what the streams indexed and stored itself
+/// (`ctx.write_inline`) or hands it to the storage actor (which answers the batch after the
+/// index-log write, so the next batch runs meanwhile), answers the batch once its writes are
+/// in the index log, ticks the streams every `ctx.tick`, and checkpoints their state. Spawn
+/// it `caf::detached`: it blocks on the GIL and in the store, which must not stall CAF's
+/// workers.
 stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> self,
                                    std::unique_ptr<stream_host> host, shard_context ctx);
 
