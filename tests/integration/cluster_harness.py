@@ -136,6 +136,38 @@ class Cluster:
             n.stop()
 
 
+class ChangesCluster(Cluster):
+    """A cluster running `module`, whose streams append each change they see as a JSON line
+    to their node's seen.jsonl (DMON_TEST_OUT); on the native engine, or on Python with
+    `native = False`. Stream checkpoints every second, no instrumentation events (they
+    would pass the streams too)."""
+
+    module = ""
+    # The fields of each change line that `changes()` returns, in order.
+    fields = ("host", "state")
+    native = True
+
+    def start(self, i, members):
+        env = None if self.native else {"DMON_NATIVE_STREAMS": "0"}
+        node = start_node(self.tmp / f"n{i}", self.module, data_dir=self.tmp / f"n{i}" / "data",
+                          env=env, args=["--peer-port", str(self.ports[i]), "--node-id", f"node-{i}",
+                                         "--peers", self.peers(members),
+                                         "--rebalance-interval", "2", "--checkpoint-interval", "1",
+                                         "--instrumentation-interval", "0"])
+        self.nodes[i] = node
+        return node
+
+    def changes(self):
+        """Every change any node's streams wrote so far, as tuples of `fields`."""
+        out = []
+        for i in range(len(self.ports)):
+            path = self.tmp / f"n{i}" / "seen.jsonl"
+            if path.exists():
+                out += [tuple(d[f] for f in self.fields)
+                        for d in map(json.loads, path.read_text().splitlines())]
+        return out
+
+
 # The ring, as actors/ownership.cpp and actors/ring.cpp compute it (pinned there by unit
 # tests): tests use it to know which node owns a key that is not an index entry (a regroup
 # key), and check it against the index for keys that are.

@@ -3,13 +3,11 @@ again for keys whose state did not change when they move to another node on a jo
 leave (SIGTERM) or a crash (kill -9), and after the node returns, ownership and the newer state
 move back."""
 
-import json
 import signal
 
 import pytest
 
-from cluster_harness import Cluster, cluster_info, local_hosts, wait_until
-from conftest import start_node
+from cluster_harness import ChangesCluster, cluster_info, local_hosts, wait_until
 from riemann_wire import Connection, make_event, msg_with
 
 # changed_state runs natively (by + changed in C++); each change is written to this node's file.
@@ -29,28 +27,9 @@ changes_stream = changed_state(_Changes())
 KEYS = [f"key-{i}" for i in range(300)]
 
 
-class StateCluster(Cluster):
-    native = True
-
-    def start(self, i, members):
-        env = None if self.native else {"DMON_NATIVE_STREAMS": "0"}
-        node = start_node(self.tmp / f"n{i}", CHANGES, data_dir=self.tmp / f"n{i}" / "data",
-                          env=env, args=["--peer-port", str(self.ports[i]), "--node-id", f"node-{i}",
-                                "--peers", self.peers(members), "--rebalance-interval", "2",
-                                "--checkpoint-interval", "1",
-                                # dmon's own events would pass the streams too
-                                "--instrumentation-interval", "0"])
-        self.nodes[i] = node
-        return node
-
-    def changes(self):
-        """Every change any node's changed_state emitted so far: [(host, state), ...]."""
-        out = []
-        for i in range(len(self.ports)):
-            path = self.tmp / f"n{i}" / "seen.jsonl"
-            if path.exists():
-                out += [(d["host"], d["state"]) for d in map(json.loads, path.read_text().splitlines())]
-        return out
+class StateCluster(ChangesCluster):
+    module = CHANGES
+    fields = ("host", "state")
 
 
 def send_states(node, states):

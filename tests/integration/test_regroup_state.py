@@ -3,13 +3,12 @@ regroup(["service"]) keeps its memory when its services move to another node on 
 planned leave (SIGTERM) or a crash (kill -9), so it does not fire again for them; a counter
 below regroup([]) keeps counting when the owner of the empty key changes."""
 
-import json
 import signal
 
 import pytest
 
-from cluster_harness import (Cluster, cluster_info, key_hash, local_hosts, owner, wait_until)
-from conftest import start_node
+from cluster_harness import (ChangesCluster, cluster_info, key_hash, local_hosts, owner,
+                             wait_until)
 from riemann_wire import Connection, make_event, msg_with
 
 MODULE = """
@@ -31,27 +30,9 @@ HOSTS = [f"h{i}" for i in range(3)]
 SERVICES = [f"svc-{i}" for i in range(40)]
 
 
-class RegroupCluster(Cluster):
-    native = True
-
-    def start(self, i, members):
-        env = None if self.native else {"DMON_NATIVE_STREAMS": "0"}
-        node = start_node(self.tmp / f"n{i}", MODULE, data_dir=self.tmp / f"n{i}" / "data",
-                          env=env, args=["--peer-port", str(self.ports[i]), "--node-id", f"node-{i}",
-                                         "--peers", self.peers(members),
-                                         "--rebalance-interval", "2", "--checkpoint-interval", "1",
-                                         "--instrumentation-interval", "0"])
-        self.nodes[i] = node
-        return node
-
-    def changes(self):
-        out = []
-        for i in range(len(self.ports)):
-            path = self.tmp / f"n{i}" / "seen.jsonl"
-            if path.exists():
-                out += [(d["host"], d["service"], d["state"])
-                        for d in map(json.loads, path.read_text().splitlines())]
-        return out
+class RegroupCluster(ChangesCluster):
+    module = MODULE
+    fields = ("host", "service", "state")
 
 
 def send_states(node, states):

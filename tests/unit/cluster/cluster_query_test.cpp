@@ -28,7 +28,7 @@ event entry(const std::string& host) {
 }
 
 // A member's keeper: answers every cquery with `owned` (and no replica copies).
-caf::behavior keeper_stub(caf::event_based_actor*, std::vector<event> owned,
+caf::behavior fake_keeper(caf::event_based_actor*, std::vector<event> owned,
                           std::vector<event> copies) {
   return {[=](dmon::cquery_atom, const std::string&) {
     return std::make_tuple(dmon::event_batch_codec::encode(owned),
@@ -37,7 +37,7 @@ caf::behavior keeper_stub(caf::event_based_actor*, std::vector<event> owned,
 }
 
 // A frozen member's keeper: takes the request and never answers it.
-caf::behavior silent_stub(caf::event_based_actor* self) {
+caf::behavior silent_keeper(caf::event_based_actor* self) {
   auto held = std::make_shared<std::vector<caf::response_promise>>();
   return {[self, held](dmon::cquery_atom, const std::string&) {
     held->push_back(self->make_response_promise());
@@ -116,8 +116,8 @@ TEST_F(cluster_query_test, every_members_share_is_merged_and_handed_to_the_callb
   auto a_keys = owned_by(view, "a");
   auto b_keys = owned_by(view, "b");
   dmon::cluster_link link{100, 2};
-  auto a = sys->spawn(keeper_stub, a_keys, b_keys);  // a holds b's as replicas
-  auto b = sys->spawn(keeper_stub, b_keys, a_keys);
+  auto a = sys->spawn(fake_keeper, a_keys, b_keys);  // a holds b's as replicas
+  auto b = sys->spawn(fake_keeper, b_keys, a_keys);
   link_to(link, view, {{"a", a}, {"b", b}});
   answer_box box;
   dmon::cluster_query(*sys, link, "true", 2s, local, box.callback());
@@ -141,8 +141,8 @@ TEST_F(cluster_query_test, a_silent_member_costs_the_timeout_not_the_asking_thre
   auto a_keys = owned_by(view, "a");
   auto b_keys = owned_by(view, "b");
   dmon::cluster_link link{100, 2};
-  auto a = sys->spawn(keeper_stub, a_keys, b_keys);
-  auto b = sys->spawn(silent_stub);
+  auto a = sys->spawn(fake_keeper, a_keys, b_keys);
+  auto b = sys->spawn(silent_keeper);
   link_to(link, view, {{"a", a}, {"b", b}});
   answer_box box;
   dmon::cluster_query(*sys, link, "true", 300ms, local, box.callback());
@@ -159,8 +159,8 @@ TEST_F(cluster_query_test, a_silent_member_costs_the_timeout_not_the_asking_thre
 TEST_F(cluster_query_test, with_replication_1_a_silent_member_refuses_the_query_naming_it) {
   dmon::cluster_view view{dmon::ring{{"a", "b"}}, "a", 1};
   dmon::cluster_link link{100, 1};
-  auto a = sys->spawn(keeper_stub, owned_by(view, "a"), std::vector<event>{});
-  auto b = sys->spawn(silent_stub);
+  auto a = sys->spawn(fake_keeper, owned_by(view, "a"), std::vector<event>{});
+  auto b = sys->spawn(silent_keeper);
   link_to(link, view, {{"a", a}, {"b", b}});
   answer_box box;
   dmon::cluster_query(*sys, link, "true", 300ms, local, box.callback());
@@ -176,7 +176,7 @@ TEST_F(cluster_query_test, with_replication_1_a_silent_member_refuses_the_query_
 TEST_F(cluster_query_test, a_bad_query_and_a_node_alone_are_answered_at_once) {
   dmon::cluster_view view{dmon::ring{{"a", "b"}}, "a", 2};
   dmon::cluster_link link{100, 2};
-  auto a = sys->spawn(silent_stub);
+  auto a = sys->spawn(silent_keeper);
   link_to(link, view, {{"a", a}, {"b", a}});
   answer_box bad;
   dmon::cluster_query(*sys, link, "service = ", 2s, local, bad.callback());
