@@ -24,25 +24,40 @@ enum presence : uint16_t {
   has_attributes = 1 << 9,
 };
 
-void put_varint(std::string& out, uint64_t v) {
+// The writers fill room already made (encode sizes the event first and grows `out` once: a
+// push_back per byte checked the capacity every time, on the index log's hot path).
+size_t varint_size(uint64_t v) {
+  size_t n = 1;
+  for (; v >= 0x80; v >>= 7)
+    ++n;
+  return n;
+}
+
+char* put_varint(char* p, uint64_t v) {
   while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
+    *p++ = static_cast<char>(v | 0x80);
     v >>= 7;
   }
-  out.push_back(static_cast<char>(v));
+  *p++ = static_cast<char>(v);
+  return p;
 }
 
-void put_u64(std::string& out, uint64_t v) {
+char* put_u64(char* p, uint64_t v) {
   if constexpr (std::endian::native == std::endian::big)
     v = __builtin_bswap64(v);
-  char buf[8];
-  std::memcpy(buf, &v, 8);
-  out.append(buf, 8);
+  std::memcpy(p, &v, 8);
+  return p + 8;
 }
 
-void put_string(std::string& out, std::string_view s) {
-  put_varint(out, s.size());
-  out.append(s);
+size_t string_size(std::string_view s) {
+  return varint_size(s.size()) + s.size();
+}
+
+char* put_string(char* p, std::string_view s) {
+  p = put_varint(p, s.size());
+  if (!s.empty())
+    std::memcpy(p, s.data(), s.size());
+  return p + s.size();
 }
 
 // Reads from the front of a byte range; the first failure sticks so callers check once.
@@ -113,29 +128,48 @@ void encode(const event& e, std::string& out) {
   bits |= std::holds_alternative<double>(e.metric) ? has_metric_double : 0;
   bits |= e.tags.empty() ? 0 : has_tags;
   bits |= e.attributes.empty() ? 0 : has_attributes;
-  out.push_back(static_cast<char>(version));
-  put_varint(out, bits);
-  for (auto* s : {&e.host, &e.service, &e.state, &e.description})
+  const std::optional<std::string>* strings[] = {&e.host, &e.service, &e.state, &e.description};
+  size_t n = 1 + varint_size(bits);
+  for (auto* s : strings)
     if (*s)
-      put_string(out, **s);
-  if (e.time_us)
-    put_u64(out, static_cast<uint64_t>(*e.time_us));
-  if (e.ttl)
-    put_u64(out, std::bit_cast<uint64_t>(*e.ttl));
-  if (auto* i = std::get_if<int64_t>(&e.metric))
-    put_u64(out, static_cast<uint64_t>(*i));
-  if (auto* d = std::get_if<double>(&e.metric))
-    put_u64(out, std::bit_cast<uint64_t>(*d));
+      n += string_size(**s);
+  n += 8 * (!!e.time_us + !!e.ttl + e.has_metric());
   if (!e.tags.empty()) {
-    put_varint(out, e.tags.size());
+    n += varint_size(e.tags.size());
     for (auto& t : e.tags)
-      put_string(out, t);
+      n += string_size(t);
   }
   if (!e.attributes.empty()) {
-    put_varint(out, e.attributes.size());
+    n += varint_size(e.attributes.size());
+    for (auto& a : e.attributes)
+      n += string_size(a.key) + string_size(a.value);
+  }
+  auto at = out.size();
+  out.resize(at + n);
+  char* p = out.data() + at;
+  *p++ = static_cast<char>(version);
+  p = put_varint(p, bits);
+  for (auto* s : strings)
+    if (*s)
+      p = put_string(p, **s);
+  if (e.time_us)
+    p = put_u64(p, static_cast<uint64_t>(*e.time_us));
+  if (e.ttl)
+    p = put_u64(p, std::bit_cast<uint64_t>(*e.ttl));
+  if (auto* i = std::get_if<int64_t>(&e.metric))
+    p = put_u64(p, static_cast<uint64_t>(*i));
+  if (auto* d = std::get_if<double>(&e.metric))
+    p = put_u64(p, std::bit_cast<uint64_t>(*d));
+  if (!e.tags.empty()) {
+    p = put_varint(p, e.tags.size());
+    for (auto& t : e.tags)
+      p = put_string(p, t);
+  }
+  if (!e.attributes.empty()) {
+    p = put_varint(p, e.attributes.size());
     for (auto& a : e.attributes) {
-      put_string(out, a.key);
-      put_string(out, a.value);
+      p = put_string(p, a.key);
+      p = put_string(p, a.value);
     }
   }
 }

@@ -35,6 +35,31 @@ TEST(storage_encoding, an_event_with_every_field_round_trips_exactly) {
   EXPECT_EQ(*back, e);
 }
 
+// The layout is what the index log and RocksDB already hold: version, presence bits (a
+// varint), the strings present, the 8-byte little-endian numbers, then tags and attributes.
+TEST(storage_encoding, the_bytes_are_the_documented_layout) {
+  event e;
+  e.host = "h";
+  e.service = "s";
+  e.time_us = 1;
+  e.metric = int64_t{2};
+  e.tags = {"t"};
+  e.attributes = {{"k", "v"}};
+  const unsigned char want[] = {
+      1,                                   // version
+      0xD3, 0x06,                          // host|service|time|metric_int|tags|attributes = 851
+      1,    'h',  1,   's',                // host, service
+      1,    0,    0,   0,   0,   0, 0, 0,  // time
+      2,    0,    0,   0,   0,   0, 0, 0,  // metric
+      1,    1,    't',                     // one tag
+      1,    1,    'k', 1,   'v',           // one attribute
+  };
+  EXPECT_EQ(enc::encode(e), std::string(reinterpret_cast<const char*>(want), sizeof want));
+  std::string appended = "prefix";
+  enc::encode(e, appended);
+  EXPECT_EQ(appended, "prefix" + enc::encode(e));
+}
+
 TEST(storage_encoding, absent_and_empty_strings_stay_distinct) {
   event absent;
   event empty;
