@@ -249,7 +249,7 @@ int run_node(const config& cfg) {
     stream_sinks sinks;
     // In a cluster an index write lands on the owner of the written event's own key (a
     // stream's output may be keyed differently from its input), and copies go to replicas.
-    sinks.index = [pending, &link, &memory](event e) {
+    sinks.index = [pending, &link, &memory](event&& e) {
       if (!link.clustered()) {
         pending->index.push_back(std::move(e));
         return;
@@ -265,7 +265,7 @@ int run_node(const config& cfg) {
         link.outbox.push_replicate(e);
       pending->index.push_back(std::move(e));
     };
-    sinks.store = [pending](event e) { pending->history.push_back(std::move(e)); };
+    sinks.store = [pending](event&& e) { pending->history.push_back(std::move(e)); };
     sinks.publish = [&hub](const std::string& topic, event e) { hub.publish(topic, e); };
     sinks.reinject = [router_slot, counters](event e) {
       counters->reinjected.fetch_add(1, std::memory_order_relaxed);

@@ -37,11 +37,13 @@ std::tuple<write_atom, int32_t, std::vector<event>, std::vector<event>> take_wri
   return out;
 }
 
-// Runs a batch through the streams and publishes the shard's counters.
-void run(stream_actor::stateful_pointer<stream_state> self, const std::vector<event>& batch) {
+// Runs a batch through the streams and publishes the shard's counters. The batch is this
+// message's own (nothing reads its events afterwards, only its size), so the streams may move
+// its events into their sinks instead of copying them.
+void run(stream_actor::stateful_pointer<stream_state> self, std::vector<event>& batch) {
   auto& st = self->state;
   auto started = std::chrono::steady_clock::now();
-  st.host->process(batch);
+  st.host->process_owned(batch);
   if (!batch.empty())
     st.ctx.stream_latency->observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() /
@@ -114,7 +116,7 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
   self->delayed_send(self, st.ctx.tick, tick_atom::value);
   st.next_checkpoint = std::chrono::steady_clock::now() + st.ctx.checkpoint_every;
   return {
-      [=](ingest_atom, const std::vector<event>& batch) -> caf::result<uint64_t> {
+      [=](ingest_atom, std::vector<event>& batch) -> caf::result<uint64_t> {
         auto& st = self->state;
         run(self, batch);
         // Regrouped events: the reply waits for their new owners as well (regroup_relay.hpp).
@@ -134,7 +136,7 @@ stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> 
         return self->delegate(st.ctx.storage, atom, shard, std::move(index_writes),
                               std::move(history), uint64_t{batch.size()});
       },
-      [=](ingest_atom, const std::vector<event>& batch, ingest_ticket& ticket) {
+      [=](ingest_atom, std::vector<event>& batch, ingest_ticket& ticket) {
         // As above, answering the ticket instead of a requester: from here when nothing
         // needs the WAL, else from the storage actor, with no hop back through this shard.
         auto& st = self->state;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <optional>
+#include <type_traits>
 
 #include "event_convert.hpp"
 #include "json_codec.hpp"
@@ -125,10 +126,14 @@ struct stream_host::impl {
   }
 
   // Native nodes do not throw; a Python subtree whose error reporting itself fails might.
-  // Counted and logged like a root failure; the root keeps running.
-  void push_native(root_stream& r, const event& e) {
+  // Counted and logged like a root failure; the root keeps running. `owned`: the event is the
+  // caller's to give away (the last root of an owned batch), so the graph may move it on.
+  void push_native(root_stream& r, const event& e, event* owned = nullptr) {
     try {
-      engine->push(static_cast<size_t>(r.native), e);
+      if (owned)
+        engine->push_owned(static_cast<size_t>(r.native), std::move(*owned));
+      else
+        engine->push(static_cast<size_t>(r.native), e);
     } catch (const std::exception& ex) {
       ++counters.root_exceptions;
       auto now = now_micros();
@@ -151,8 +156,9 @@ struct stream_host::impl {
       return;
     }
     native::sinks out;
-    out.index = [f = sinks.index](const event& e) { f(e); };
-    out.store = [f = sinks.store](const event& e) { f(e); };
+    // The host's own sinks, called directly: an event a node hands over is moved, not copied.
+    out.index = sinks.index;
+    out.store = sinks.store;
     out.publish = [f = sinks.publish](const std::string& t, const event& e) { f(t, e); };
     if (sinks.regroup)
       out.regroup = [this](const std::string& address, const std::vector<std::string>& fields,
@@ -205,7 +211,8 @@ struct stream_host::impl {
     return d;
   }
 
-  py::cpp_function sink(std::function<void(event)> target, const char* what) {
+  template <class Target>
+  py::cpp_function sink(Target target, const char* what) {
     return py::cpp_function([target = std::move(target), what](py::handle ev) {
       auto converted = event_convert::from_dict(ev);
       if (!converted)
@@ -225,6 +232,10 @@ struct stream_host::impl {
                     where.cast<std::string>(), describe(ev), traceback_of(exc));
     });
   }
+
+  // process() and process_owned(): every event of the batch to every root, in order.
+  template <class Event>
+  void run(std::span<Event> batch);
 
   void on_root_failure(root_stream& r, const event& e, py::error_already_set& err) {
     ++counters.root_exceptions;
@@ -337,14 +348,24 @@ result<std::unique_ptr<stream_host>> stream_host::load(const stream_host_config&
   return std::unique_ptr<stream_host>(new stream_host(std::move(p)));
 }
 
-void stream_host::process(std::span<const event> batch) {
-  auto& s = *impl_;
+template <class Event>
+void stream_host::impl::run(std::span<Event> batch) {
+  constexpr bool owned = !std::is_const_v<Event>;
+  auto& s = *this;
+  // The last root may take the event when the batch is the caller's to give away; the
+  // earlier roots see it first, untouched.
+  auto give = [&](root_stream& r, Event& e) -> event* {
+    if constexpr (owned)
+      return &r == &s.roots.back() ? &e : nullptr;
+    else
+      return nullptr;
+  };
   if (!s.needs_gil) {
     // Every root is native: no GIL, no dicts.
     for (auto& e : batch) {
       ++s.counters.events_in;
       for (auto& r : s.roots)
-        s.push_native(r, e);
+        s.push_native(r, e, give(r, e));
     }
     return;
   }
@@ -360,7 +381,7 @@ void stream_host::process(std::span<const event> batch) {
     py::object d;  // built on first use: native roots never need it
     for (auto& r : s.roots) {
       if (r.native >= 0) {
-        s.push_native(r, e);
+        s.push_native(r, e, give(r, e));
         continue;
       }
       if (!d.ptr())
@@ -381,6 +402,14 @@ void stream_host::process(std::span<const event> batch) {
   for (auto& r : s.roots)
     if (!r.failed_this_batch && r.send)
       r.failures = 0;
+}
+
+void stream_host::process(std::span<const event> batch) {
+  impl_->run(batch);
+}
+
+void stream_host::process_owned(std::span<event> batch) {
+  impl_->run(batch);
 }
 
 size_t stream_host::deliver_regrouped(std::span<const regrouped_event> batch,

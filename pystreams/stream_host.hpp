@@ -32,14 +32,15 @@ struct stream_host_config {
 
 /// Where the streams' side effects go. Called from process() or tick(), with the GIL held
 /// for roots running in Python and without it for roots running natively; implementations
-/// must not block (hand the event to an actor and return).
+/// must not block (hand the event to an actor and return). index and store take the event
+/// over: keep it by moving from it.
 struct stream_sinks {
-  std::function<void(event)> index;
+  std::function<void(event&&)> index;
   std::function<void(event)> reinject;
   /// `publish(topic)` streams; when empty, the Python runtime keeps its own in-memory log.
   std::function<void(const std::string& topic, event)> publish;
   /// `store()` streams (event history); when empty, the Python runtime keeps a bounded list.
-  std::function<void(event)> store;
+  std::function<void(event&&)> store;
   /// `regroup(fields)` streams: `address` names the stream on every node, `fields` build the
   /// new key; the event must reach deliver_regrouped() on the new key's owner. When empty,
   /// regroup passes events straight to its children (as in plain Python).
@@ -86,6 +87,11 @@ class stream_host {
 
   /// Sends every event of the batch to every root stream, in order.
   void process(std::span<const event> batch);
+
+  /// As process(), for a batch the caller no longer needs: the last root, when it runs
+  /// natively, may move each event on (into the index sink, say) instead of copying it.
+  /// The events are left valid but unspecified.
+  void process_owned(std::span<event> batch);
 
   /// Runs the children of each event's regroup() stream (found by address) on it: the events
   /// a regroup on this or another node sent here because this shard owns their new key.

@@ -69,32 +69,15 @@ class by_node final : public node {
   }
 
   void push(const event& e) override {
-    fork* found = nullptr;
-    if (fields_.size() <= max_view_fields) {  // look up without copying the key
-      key_view v;
-      for (auto& f : fields_)
-        v.parts[v.n++] = e.find_string(f);
-      auto it = forks_.find(v);
-      if (it != forks_.end())
-        found = it->second.get();
-    }
-    if (!found) {
-      key k;
-      k.reserve(fields_.size());
-      for (auto& f : fields_) {
-        const std::string* v = e.find_string(f);
-        k.push_back(v ? std::optional<std::string>{*v} : std::nullopt);
-      }
-      auto it = forks_.find(k);
-      found = it != forks_.end() ? it->second.get() : &make_fork(std::move(k));
-    }
-    fork& f = *found;
-    if (idle_)
-      f.seen = ctx_.now();
-    f.tag->mark();
+    fork& f = fork_of(e);
     context::owner_scope in(ctx_, f.tag.get());
     for (auto& c : f.kids)
       c->push(e);
+  }
+  void push_owned(event&& e) override {
+    fork& f = fork_of(e);
+    context::owner_scope in(ctx_, f.tag.get());
+    push_all_owned(f.kids, std::move(e));
   }
 
   node_ptr fresh(context& ctx) const override {
@@ -184,6 +167,34 @@ class by_node final : public node {
     /// Changed since the last replication round (new forks are).
     touch_ptr tag;
   };
+
+  // The fork of `e`'s key (made on its first event), marked as seen and changed.
+  fork& fork_of(const event& e) {
+    fork* found = nullptr;
+    if (fields_.size() <= max_view_fields) {  // look up without copying the key
+      key_view v;
+      for (auto& f : fields_)
+        v.parts[v.n++] = e.find_string(f);
+      auto it = forks_.find(v);
+      if (it != forks_.end())
+        found = it->second.get();
+    }
+    if (!found) {
+      key k;
+      k.reserve(fields_.size());
+      for (auto& f : fields_) {
+        const std::string* v = e.find_string(f);
+        k.push_back(v ? std::optional<std::string>{*v} : std::nullopt);
+      }
+      auto it = forks_.find(k);
+      found = it != forks_.end() ? it->second.get() : &make_fork(std::move(k));
+    }
+    fork& f = *found;
+    if (idle_)
+      f.seen = ctx_.now();
+    f.tag->mark();
+    return f;
+  }
 
   fork& make_fork(key k) {
     auto f = std::make_unique<fork>();

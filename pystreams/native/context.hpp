@@ -14,10 +14,11 @@
 namespace dmon::native {
 
 /// Where index(), store() and publish(topic) nodes hand their events; called on the
-/// thread that runs process()/tick(), must not block.
+/// thread that runs process()/tick(), must not block. index and store take the event over
+/// (a node hands on its own copy, or the event it was given to keep: node::push_owned).
 struct sinks {
-  std::function<void(const event&)> index;
-  std::function<void(const event&)> store;
+  std::function<void(event&&)> index;
+  std::function<void(event&&)> store;
   std::function<void(const std::string& topic, const event&)> publish;
   /// regroup() nodes: the event, the node's address and its key fields, for the owner of the
   /// new key; empty: regroup passes events to its children.

@@ -39,6 +39,8 @@ class engine {
   size_t host_calls(size_t root) const { return roots_[root].host_calls; }
 
   void push(size_t root, const event& e) { roots_[root].graph->push(e); }
+  /// push() of an event the caller no longer needs: the graph may move it into a sink.
+  void push_owned(size_t root, event&& e) { roots_[root].graph->push_owned(std::move(e)); }
 
   /// Runs the timers due at or before `now` (unix seconds).
   void tick(double now) { ctx_.tick(now); }

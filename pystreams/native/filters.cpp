@@ -32,13 +32,18 @@ class where_node final : public node {
         else_(std::move(else_children)) {}
 
   void push(const event& e) override {
-    bool ok = always_ ? *always_ : pred_->matches(e);
-    if (ok) {
+    if (passes(e)) {
       emit(e);
     } else {
       for (auto& c : else_)
         c->push(e);
     }
+  }
+  void push_owned(event&& e) override {
+    if (passes(e))
+      emit_owned(std::move(e));
+    else
+      push_all_owned(else_, std::move(e));
   }
   node_ptr fresh(context& ctx) const override {
     return make_where(pred_, always_, fresh_children(ctx), fresh_all(else_, ctx));
@@ -51,6 +56,8 @@ class where_node final : public node {
   }
 
  private:
+  bool passes(const event& e) const { return always_ ? *always_ : pred_->matches(e); }
+
   std::optional<query::predicate> pred_;
   std::optional<bool> always_;
   std::vector<node_ptr> else_;
@@ -75,6 +82,15 @@ class where_fn_node final : public node {
         c->push(e);
     }
   }
+  void push_owned(event&& e) override {
+    auto ok = pred_(e);
+    if (!ok)
+      return;
+    if (*ok)
+      emit_owned(std::move(e));
+    else
+      push_all_owned(else_, std::move(e));
+  }
   node_ptr fresh(context& ctx) const override {
     return std::make_unique<where_fn_node>(pred_, fresh_children(ctx), fresh_all(else_, ctx),
                                            kind_);
@@ -97,15 +113,23 @@ class match_node final : public node {
       : node("match", std::move(children)), field_(std::move(field)), value_(std::move(value)) {}
 
   void push(const event& e) override {
-    const std::string* v = e.find_string(field_);
-    if (value_ ? (v && *v == *value_) : v == nullptr)
+    if (matches(e))
       emit(e);
+  }
+  void push_owned(event&& e) override {
+    if (matches(e))
+      emit_owned(std::move(e));
   }
   node_ptr fresh(context& ctx) const override {
     return make_match_equals(field_, value_, fresh_children(ctx));
   }
 
  private:
+  bool matches(const event& e) const {
+    const std::string* v = e.find_string(field_);
+    return value_ ? (v && *v == *value_) : v == nullptr;
+  }
+
   std::string field_;
   std::optional<std::string> value_;
 };
@@ -117,6 +141,18 @@ class split_node final : public node {
       : node("split", std::move(children)), clauses_(std::move(clauses)) {}
 
   void push(const event& e) override {
+    if (auto* to = choose(e))
+      to->push(e);
+  }
+  void push_owned(event&& e) override {
+    if (auto* to = choose(e))
+      to->push_owned(std::move(e));
+  }
+  node_ptr fresh(context& ctx) const override { return make_split(clauses_, fresh_children(ctx)); }
+
+ private:
+  // The child of the first clause that holds; null when none does or a predicate raised.
+  node* choose(const event& e) const {
     for (size_t i = 0; i < clauses_.size(); ++i) {
       auto& c = clauses_[i];
       if (c.query) {
@@ -125,17 +161,15 @@ class split_node final : public node {
       } else if (c.fn) {
         auto ok = c.fn(e);
         if (!ok)
-          return;
+          return nullptr;
         if (!*ok)
           continue;
       }
-      children_[i]->push(e);
-      return;
+      return children_[i].get();
     }
+    return nullptr;
   }
-  node_ptr fresh(context& ctx) const override { return make_split(clauses_, fresh_children(ctx)); }
 
- private:
   std::vector<split_clause> clauses_;
 };
 
@@ -147,20 +181,27 @@ class tagged_node final : public node {
         tags_(std::move(tags)) {}
 
   void push(const event& e) override {
-    auto has = [&](const std::string& t) {
-      return std::find(e.tags.begin(), e.tags.end(), t) != e.tags.end();
-    };
-    // frozenset.issubset / not isdisjoint: an empty tag set is a subset of anything.
-    bool ok = all_ ? std::all_of(tags_.begin(), tags_.end(), has)
-                   : std::any_of(tags_.begin(), tags_.end(), has);
-    if (ok)
+    if (passes(e))
       emit(e);
+  }
+  void push_owned(event&& e) override {
+    if (passes(e))
+      emit_owned(std::move(e));
   }
   node_ptr fresh(context& ctx) const override {
     return make_tagged(all_, tags_, fresh_children(ctx));
   }
 
  private:
+  bool passes(const event& e) const {
+    auto has = [&](const std::string& t) {
+      return std::find(e.tags.begin(), e.tags.end(), t) != e.tags.end();
+    };
+    // frozenset.issubset / not isdisjoint: an empty tag set is a subset of anything.
+    return all_ ? std::all_of(tags_.begin(), tags_.end(), has)
+                : std::any_of(tags_.begin(), tags_.end(), has);
+  }
+
   bool all_;
   std::vector<std::string> tags_;
 };
@@ -171,17 +212,25 @@ class threshold_node final : public node {
       : node(above ? "over" : "under", std::move(children)), above_(above), x_(x) {}
 
   void push(const event& e) override {
-    if (!e.has_metric())
-      return;
-    int c = compare(e.metric, x_);
-    if (above_ ? c == 1 : c == -1)
+    if (passes(e))
       emit(e);
+  }
+  void push_owned(event&& e) override {
+    if (passes(e))
+      emit_owned(std::move(e));
   }
   node_ptr fresh(context& ctx) const override {
     return make_threshold(above_, x_, fresh_children(ctx));
   }
 
  private:
+  bool passes(const event& e) const {
+    if (!e.has_metric())
+      return false;
+    int c = compare(e.metric, x_);
+    return above_ ? c == 1 : c == -1;
+  }
+
   bool above_;
   number x_;
 };
@@ -194,6 +243,10 @@ class expired_node final : public node {
   void push(const event& e) override {
     if (is_expired(e) == want_)
       emit(e);
+  }
+  void push_owned(event&& e) override {
+    if (is_expired(e) == want_)
+      emit_owned(std::move(e));
   }
   node_ptr fresh(context& ctx) const override {
     return make_expired(want_, ctx, fresh_children(ctx));
@@ -218,6 +271,7 @@ class sdo_node final : public node {
  public:
   explicit sdo_node(std::vector<node_ptr> children) : node("sdo", std::move(children)) {}
   void push(const event& e) override { emit(e); }
+  void push_owned(event&& e) override { emit_owned(std::move(e)); }
   void push_list(const std::vector<event>& es) override { emit_list(es); }
   bool takes_lists() const override {
     return std::all_of(children_.begin(), children_.end(),

@@ -28,6 +28,10 @@ class node {
   node& operator=(const node&) = delete;
 
   virtual void push(const event& e) = 0;
+  /// As push(), for an event the caller no longer needs: a node that passes it on unchanged
+  /// (or changes a copy it made anyway) hands it to its last child by move, so a sink at the
+  /// end of the path keeps it without a copy. The default copies nothing either: it pushes.
+  virtual void push_owned(event&& e) { push(e); }
   /// A list of events (only the nodes the compiler lets below coalesce take them).
   virtual void push_list(const std::vector<event>& es);
   /// True when push_list() does what the Python class does with a list.
@@ -71,6 +75,16 @@ class node {
   void emit(const event& e) const {
     for (auto& c : children_)
       c->push(e);
+  }
+  /// emit() of an event this node no longer needs: the last child takes it (push_owned),
+  /// the others see it first, in the same order as emit().
+  void emit_owned(event&& e) const { push_all_owned(children_, std::move(e)); }
+  static void push_all_owned(const std::vector<node_ptr>& to, event&& e) {
+    if (to.empty())
+      return;
+    for (size_t i = 0; i + 1 < to.size(); ++i)
+      to[i]->push(e);
+    to.back()->push_owned(std::move(e));
   }
   void emit_list(const std::vector<event>& es) const {
     for (auto& c : children_)

@@ -171,7 +171,7 @@ class rate_node final : public node {
     if (e.ttl)
       e.ttl = *e.ttl - interval_.as_double();
     last_ = e;
-    emit(e);
+    emit_owned(std::move(e));
   }
 
   context& ctx_;
@@ -191,13 +191,12 @@ class changed_node final : public node {
         prev_value_(std::move(init)) {}
 
   void push(const event& e) override {
-    const std::string* v = e.find_string(field_);
-    std::optional<std::string> value = v ? std::optional<std::string>{*v} : std::nullopt;
-    bool differ = prev_value_ != value;
-    prev_value_ = std::move(value);
-    prev_event_ = e;
-    if (differ)
+    if (remember(e))
       emit(e);
+  }
+  void push_owned(event&& e) override {
+    if (remember(e))
+      emit_owned(std::move(e));
   }
   node_ptr fresh(context& ctx) const override {
     return make_changed(field_, init_, fresh_children(ctx));
@@ -217,6 +216,16 @@ class changed_node final : public node {
   }
 
  private:
+  // Keeps `e` as the previous event; returns whether its field's value differs from the last.
+  bool remember(const event& e) {
+    const std::string* v = e.find_string(field_);
+    std::optional<std::string> value = v ? std::optional<std::string>{*v} : std::nullopt;
+    bool differ = prev_value_ != value;
+    prev_value_ = std::move(value);
+    prev_event_ = e;
+    return differ;
+  }
+
   std::string field_;
   std::optional<std::string> init_;
   std::optional<std::string> prev_value_;
@@ -232,17 +241,12 @@ class throttle_node final : public node {
   ~throttle_node() override { cancel(); }
 
   void push(const event& e) override {
-    ++window_;
-    if (!scheduled_) {
-      double now = ctx_.now();
-      double dt = dt_.as_double();
-      end_ = now + (dt - py_mod(now - anchor_, dt));
-      start_ = end_ - dt;
-      scheduled_ = true;
-      schedule();
-    }
-    if (window_ <= n_)
+    if (admit())
       emit(e);
+  }
+  void push_owned(event&& e) override {
+    if (admit())
+      emit_owned(std::move(e));
   }
   node_ptr fresh(context& ctx) const override {
     return make_throttle(ctx, n_, dt_, ctx.now(), fresh_children(ctx));
@@ -271,6 +275,19 @@ class throttle_node final : public node {
   }
 
  private:
+  // Counts the event into its window (opening one when none is); true while within n.
+  bool admit() {
+    ++window_;
+    if (!scheduled_) {
+      double now = ctx_.now();
+      double dt = dt_.as_double();
+      end_ = now + (dt - py_mod(now - anchor_, dt));
+      start_ = end_ - dt;
+      scheduled_ = true;
+      schedule();
+    }
+    return window_ <= n_;
+  }
   void schedule() {
     cancel();
     timer_ = ctx_.at(end_, [this] {

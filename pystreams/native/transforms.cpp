@@ -90,7 +90,13 @@ class with_node final : public node {
       emit(e);
       return;
     }
-    emit(one(e));
+    event copy = e;
+    apply(copy);
+    emit_owned(std::move(copy));
+  }
+  void push_owned(event&& e) override {
+    apply(e);
+    emit_owned(std::move(e));
   }
   void push_list(const std::vector<event>& es) override {
     if (fields_.empty()) {
@@ -100,7 +106,7 @@ class with_node final : public node {
     std::vector<event> out;
     out.reserve(es.size());
     for (auto& e : es)
-      out.push_back(one(e));
+      apply(out.emplace_back(e));
     emit_list(out);
   }
   bool takes_lists() const override {
@@ -112,14 +118,12 @@ class with_node final : public node {
   }
 
  private:
-  event one(const event& in) const {
-    event e = in;
+  void apply(event& e) const {
     for (auto& f : fields_) {
       if (only_missing_ && (f.value.t == field_value::type::none || !is_missing(e, f.name)))
         continue;
       set_field(e, f.name, f.value);
     }
-    return e;
   }
 
   bool only_missing_;
@@ -131,8 +135,8 @@ class tag_node final : public node {
   tag_node(bool add, std::vector<std::string> tags, std::vector<node_ptr> children)
       : node(add ? "tag" : "untag", std::move(children)), add_(add), tags_(std::move(tags)) {}
 
-  void push(const event& in) override {
-    event e = in;
+  void push(const event& e) override { push_owned(event{e}); }
+  void push_owned(event&& e) override {
     auto has = [](const std::vector<std::string>& v, const std::string& t) {
       return std::find(v.begin(), v.end(), t) != v.end();
     };
@@ -150,7 +154,7 @@ class tag_node final : public node {
           out.push_back(t);
     }
     e.tags = std::move(out);
-    emit(e);
+    emit_owned(std::move(e));
   }
   node_ptr fresh(context& ctx) const override { return make_tag(add_, tags_, fresh_children(ctx)); }
 
@@ -169,7 +173,13 @@ class scale_node final : public node {
       emit(in);
       return;
     }
-    event e = in;
+    push_owned(event{in});
+  }
+  void push_owned(event&& e) override {
+    if (!e.has_metric()) {
+      emit_owned(std::move(e));
+      return;
+    }
     if (auto* i = std::get_if<int64_t>(&e.metric); i && factor_.is_int) {
       int64_t r;
       if (!__builtin_mul_overflow(*i, factor_.i, &r))
@@ -182,7 +192,7 @@ class scale_node final : public node {
                      : std::get<double>(e.metric);
       e.metric = m * factor_.as_double();
     }
-    emit(e);
+    emit_owned(std::move(e));
   }
   node_ptr fresh(context& ctx) const override { return make_scale(factor_, fresh_children(ctx)); }
 
@@ -202,21 +212,24 @@ class sink_node final : public node {
         topic_(std::move(topic)) {}
 
   void push(const event& e) override {
+    if (target_ == target::publish)
+      ctx_.out().publish(topic_, e);
+    else
+      push_owned(event{e});
+  }
+  // The sinks keep the event: the one this node was handed, not a copy of it.
+  void push_owned(event&& e) override {
     switch (target_) {
       case target::index:
-        ctx_.out().index(e);
+        ctx_.out().index(std::move(e));
         return;
       case target::publish:
         ctx_.out().publish(topic_, e);
         return;
       case target::store:
-        if (e.time_us) {
-          ctx_.out().store(e);
-        } else {  // Runtime.store stamps events without time with now()
-          event copy = e;
-          copy.time_us = static_cast<int64_t>(std::llround(ctx_.now() * 1e6));
-          ctx_.out().store(copy);
-        }
+        if (!e.time_us)  // Runtime.store stamps events without time with now()
+          e.time_us = static_cast<int64_t>(std::llround(ctx_.now() * 1e6));
+        ctx_.out().store(std::move(e));
         return;
     }
   }

@@ -16,8 +16,8 @@ struct harness {
   std::vector<event> indexed;
   std::vector<std::pair<std::string, event>> published;
   engine eng{[this] { return now; },
-             sinks{[this](const event& e) { indexed.push_back(e); },
-                   [this](const event& e) { indexed.push_back(e); },
+             sinks{[this](event&& e) { indexed.push_back(std::move(e)); },
+                   [this](event&& e) { indexed.push_back(std::move(e)); },
                    [this](const std::string& t, const event& e) { published.emplace_back(t, e); }}};
 
   size_t add(const char* desc) {
@@ -182,6 +182,42 @@ TEST(native_with, sets_and_removes_fields_and_keeps_attribute_order) {
   EXPECT_EQ(h.indexed[1].attributes, e.attributes);  // default keeps what is there
   EXPECT_EQ(h.indexed[1].ttl, 5.0);
   EXPECT_FALSE(h.indexed[1].has_metric());
+}
+
+// An event handed over (push_owned) reaches every child as it was, and the last child on its
+// path takes the caller's event itself: its heap-held strings are the caller's, not copies.
+TEST(native_owned, earlier_children_see_the_event_whole_and_the_last_sink_takes_it) {
+  harness h;
+  h.add(R"({"stream":"sdo","children":[
+      {"stream":"index"},
+      {"stream":"with","field_list":[["zone","z"]],"children":[{"stream":"index"}]},
+      {"stream":"where","query":"host =~ \"long%\"","children":[
+        {"stream":"by","fields":["host"],"children":[{"stream":"factory","children":[
+          {"stream":"tag","tags":["t"],"children":[]},
+          {"stream":"store"}]}]}],"else":[]}]})");
+  auto e = ev("long host name, longer than any short-string buffer", int64_t{3}, 5.0);
+  e.description = std::string(64, 'd');
+  const event original = e;
+  const char* description_bytes = e.description->data();
+  h.eng.push_owned(0, std::move(e));
+  ASSERT_EQ(h.indexed.size(), 3u);
+  EXPECT_EQ(h.indexed[0], original);
+  EXPECT_EQ(h.indexed[1].attributes, (std::vector<attribute>{{"zone", "z"}}));
+  EXPECT_EQ(h.indexed[1].description, original.description);
+  EXPECT_EQ(h.indexed[2], original);  // store: time was set, nothing else changes
+  EXPECT_EQ(h.indexed[2].description->data(), description_bytes);
+  EXPECT_NE(h.indexed[0].description->data(), description_bytes);
+}
+
+TEST(native_owned, a_shared_push_leaves_the_event_alone) {
+  harness h;
+  h.add(R"({"stream":"sdo","children":[{"stream":"index"},{"stream":"store"}]})");
+  const auto e = ev("h", 1.5);  // no time: store stamps its own copy
+  h.push(e);
+  ASSERT_EQ(h.indexed.size(), 2u);
+  EXPECT_EQ(h.indexed[0], e);
+  EXPECT_EQ(h.indexed[1].time_us, int64_t{100'000'000});
+  EXPECT_FALSE(e.time_us);
 }
 
 TEST(native_state, a_rate_restored_from_its_json_goes_on_where_it_stopped) {

@@ -115,9 +115,11 @@ struct run_result {
   uint64_t exceptions = 0;
 };
 
+// `owned`: batches go in through process_owned() (as a shard hands them, letting the last root
+// move events into its sinks) on a copy of each step's events, instead of process().
 run_result run(const std::string& module, const std::vector<step>& steps, bool native,
                const std::string& restore = {}, size_t from = 0, size_t snapshot_after = SIZE_MAX,
-               const std::vector<dmon::key_state>* import = nullptr) {
+               const std::vector<dmon::key_state>* import = nullptr, bool owned = false) {
   run_result r;
   auto* out = &r.out;
   dmon::stream_sinks sinks;
@@ -156,10 +158,14 @@ run_result run(const std::string& module, const std::vector<step>& steps, bool n
       r.exported = (*host)->export_keys();
     }
     fake_now_us = steps[i].at_us;
-    if (steps[i].tick)
+    if (steps[i].tick) {
       (*host)->tick(steps[i].at_us);
-    else
+    } else if (owned) {
+      auto batch = steps[i].events;
+      (*host)->process_owned(batch);
+    } else {
       (*host)->process(steps[i].events);
+    }
   }
   r.exceptions = (*host)->counters().child_exceptions + (*host)->counters().root_exceptions;
   return r;
@@ -193,6 +199,7 @@ int check_equivalent(const std::string& body, int seeds = 4, int events = 400,
     auto steps = random_steps(static_cast<uint64_t>(seed) * 7919 + module_counter, events);
     auto py_run = run(module, steps, false);
     auto nat_run = run(module, steps, true);
+    auto owned_run = run(module, steps, true, {}, 0, SIZE_MAX, nullptr, true);
     EXPECT_EQ(nat_run.native_roots, std::vector<std::string>{"stream"})
         << "did not compile natively: " << body;
     EXPECT_TRUE(py_run.native_roots.empty());
@@ -205,7 +212,10 @@ int check_equivalent(const std::string& body, int seeds = 4, int events = 400,
     if (std::getenv("DMON_EQ_VERBOSE"))
       std::cerr << py_run.out.size() << " outputs: " << body << "\n";
     expect_same(py_run.out, nat_run.out, body + " (seed " + std::to_string(seed) + ")");
+    expect_same(py_run.out, owned_run.out,
+                body + " (seed " + std::to_string(seed) + ", owned batches)");
     EXPECT_EQ(py_run.exceptions, nat_run.exceptions) << body << ": exceptions reported";
+    EXPECT_EQ(py_run.exceptions, owned_run.exceptions) << body << ": exceptions reported (owned)";
     if (::testing::Test::HasFailure())
       return spoke;
   }
@@ -226,6 +236,32 @@ TEST(native_equivalence, filters) {
   check_equivalent(
       "stream = sdo(over(50, index()), under(20.5, store()), over(10.5, publish('t')))");
   check_equivalent("stream = sdo(expired(index()), not_expired(store()))");
+}
+
+// Several roots see every event in order; with owned batches only the last may take it, so
+// the earlier roots, Python or native, must still see it whole.
+TEST(native_equivalence, owned_batches_reach_every_root_whole) {
+  const char* bodies[] = {
+      "stream_a = sdo(index(), store())\nstream_b = where('metric > 30', index())",
+      "stream_a = with_('state', 'a', index())\nstream_b = tag('b', index())\n"
+      "stream_c = index()",
+      // A Python root between native ones, and a native root last.
+      "stream_a = index()\nstream_b = smap(lambda e: {**e, 'description': 'p'}, index())\n"
+      "stream_c = rate(1, index())",
+  };
+  for (auto* body : bodies) {
+    auto module = write_module(body);
+    for (int seed = 1; seed <= 3; ++seed) {
+      auto steps = random_steps(static_cast<uint64_t>(seed) * 104729 + module_counter, 300);
+      auto py_run = run(module, steps, false);
+      auto owned_run = run(module, steps, true, {}, 0, SIZE_MAX, nullptr, true);
+      EXPECT_FALSE(owned_run.native_roots.empty()) << body;
+      EXPECT_FALSE(py_run.out.empty()) << body;
+      expect_same(py_run.out, owned_run.out, std::string{body} + " (owned batches)");
+      if (HasFailure())
+        return;
+    }
+  }
 }
 
 TEST(native_equivalence, query_strings_agree_with_the_python_query_engine) {
