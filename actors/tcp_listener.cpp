@@ -84,7 +84,9 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
     counters_.bytes.fetch_add(n, std::memory_order_relaxed);
     auto b = std::make_shared<frame_batch>();
     std::vector<event> events;
-    // Sized like the last read's batch: growing from empty moved every event several times.
+    // Sized like the largest recent read's batch: growing from empty moved every event several
+    // times, and sizing by the last read alone still grew (moving every event once) whenever a
+    // read brought more than the one before (index() profile: 7 % in vector growth).
     events.reserve(expected_events_);
     auto now = now_micros();
     // Frames are decoded straight from the read buffer, all into one batch.
@@ -112,7 +114,8 @@ class connection : public reply_sink, public std::enable_shared_from_this<connec
       eof_ = true;  // the framing cannot be trusted: read nothing more
     }
     counters_.messages.fetch_add(b->errors.size(), std::memory_order_relaxed);
-    expected_events_ = events.size();
+    // A high-water mark that decays by an eighth per read, so one burst is not kept forever.
+    expected_events_ = std::max(events.size(), expected_events_ - expected_events_ / 8);
     if (auto count = b->answers(); count > 0) {
       inflight_ += count;
       submit(std::move(b), std::move(events));
