@@ -48,6 +48,24 @@ class key_table {
     return const_cast<key_table*>(this)->find(hash, std::forward<Is>(is));
   }
 
+  /// Starts loading the slot where a lookup of `hash` begins, for a batch of lookups that
+  /// would otherwise wait on one cache miss each (the table is far larger than the caches).
+  void prefetch(uint64_t hash) const {
+    if (slots_)
+      __builtin_prefetch(&slots_[stored(hash) & mask_]);
+  }
+
+  /// Returns the value in the slot where a lookup of `hash` begins when that slot holds
+  /// `hash`, else null, without calling a predicate: a guess at the value a find will
+  /// return (e.g. to prefetch what it points to), not an answer.
+  const V* guess(uint64_t hash) const {
+    if (!slots_)
+      return nullptr;
+    hash = stored(hash);
+    auto& s = slots_[hash & mask_];
+    return s.hash == hash ? &s.value : nullptr;
+  }
+
   /// Returns the value under `hash` for which `is(value)` holds, adding `make()` when there is
   /// none; the bool says whether it was added. The reference is valid until the next insert
   /// or erase.

@@ -403,3 +403,58 @@ TEST(index, a_marking_commit_reports_each_key_once_per_mark_and_every_erase) {
       << "a new mark reports again; an erase always, an absent key's never";
   EXPECT_EQ(idx.size(), 3u);
 }
+
+// The key hash spreads keys shaped like real ones (and odd ones: empty, long, one byte apart)
+// over a table's low bits as a random function would, with no two of them equal.
+TEST(index, the_key_hash_tells_keys_apart_and_spreads_them_over_low_bits) {
+  std::vector<uint64_t> hashes;
+  for (int h = 0; h < 100; ++h)
+    for (int s = 0; s < 100; ++s)
+      hashes.push_back(
+          index_key::hash(make("host-" + std::to_string(h), "svc-" + std::to_string(s))));
+  std::vector<uint64_t> buckets(4096);
+  for (auto h : hashes)
+    ++buckets[h & 4095];
+  // 10,000 random hashes leave about 91 % of 4096 buckets used.
+  auto used = std::count_if(buckets.begin(), buckets.end(), [](uint64_t n) { return n > 0; });
+  EXPECT_GT(used, 4096 * 85 / 100);
+  std::string grow;
+  for (int n = 0; n <= 40; ++n, grow += static_cast<char>('a' + n % 3)) {
+    hashes.push_back(index_key::hash(make(grow, std::nullopt)));
+    hashes.push_back(index_key::hash(make(std::nullopt, grow)));
+    hashes.push_back(index_key::hash(make(grow, grow)));
+  }
+  hashes.push_back(index_key::hash(make(std::nullopt, std::nullopt)));
+  std::sort(hashes.begin(), hashes.end());
+  EXPECT_EQ(std::adjacent_find(hashes.begin(), hashes.end()), hashes.end());
+}
+
+// One commit of many changes (more than it looks ahead, with repeated keys, erases and new
+// keys that grow the table) ends where applying them one by one ends.
+TEST(index, a_large_commit_agrees_with_a_model_of_its_changes_in_order) {
+  std::mt19937_64 rng{11};
+  dmon::index idx{60};
+  std::map<std::string, int64_t> model;
+  for (int round = 0; round < 20; ++round) {
+    std::vector<dmon::index::change> changes;
+    size_t n = 1 + rng() % 300;
+    for (size_t i = 0; i < n; ++i) {
+      auto host = "h" + std::to_string(rng() % (50 + 40 * round));
+      bool erase = rng() % 5 == 0;
+      auto e = make(host, "s", static_cast<int64_t>(round * 1000 + i), 60);
+      if (erase)
+        model.erase(host);
+      else
+        model[host] = *e.time_us;
+      auto hash = index_key::hash(e);
+      changes.push_back({hash, std::move(e), erase});
+    }
+    idx.commit(changes);
+    ASSERT_EQ(idx.size(), model.size()) << "round " << round;
+    for (auto& [host, time] : model) {
+      auto found = idx.lookup({host, "s"});
+      ASSERT_TRUE(found) << host;
+      EXPECT_EQ(found->time_us, time) << host;
+    }
+  }
+}

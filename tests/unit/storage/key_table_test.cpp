@@ -90,3 +90,22 @@ TEST(key_table, clear_empties_and_the_table_is_usable_again) {
   EXPECT_LT(t.bytes(), big);
   EXPECT_TRUE(t.empty());
 }
+
+// guess() is a prefetching hint: the value in the hash's home slot when that slot holds the
+// hash, whoever's value it is; null for an empty table, an absent hash, or a displaced one.
+TEST(key_table, guess_gives_the_home_slot_value_of_a_hash_or_null) {
+  key_table<uint64_t> t;
+  EXPECT_EQ(t.guess(5), nullptr);
+  t.prefetch(5);  // harmless on an empty table
+  auto always = [](uint64_t) { return true; };
+  t.find_or_add(16 * 3 + 5, always, [] { return uint64_t{100}; });
+  // Same home slot (the low bits), another hash: displaced to the next slot.
+  t.find_or_add(
+      16 * 7 + 5, [](uint64_t v) { return v == 200; }, [] { return uint64_t{200}; });
+  ASSERT_NE(t.guess(16 * 3 + 5), nullptr);
+  EXPECT_EQ(*t.guess(16 * 3 + 5), 100u);
+  EXPECT_EQ(t.guess(16 * 7 + 5), nullptr);  // not in its home slot: no guess
+  EXPECT_EQ(t.guess(6), nullptr);
+  t.prefetch(16 * 3 + 5);
+  EXPECT_NE(t.find(16 * 7 + 5, [](uint64_t v) { return v == 200; }), nullptr);
+}
