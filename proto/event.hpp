@@ -23,6 +23,10 @@ using metric_value = std::variant<std::monostate, int64_t, double>;
 /// One monitoring event. Every field may be absent, as in Riemann; an absent
 /// string is different from an empty one (both are legal key parts).
 struct event {
+  // User-provided, so value-initialization (`event{}`, vector::emplace_back()) constructs the
+  // fields without first zeroing all 256 bytes: that memset was a fifth of decode_request.
+  event() noexcept {}
+
   std::optional<std::string> host;
   std::optional<std::string> service;
   std::optional<std::string> state;

@@ -49,6 +49,12 @@ struct index_key {
 /// An index write: the event, the hash of its key (`index_key::hash(e)`, computed once where
 /// the write enters the storage path) and whether it removes the key instead.
 struct keyed_event {
+  keyed_event() = default;
+  // Constructors rather than an aggregate: building one in place (emplace_back) then zeroed
+  // the whole 272 bytes before moving the event in.
+  keyed_event(uint64_t h, event&& ev, bool er = false) : hash(h), e(std::move(ev)), erase(er) {}
+  keyed_event(uint64_t h, const event& ev, bool er = false) : hash(h), e(ev), erase(er) {}
+
   uint64_t hash = 0;
   event e;
   bool erase = false;
