@@ -39,6 +39,14 @@ struct reader {
 
   // At most 10 bytes, and no bits beyond 64: anything else is left to libprotobuf.
   bool varint(uint64_t& v) {
+    // Tags and lengths are one byte in nearly every event: no loop for them.
+    if (p != end && *p < 0x80) {
+      v = *p++;
+      return true;
+    }
+    return long_varint(v);
+  }
+  bool long_varint(uint64_t& v) {
     v = 0;
     for (unsigned shift = 0; shift < 64; shift += 7) {
       if (p == end)
