@@ -23,10 +23,11 @@ class batch_writer {
   batch_writer(const storage_context& ctx, shard_counters& counters)
       : ctx_(&ctx), counters_(&counters) {}
 
-  /// Writes and empties `index` and `history` (keeping their capacity); returns why the
-  /// store refused them (then nothing was written and the batch must not be acked), or
-  /// nullopt once they are in the store.
-  std::optional<std::string> write(std::vector<event>& index, std::vector<event>& history);
+  /// Writes and empties `index` (each write with its key's hash) and `history`, keeping
+  /// their capacity; returns why the store refused them (then nothing was written and the
+  /// batch must not be acked), or nullopt once they are in the store. The index writes are
+  /// coalesced in `index`'s own buffer and moved only once more, into the index.
+  std::optional<std::string> write(std::vector<keyed_event>& index, std::vector<event>& history);
 
  private:
   const storage_context* ctx_;

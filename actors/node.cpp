@@ -251,7 +251,8 @@ int run_node(const config& cfg) {
     // stream's output may be keyed differently from its input), and copies go to replicas.
     sinks.index = [pending, &link, &memory](event&& e) {
       if (!link.clustered()) {
-        pending->index.push_back(std::move(e));
+        auto hash = index_key::hash(e);
+        pending->index.emplace_back(hash, std::move(e));
         return;
       }
       auto snap = link.get();
@@ -263,7 +264,8 @@ int run_node(const config& cfg) {
       }
       if (link.replication > 1)
         link.outbox.push_replicate(e);
-      pending->index.push_back(std::move(e));
+      auto hash = index_key::hash(e);
+      pending->index.emplace_back(hash, std::move(e));
     };
     sinks.store = [pending](event&& e) { pending->history.push_back(std::move(e)); };
     sinks.publish = [&hub](const std::string& topic, event e) { hub.publish(topic, e); };

@@ -89,8 +89,7 @@ bool relay(self_ptr self, uint64_t reply, std::string& failure,
   j->failure = std::move(failure);
   if (write) {
     w.unanswered.fetch_add(1, std::memory_order_relaxed);
-    std::vector<event> index, history;
-    std::swap(index, w.index);
+    std::vector<event> index = index_events(w.index), history;
     std::swap(history, w.history);
     self->request(ctx.storage, caf::infinite, write_atom::value, static_cast<int32_t>(ctx.shard),
                   std::move(index), std::move(history), reply)

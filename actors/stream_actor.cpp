@@ -29,8 +29,8 @@ std::tuple<write_atom, int32_t, std::vector<event>, std::vector<event>> take_wri
   auto& w = *ctx.writes;
   auto index_size = w.index.size(), history_size = w.history.size();
   std::tuple<write_atom, int32_t, std::vector<event>, std::vector<event>> out{
-      write_atom::value, static_cast<int32_t>(ctx.shard), std::move(w.index), std::move(w.history)};
-  w.index.clear();
+      write_atom::value, static_cast<int32_t>(ctx.shard), index_events(w.index),
+      std::move(w.history)};
   w.history.clear();
   w.index.reserve(index_size);
   w.history.reserve(history_size);
@@ -96,6 +96,15 @@ uint64_t import_key_states(stream_actor::stateful_pointer<stream_state> self,
 }
 
 }  // namespace
+
+std::vector<event> index_events(std::vector<keyed_event>& index) {
+  std::vector<event> out;
+  out.reserve(index.size());
+  for (auto& w : index)
+    out.push_back(std::move(w.e));
+  index.clear();
+  return out;
+}
 
 std::string checkpoint_key(int shard, int shards) {
   return "streams/shards=" + std::to_string(shards) + "/shard=" + std::to_string(shard);

@@ -23,7 +23,10 @@ namespace dmon {
 /// append here; the actor hands it to the storage actor, which answers the batch once it is
 /// in the write-ahead log, so an ack always follows the WAL.
 struct shard_writes {
-  std::vector<event> index;
+  /// Index writes with their key hashes, computed once by the index sink (the commit group
+  /// and the index use them); a batch the shard writes itself (batch_writer) moves each event
+  /// only once more, into the index.
+  std::vector<keyed_event> index;
   std::vector<event> history;
   /// Write messages this shard sent to the storage actor that it has not answered yet (the
   /// storage actor counts them down after answering). At zero, every earlier write of the
@@ -77,6 +80,10 @@ struct stream_state {
 /// workers.
 stream_actor::behavior_type stream(stream_actor::stateful_pointer<stream_state> self,
                                    std::unique_ptr<stream_host> host, shard_context ctx);
+
+/// The events of `index` (a shard's index writes) for a write message to the storage actor,
+/// which hashes their keys itself; `index` is left empty, with its capacity.
+std::vector<event> index_events(std::vector<keyed_event>& index);
 
 /// The checkpoint key of `shard` among `shards`; a different shard count finds no
 /// checkpoint (keys would have moved between shards).

@@ -67,10 +67,7 @@ class commit_group {
     for (auto& e : index_writes) {
       auto hash = index_key::hash(e);
       auto [at, added] = positions_.find_or_add(
-          hash,
-          [&](uint32_t p) {
-            return index_[p].e.host == e.host && index_[p].e.service == e.service;
-          },
+          hash, [&](uint32_t p) { return same_key(index_[p].e, e); },
           [&] { return static_cast<uint32_t>(index_.size()); });
       // Constructed in place: a braced temporary would move the event twice.
       if (added)
@@ -78,11 +75,52 @@ class commit_group {
       else
         index_[at].e = std::move(e);
     }
-    if (history_.empty())
-      history_ = std::move(history);
-    else
-      for (auto& e : history)
-        history_.push_back(std::move(e));
+    add_history(std::move(history));
+    acks_.push_back(std::move(ack));
+    return writes_ >= limits_.max_events;
+  }
+
+  /// As add(), for index writes that carry their key hashes already (a shard's sink computed
+  /// them): `index_writes` is taken over and left empty. Into a group without index writes
+  /// its buffer is taken whole and coalesced in place, so no event is moved again (the
+  /// caller gets the group's empty buffer back).
+  bool add(std::vector<keyed_event>& index_writes, std::vector<event> history, Ack ack,
+           clock::time_point now) {
+    if (writes_ == 0 && acks_.empty())
+      opened_ = now;
+    writes_ += index_writes.size() + history.size();
+    index_writes_ += index_writes.size();
+    if (index_.empty()) {
+      index_.swap(index_writes);
+      index_writes.clear();
+      size_t kept = 0;
+      for (size_t j = 0; j < index_.size(); ++j) {
+        auto& w = index_[j];
+        auto [at, added] = positions_.find_or_add(
+            w.hash, [&](uint32_t p) { return same_key(index_[p].e, w.e); },
+            [&] { return static_cast<uint32_t>(kept); });
+        if (!added) {
+          index_[at].e = std::move(w.e);
+          continue;
+        }
+        if (kept != j)
+          index_[kept] = std::move(w);
+        ++kept;
+      }
+      index_.erase(index_.begin() + static_cast<std::ptrdiff_t>(kept), index_.end());
+    } else {
+      for (auto& w : index_writes) {
+        auto [at, added] = positions_.find_or_add(
+            w.hash, [&](uint32_t p) { return same_key(index_[p].e, w.e); },
+            [&] { return static_cast<uint32_t>(index_.size()); });
+        if (added)
+          index_.push_back(std::move(w));
+        else
+          index_[at].e = std::move(w.e);
+      }
+      index_writes.clear();
+    }
+    add_history(std::move(history));
     acks_.push_back(std::move(ack));
     return writes_ >= limits_.max_events;
   }
@@ -124,6 +162,17 @@ class commit_group {
   }
 
  private:
+  static bool same_key(const event& a, const event& b) {
+    return a.host == b.host && a.service == b.service;
+  }
+  void add_history(std::vector<event> history) {
+    if (history_.empty())
+      history_ = std::move(history);
+    else
+      for (auto& e : history)
+        history_.push_back(std::move(e));
+  }
+
   limits limits_;
   std::vector<keyed_event> index_;
   /// Key hash -> position in `index_`; keys are compared through the events there.

@@ -19,6 +19,13 @@ event make(std::string host, std::string service, double metric) {
   return e;
 }
 
+// An index write as the shard's sink makes it: the event with its key's hash.
+keyed_event write_of(std::string host, std::string service, double metric) {
+  auto e = make(std::move(host), std::move(service), metric);
+  auto hash = index_key::hash(e);
+  return {hash, std::move(e)};
+}
+
 class batch_writer_test : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -55,7 +62,8 @@ class batch_writer_test : public ::testing::Test {
 
 TEST_F(batch_writer_test, writes_the_latest_event_per_key_and_empties_the_buffers) {
   batch_writer writer{ctx_, counters_};
-  std::vector<event> index{make("a", "cpu", 1), make("b", "cpu", 2), make("a", "cpu", 3)};
+  std::vector<keyed_event> index{write_of("a", "cpu", 1), write_of("b", "cpu", 2),
+                                 write_of("a", "cpu", 3)};
   std::vector<event> history{make("a", "cpu", 1)};
   auto failed = writer.write(index, history);
   ASSERT_FALSE(failed) << *failed;
@@ -67,18 +75,19 @@ TEST_F(batch_writer_test, writes_the_latest_event_per_key_and_empties_the_buffer
   EXPECT_EQ(counters_.index_failures.load(), 0u);
 
   // The buffers are reused for the next batch.
-  index.push_back(make("a", "cpu", 4));
+  index.push_back(write_of("a", "cpu", 4));
   ASSERT_FALSE(writer.write(index, history));
   EXPECT_EQ(metric_of("a"), 4.0);
 }
 
 TEST_F(batch_writer_test, a_refused_write_changes_nothing_and_names_the_reason) {
   batch_writer writer{ctx_, counters_};
-  std::vector<event> index{make("a", "cpu", 1)}, history;
+  std::vector<keyed_event> index{write_of("a", "cpu", 1)};
+  std::vector<event> history;
   ASSERT_FALSE(writer.write(index, history));
 
   fault_->fail = true;
-  index = {make("a", "cpu", 2), make("b", "cpu", 2)};
+  index = {write_of("a", "cpu", 2), write_of("b", "cpu", 2)};
   auto failed = writer.write(index, history);
   ASSERT_TRUE(failed);
   EXPECT_NE(failed->find("storage failed"), std::string::npos) << *failed;
@@ -89,7 +98,7 @@ TEST_F(batch_writer_test, a_refused_write_changes_nothing_and_names_the_reason) 
 
   // Once the disk has room again, the next batch is written.
   fault_->fail = false;
-  index = {make("b", "cpu", 3)};
+  index = {write_of("b", "cpu", 3)};
   ASSERT_FALSE(writer.write(index, history));
   EXPECT_EQ(metric_of("b"), 3.0);
 }
@@ -99,12 +108,13 @@ TEST_F(batch_writer_test, subscribers_see_every_index_write_only_once_it_is_writ
   hub_.subscribe("index", std::nullopt,
                  [&](const event& e) { seen.push_back(std::get<double>(e.metric)); });
   batch_writer writer{ctx_, counters_};
-  std::vector<event> index{make("a", "cpu", 1), make("a", "cpu", 2)}, history;
+  std::vector<keyed_event> index{write_of("a", "cpu", 1), write_of("a", "cpu", 2)};
+  std::vector<event> history;
   ASSERT_FALSE(writer.write(index, history));
   EXPECT_EQ(seen, (std::vector<double>{1, 2}));
 
   fault_->fail = true;
-  index = {make("a", "cpu", 5)};
+  index = {write_of("a", "cpu", 5)};
   ASSERT_TRUE(writer.write(index, history));
   EXPECT_EQ(seen.size(), 2u);
 }

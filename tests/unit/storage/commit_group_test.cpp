@@ -124,3 +124,56 @@ TEST(commit_group, take_resets_and_counts_generations) {
   EXPECT_EQ(c.index[0].e.metric, make("a", "x", 2).metric);
   EXPECT_TRUE(c.history.empty());
 }
+
+namespace {
+
+std::vector<keyed_event> keyed(std::vector<event> events) {
+  std::vector<keyed_event> out;
+  for (auto& e : events) {
+    auto hash = index_key::hash(e);
+    out.emplace_back(hash, std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
+// Writes that carry their hashes: coalesced in their own buffer into an empty group, merged
+// into a group that holds writes, with the same result as the event-taking add.
+TEST(commit_group, keyed_writes_coalesce_as_events_do_and_are_taken_over) {
+  group g{limits(1000, 5ms)};
+  auto first = keyed({make("a", "x", 1), make("b", "x", 1), make("a", "x", 2), make("c", "y", 1),
+                      make("b", "x", 4)});
+  const auto* buffer = first.data();
+  g.add(first, {make("h", "x", 1)}, 1, t0);
+  EXPECT_TRUE(first.empty());
+  auto second = keyed({make("c", "y", 5), make("d", "y", 1), make("a", "x", 6)});
+  g.add(second, {}, 2, t0);
+  EXPECT_TRUE(second.empty());
+  g.add({make("d", "y", 7)}, {}, 3, t0);
+  EXPECT_EQ(g.writes(), 10u);
+  auto c = g.take();
+  ASSERT_EQ(c.index.size(), 4u);
+  EXPECT_EQ(c.index.data(), buffer) << "the first batch's buffer holds the group";
+  EXPECT_EQ(c.index[0].e, make("a", "x", 6));
+  EXPECT_EQ(c.index[1].e, make("b", "x", 4));
+  EXPECT_EQ(c.index[2].e, make("c", "y", 5));
+  EXPECT_EQ(c.index[3].e, make("d", "y", 7));
+  for (auto& w : c.index)
+    EXPECT_EQ(w.hash, index_key::hash(w.e));
+  EXPECT_EQ(c.index_writes, 9u);
+  EXPECT_EQ(c.history, (std::vector<event>{make("h", "x", 1)}));
+  EXPECT_EQ(c.acks, (std::vector<int>{1, 2, 3}));
+
+  // The same writes through the event-taking add give the same group.
+  group h{limits(1000, 5ms)};
+  h.add({make("a", "x", 1), make("b", "x", 1), make("a", "x", 2), make("c", "y", 1),
+         make("b", "x", 4)},
+        {}, 1, t0);
+  h.add({make("c", "y", 5), make("d", "y", 1), make("a", "x", 6)}, {}, 2, t0);
+  h.add({make("d", "y", 7)}, {}, 3, t0);
+  auto d = h.take();
+  ASSERT_EQ(d.index.size(), c.index.size());
+  for (size_t i = 0; i < d.index.size(); ++i)
+    EXPECT_EQ(d.index[i].e, c.index[i].e) << i;
+}
