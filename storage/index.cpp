@@ -431,7 +431,7 @@ std::optional<int64_t> index::deadline_of(const std::string& encoded_key) const 
     return std::nullopt;
   std::shared_lock lock{mtx_};
   if (auto* slot = find_locked(*key))
-    return expiry_deadline(slot->e, default_ttl_);
+    return slot->deadline;
   return std::nullopt;
 }
 
@@ -633,7 +633,7 @@ std::vector<event> index::expire(int64_t now_us) {
   // Collected first: erasing reorders the table and the postings being walked.
   std::vector<detail::index_slot*> due;
   entries_.for_each([&](detail::index_slot* slot) {
-    if (now_us > expiry_deadline(slot->e, default_ttl_))
+    if (now_us > slot->deadline)
       due.push_back(slot);
   });
   out.reserve(due.size());
@@ -675,15 +675,15 @@ void index::commit(std::vector<change>& changes, const applied_fn& applied, uint
     if (!c.erase) {
       auto* slot = put_locked(c.hash, c.e, previous, &hint);
       if (applied)
-        applied(i, slot->e, previous);
+        applied(i, slot->e, slot->deadline, previous);
       if (mark != 0 && slot->mark != mark) {
         slot->mark = mark;
         marked(slot->e);
       }
     } else if (auto* slot = find_locked(c.hash, c.e.host, c.e.service)) {
-      previous = expiry_deadline(slot->e, default_ttl_);
+      previous = slot->deadline;
       if (applied)
-        applied(i, slot->e, previous);
+        applied(i, slot->e, slot->deadline, previous);
       if (mark != 0)
         marked(slot->e);
       erase_locked(slot);
@@ -734,15 +734,18 @@ detail::index_slot* index::put_locked(uint64_t hash, event& e, std::optional<int
       [&](const detail::index_slot* s) { return s->e.host == e.host && s->e.service == e.service; },
       [] { return new detail::index_slot; });
   auto* entry = slot;
+  auto deadline = expiry_deadline(e, default_ttl_);
   // Host and service are part of the key, so replacing the event of an
   // existing key leaves its postings unchanged.
   if (!added) {
-    previous = expiry_deadline(entry->e, default_ttl_);
+    previous = entry->deadline;
     entry->e = std::move(e);
+    entry->deadline = deadline;
     return entry;
   }
   previous.reset();
   entry->e = std::move(e);
+  entry->deadline = deadline;
   entry->hash = hash;
   put_hint none;
   if (!hint)

@@ -75,6 +75,9 @@ namespace detail {
 struct index_slot {
   event e;
   uint64_t hash = 0;
+  /// expiry_deadline(e, the index's default ttl), kept so a put computes one deadline, not
+  /// the replaced entry's again.
+  int64_t deadline = 0;
   uint32_t host_pos = 0;
   uint32_t service_pos = 0;
   /// The last `mark` a marking `commit` gave the entry (0: none).
@@ -201,10 +204,11 @@ class index {
   std::vector<event> expire(int64_t now_us);
 
   /// Called by `commit` per change applied, under the index lock: the change's position, the
-  /// event now stored (for an erase: the one removed) and the expiry deadline of the entry
-  /// the change replaced or erased (nullopt: there was none).
-  using applied_fn =
-      std::function<void(size_t i, const event& stored, std::optional<int64_t> previous)>;
+  /// event now stored (for an erase: the one removed), its expiry deadline (`expiry_deadline`
+  /// with the index's default ttl) and the expiry deadline of the entry the change replaced
+  /// or erased (nullopt: there was none).
+  using applied_fn = std::function<void(size_t i, const event& stored, int64_t deadline,
+                                        std::optional<int64_t> previous)>;
 
   /// Applies prepared changes (already normalized, already persisted by the
   /// caller) under one exclusive lock, so readers see all or none of them. The

@@ -512,10 +512,9 @@ status rocksdb_store::replay_record(std::string_view payload) {
     return parsed;
   mem_.commit(
       changes,
-      [&](size_t i, const event& stored, std::optional<int64_t> previous) {
+      [&](size_t i, const event& stored, int64_t deadline, std::optional<int64_t> previous) {
         if (changes[i].erase)
           return;
-        auto deadline = expiry_deadline(stored, opts_.default_ttl);
         if (!previous || deadline < *previous)
           expiry_.schedule(deadline, index_key::encode(stored));
       },
@@ -697,13 +696,12 @@ result<size_t> rocksdb_store::apply_latest(std::vector<keyed_event>& latest) {
     return r.error();
   mem_.commit(
       latest,
-      [&](size_t i, const event& stored, std::optional<int64_t> previous) {
+      [&](size_t i, const event& stored, int64_t deadline, std::optional<int64_t> previous) {
         if (latest[i].erase)
           return;
         // A later deadline is still covered by the key's existing entry (see
         // expiry_schedule), so only new keys and earlier deadlines are filed: the key is
-        // encoded again only then.
-        auto deadline = expiry_deadline(stored, opts_.default_ttl);
+        // encoded again only then. (The index computed the deadline with the same default ttl.)
         if (!previous || deadline < *previous)
           expiry_.schedule(deadline, index_key::encode(stored));
       },
