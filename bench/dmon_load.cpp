@@ -54,6 +54,7 @@ struct options {
   uint64_t pool_events = 0;  // 0: enough to cover every key once (at least 10k)
   uint64_t seed = 42;
   bool quiet = false;
+  std::string timeline;  // TCP: one line per acked message to this file
 };
 
 double cpu_seconds() {
@@ -194,8 +195,12 @@ struct tcp_conn {
   int fd = -1;
   std::string out;
   size_t out_pos = 0;
-  std::deque<int64_t> inflight;  // intended send times, in reply order
-  std::deque<int64_t> backlog;   // open loop: due but held back by the pipeline cap
+  struct sent {
+    int64_t intended;  // when the message was due (open loop) or queued (closed loop)
+    int64_t queued;    // when the generator got to it: later than intended if it ran late
+  };
+  std::deque<sent> inflight;    // in reply order
+  std::deque<int64_t> backlog;  // open loop: due but held back by the pipeline cap
   std::string in;
   size_t in_len = 0;
   bool closed = false;
@@ -226,7 +231,7 @@ class tcp_load {
       ev.data.u64 = i;
       epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev);
     }
-    const int64_t t0 = now_ns();
+    const int64_t t0 = t0_ = now_ns();
     const int64_t send_end = t0 + static_cast<int64_t>(o_.duration * 1e9);
     const bool open = o_.rate > 0;
     const double interval_ns = open ? 1e9 * o_.events_per_msg / o_.rate : 0;
@@ -253,7 +258,10 @@ class tcp_load {
           break;
       }
       int64_t wait_ns = 100'000'000;
-      if (sending && open)
+      // While every connection's pipeline is full nothing could go out at the next send
+      // time, so only an ack wakes the loop: waking for send times then only took CPU from
+      // the server on the same cores (intended times come from the clock, so none is lost).
+      if (sending && open && !pipelines_full())
         wait_ns = std::max<int64_t>(0, t0 + static_cast<int64_t>(scheduled * interval_ns) - now);
       else if (!sending)
         wait_ns = std::min<int64_t>(wait_ns, drain_end - now);
@@ -276,12 +284,33 @@ class tcp_load {
       close(c.fd);
     }
     close(ep_);
+    write_timeline();
     return std::move(r_);
   }
 
  private:
+  // Why a percentile is what it is: per acked message, when it was due, how late the
+  // generator got to it and its latency, so stalls can be lined up with a server trace.
+  void write_timeline() const {
+    if (o_.timeline.empty())
+      return;
+    std::ofstream f{o_.timeline};
+    f << "due_ms generator_late_us latency_us\n";
+    for (auto& t : timeline_)
+      f << fmt::format("{:.3f} {:.1f} {:.1f}\n", t.due / 1e6, t.late / 1e3, t.latency / 1e3);
+    if (!f)
+      die("cannot write the timeline to " + o_.timeline);
+  }
+
   bool budget_left(uint64_t msgs) const {
     return msgs * static_cast<uint64_t>(o_.events_per_msg) < o_.max_events;
+  }
+
+  bool pipelines_full() const {
+    for (auto& c : conns_)
+      if (!c.closed && c.inflight.size() < static_cast<size_t>(o_.pipeline))
+        return false;
+    return true;
   }
 
   size_t outstanding() const {
@@ -309,7 +338,7 @@ class tcp_load {
         intended = now;
       }
       c.out.append(pool_[next_++ % pool_.size()]);
-      c.inflight.push_back(intended);
+      c.inflight.push_back({intended, now});
       r_.events_sent += o_.events_per_msg;
       ++r_.msgs_sent;
       added = true;
@@ -391,7 +420,10 @@ class tcp_load {
     }
     if (!ok)
       ++r_.errors;
-    r_.latency.record(now - c.inflight.front());
+    auto& m = c.inflight.front();
+    r_.latency.record(now - m.intended);
+    if (!o_.timeline.empty())
+      timeline_.push_back({m.intended - t0_, m.queued - m.intended, now - m.intended});
     c.inflight.pop_front();
     ++r_.msgs_acked;
     r_.events_acked += o_.events_per_msg;
@@ -415,6 +447,13 @@ class tcp_load {
   int ep_ = -1;
   size_t next_ = 0;
   int64_t last_ack_ns_ = 0;
+  int64_t t0_ = 0;
+  struct timeline_entry {
+    int64_t due;  // since the start
+    int64_t late;
+    int64_t latency;
+  };
+  std::vector<timeline_entry> timeline_;
   report r_;
 };
 
@@ -583,6 +622,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
   app.add_flag("--quiet", o.quiet, "print only the JSON line");
+  app.add_option("--timeline", o.timeline,
+                 "TCP: write one line per acked message to this file (when it was due, how "
+                 "late the generator sent it, its latency)");
   CLI11_PARSE(app, argc, argv);
   if (o.targets.empty() && port->count() == 0)
     die("give --port (and --host) or --targets");
