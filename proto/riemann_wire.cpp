@@ -47,6 +47,27 @@ struct reader {
     return long_varint(v);
   }
   bool long_varint(uint64_t& v) {
+    if (end - p >= 10) {
+      // Room for the longest varint (times are 5 to 8 bytes): no end checks, and the loop
+      // unrolls into constant shifts.
+      uint64_t r = 0;
+#pragma GCC unroll 9
+      for (unsigned i = 0; i < 9; ++i) {
+        uint64_t b = p[i];
+        r |= (b & 0x7f) << (7 * i);
+        if (b < 0x80) {
+          p += i + 1;
+          v = r;
+          return true;
+        }
+      }
+      uint64_t last = p[9];
+      if (last > 1)
+        return false;
+      p += 10;
+      v = r | (last << 63);
+      return true;
+    }
     v = 0;
     for (unsigned shift = 0; shift < 64; shift += 7) {
       if (p == end)
