@@ -296,6 +296,10 @@ int run_node(const config& cfg) {
   // under a small CPU quota (docs/performance.md, cluster scaling), more in a cluster, where
   // workers idle between a forward and its answer: skip the sleeping polls.
   sys_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+  // A message from a peer is deserialized on the middleman's thread instead of being copied
+  // to a BASP worker that a scheduler thread must wake for: one thread wake-up and one copy
+  // fewer per forward, index write or answer (docs/performance.md, the CAF hop's floor).
+  sys_cfg.set("middleman.workers", size_t{0});
   caf::actor_system sys{sys_cfg};
 
   // Node-wide latency figures, observed by the actors and rendered on /metrics.
