@@ -342,7 +342,8 @@ result<cluster_handle> start_cluster(caf::actor_system& sys, cluster_options opt
     caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     return error{ec::unreachable, "cannot open the cluster port " + bind + ":" +
                                       std::to_string(port) + ": " + sys.render(bound.error()) +
-                                      "; free the port or choose another with --cluster-port"};
+                                      "; free the port or choose another with --peer-port "
+                                      "(or another address with --bind)"};
   }
   auto mm = sys.middleman().actor_handle();
   actor->attach_functor([mm, addr = actor.address(), p = *bound] {
@@ -375,6 +376,25 @@ void set_cluster_heartbeat(caf::actor_system_config& cfg, std::chrono::milliseco
                            std::chrono::milliseconds timeout) {
   cfg.set("middleman.heartbeat-interval", caf::timespan{interval});
   cfg.set("middleman.connection-timeout", caf::timespan{timeout});
+}
+
+void ask_cluster_status(caf::actor_system& sys, const cluster_actor& actor,
+                        std::chrono::milliseconds timeout,
+                        std::function<void(result<cluster_status>)> done) {
+  sys.spawn([actor, timeout, done = std::move(done)](caf::event_based_actor* self) {
+    self->request(actor, timeout, status_atom::value)
+        .then(
+            [self, done](cluster_status& st) {
+              done(std::move(st));
+              self->quit();
+            },
+            [self, done, timeout](caf::error& err) {
+              done(error{ec::unreachable, "cluster status did not answer in " +
+                                              std::to_string(timeout.count()) +
+                                              " ms: " + self->system().render(err)});
+              self->quit();
+            });
+  });
 }
 
 }  // namespace dmon

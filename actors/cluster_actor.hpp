@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -66,6 +67,14 @@ struct cluster_handle {
 /// a bad advertise address.
 result<cluster_handle> start_cluster(caf::actor_system& sys, cluster_options opts, caf::actor peer,
                                      cluster_subscriber_actor subscriber);
+
+/// Asks the cluster actor for its status without waiting on the calling thread: a
+/// short-lived actor sends the request and calls `done` once, from a CAF worker thread,
+/// with the status, or ec::unreachable when the actor did not answer within `timeout` (or
+/// is gone). `done` must only hand the answer over (e.g. post it to an I/O thread).
+void ask_cluster_status(caf::actor_system& sys, const cluster_actor& actor,
+                        std::chrono::milliseconds timeout,
+                        std::function<void(result<cluster_status>)> done);
 
 /// The cluster actor's state; public for the behavior function only.
 struct cluster_state {

@@ -20,6 +20,10 @@ struct cluster_counters {
   std::atomic<uint64_t> forwarded_out{0};
   std::atomic<uint64_t> forwarded_in{0};
   std::atomic<uint64_t> forward_failures{0};
+  /// Forward messages sent and received: forwarded_out / forward_batches_out is the mean batch,
+  /// which decides what a forward costs (docs/performance.md, the CAF hop's floor).
+  std::atomic<uint64_t> forward_batches_out{0};
+  std::atomic<uint64_t> forward_batches_in{0};
   /// Index writes sent to, and received by, their owner node.
   std::atomic<uint64_t> index_forwarded_out{0};
   std::atomic<uint64_t> index_forwarded_in{0};

@@ -793,8 +793,7 @@ class http_session final : public session_base {
                    &srv_->handlers.query_later);
     }
     if (t.path == "/cluster" && srv_->handlers.cluster)
-      return get ? respond(req, http::status::ok, srv_->handlers.cluster(), "application/json")
-                 : not_allowed("GET");
+      return get ? cluster(req) : not_allowed("GET");
     if (t.path.starts_with("/pubsub/") && t.path.size() > 8) {
       if (!get)
         return not_allowed("GET");
@@ -846,14 +845,28 @@ class http_session final : public session_base {
             beast::string_view{type.data(), type.size()});
   }
 
+  // Readiness and /cluster may wait on the cluster actor (up to its timeout): answered later,
+  // like a cluster-wide query, so that /healthz and every other session go on meanwhile.
   void readyz(const request& req) {
     if (!srv_->handlers.ready)
       return respond(req, http::status::service_unavailable, "not ready: no readiness check\n",
                      "text/plain");
-    auto [ok, reason] = srv_->handlers.ready();
-    if (ok)
-      return respond(req, http::status::ok, "ready\n", "text/plain");
-    respond(req, http::status::service_unavailable, "not ready: " + reason + "\n", "text/plain");
+    auto asked = std::make_shared<request>(req);
+    answer_later<std::pair<bool, std::string>>(
+        srv_->handlers.ready, [this, asked](std::pair<bool, std::string> answer) {
+          auto& [ok, reason] = answer;
+          if (ok)
+            return respond(*asked, http::status::ok, "ready\n", "text/plain");
+          respond(*asked, http::status::service_unavailable, "not ready: " + reason + "\n",
+                  "text/plain");
+        });
+  }
+
+  void cluster(const request& req) {
+    auto asked = std::make_shared<request>(req);
+    answer_later<std::string>(srv_->handlers.cluster, [this, asked](std::string body) {
+      respond(*asked, http::status::ok, std::move(body), "application/json");
+    });
   }
 
   void metrics(const request& req) {
@@ -969,20 +982,28 @@ class http_session final : public session_base {
   using pages_function = std::function<result<http_handlers::page_source>(const std::string&)>;
   using later_function = decltype(http_handlers::query_later);
 
-  // Runs `then` on this session's I/O thread with the answer `later` gives for `text`, from
-  // whichever thread gives it; the I/O thread serves other sessions meanwhile. The session
+  // Runs `then` on this session's I/O thread with the value `ask` hands its callback, from
+  // whichever thread it does; the I/O thread serves other sessions meanwhile. The session
   // reads nothing while it waits (one request at a time), and nothing arrives once the
   // server stopped (the gate).
-  template <class Then>
-  void answer_later(const later_function& later, const std::string& text, Then then) {
-    later(text, [self = self(), ex = stream_.get_executor(), g = srv_->posts,
-                 then = std::move(then)](result<std::vector<event>> found) mutable {
-      g->post(ex, [self, then = std::move(then), found = std::move(found)]() mutable {
+  template <class T, class Ask, class Then>
+  void answer_later(const Ask& ask, Then then) {
+    ask(std::function<void(T)>{[self = self(), ex = stream_.get_executor(), g = srv_->posts,
+                                then = std::move(then)](T value) mutable {
+      g->post(ex, [self, then = std::move(then), value = std::move(value)]() mutable {
         self->stream_.expires_after(std::chrono::milliseconds{
             static_cast<int64_t>(self->srv_->opts.request_timeout * 1000)});
-        then(std::move(found));
+        then(std::move(value));
       });
-    });
+    }});
+  }
+
+  // A query's answer later: `later` for `text`.
+  template <class Then>
+  void answer_later(const later_function& later, const std::string& text, Then then) {
+    answer_later<result<std::vector<event>>>(
+        [&](http_handlers::answer_callback done) { later(text, std::move(done)); },
+        std::move(then));
   }
 
   void query(const request& req, const std::string& text, const answer_function& answer,

@@ -20,10 +20,14 @@ namespace dmon {
 
 /// What the HTTP server asks the rest of the node. Every function runs on one
 /// of the server's I/O threads, so each must return quickly and never wait on
-/// Python; an empty function makes its endpoint answer 503.
+/// Python or on an actor (what an actor answers comes back through a callback);
+/// an empty function makes its endpoint answer 503.
 struct http_handlers {
-  /// GET /readyz: whether the node is ready, and why not.
-  std::function<std::pair<bool, std::string>()> ready;
+  /// GET /readyz: calls its argument once, from any thread (at once, or later: a cluster
+  /// node asks its cluster actor), with whether the node is ready and why not. The I/O
+  /// thread goes on serving other requests meanwhile.
+  using ready_callback = std::function<void(std::pair<bool, std::string>)>;
+  std::function<void(ready_callback)> ready;
   /// GET /metrics: the Prometheus text body.
   std::function<std::string()> metrics;
   /// GET /index?query=: the index events matching the query, or ec::bad_query.
@@ -44,8 +48,10 @@ struct http_handlers {
   /// GET /index?query=&scope=local: this node's own index only (no cluster scatter);
   /// unset means `query`.
   std::function<result<std::vector<event>>(const std::string&)> local_query;
-  /// GET /cluster: the JSON body (members, ownership, replicas, traffic); unset: 404.
-  std::function<std::string()> cluster;
+  /// GET /cluster: calls its argument once, from any thread, with the JSON body (members,
+  /// ownership, replicas, traffic), as `ready` does; unset: 404.
+  using body_callback = std::function<void(std::string)>;
+  std::function<void(body_callback)> cluster;
   /// GET /index?query=&scope=local streamed, as `query_pages` is for the default scope.
   std::function<result<page_source>(const std::string&)> local_query_pages;
   /// GET /history?query=&from=&to=&limit=: stored events (store() streams) with from <= time < to

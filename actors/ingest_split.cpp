@@ -24,13 +24,20 @@ ingest_split ingest_split::of(std::vector<event>&& events, const cluster_view& v
   const bool alone = !view.clustered() || view.members().empty();
   // The owner of the previous remote event: runs of one owner skip the search.
   size_t last = 0;
+  const auto& self = view.self();
   for (auto& e : events) {
     auto h = ownership::key_hash(e);
-    if (alone || view.owns(h)) {
+    if (alone) {
       out.local[h % shards].push_back(std::move(e));
       continue;
     }
+    // One ring lookup per event (owns() and owner() would each do one): the owner is this
+    // node exactly when owns() is true, a leaving node included (it is no owner in its view).
     auto& owner = view.owner(h);
+    if (owner == self) {
+      out.local[h % shards].push_back(std::move(e));
+      continue;
+    }
     if (last >= out.remote.size() || out.remote[last].first != owner) {
       auto it = std::find_if(out.remote.begin(), out.remote.end(),
                              [&](const auto& r) { return r.first == owner; });

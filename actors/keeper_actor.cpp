@@ -827,6 +827,7 @@ keeper_actor::behavior_type keeper(self_ptr self, store* db, pubsub* hub, cluste
           return;
         }
         bump(self->state.link->counters.forwarded_in, events->size());
+        bump(self->state.link->counters.forward_batches_in, 1);
         run_forwarded(self, std::move(*events), std::move(to), id);
       },
       [=](regroup_atom, std::string& bytes) -> caf::result<uint64_t> {

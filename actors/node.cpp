@@ -298,6 +298,10 @@ int run_node(const config& cfg) {
   // under a small CPU quota (docs/performance.md, cluster scaling), more in a cluster, where
   // workers idle between a forward and its answer: skip the sleeping polls.
   sys_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+  // A message from a peer is deserialized on the middleman's thread instead of being copied
+  // to a BASP worker that a scheduler thread must wake for: one thread wake-up and one copy
+  // fewer per forward, index write or answer (docs/performance.md, the CAF hop's floor).
+  sys_cfg.set("middleman.workers", size_t{0});
   caf::actor_system sys{sys_cfg};
 
   // Node-wide latency figures, observed by the actors and rendered on /metrics.
@@ -496,29 +500,21 @@ int run_node(const config& cfg) {
     return s;
   };
   http_handlers handlers;
-  handlers.ready = [&]() -> std::pair<bool, std::string> {
+  // Readiness and /cluster come from the cluster actor. They are asked from a short-lived
+  // actor and answered when it replies (or after 2 s): the HTTP I/O thread serves other
+  // requests meanwhile, even while the cluster actor cannot run (CAF's workers all busy).
+  constexpr auto status_timeout = std::chrono::milliseconds{2000};
+  handlers.ready = [&](http_handlers::ready_callback done) {
     if (!serving.load())
-      return {false, "starting: listeners are not open yet"};
+      return done({false, "starting: listeners are not open yet"});
     if (!cluster)
-      return {true, "ok"};
-    std::pair<bool, std::string> answer{false, "cluster status did not answer in 2 s"};
-    caf::scoped_actor asker{sys};
-    asker->request(cluster->actor, std::chrono::seconds{2}, status_atom::value)
-        .receive(
-            [&](const cluster_status& st) {
-              answer = {st.ready, st.readiness};
-            },
-            [&](caf::error& err) { answer.second += ": " + sys.render(err); });
-    return answer;
-  };
-  auto status_of_cluster = [&]() -> std::optional<cluster_status> {
-    std::optional<cluster_status> out;
-    if (!cluster)
-      return out;
-    caf::scoped_actor asker{sys};
-    asker->request(cluster->actor, std::chrono::seconds{2}, status_atom::value)
-        .receive([&](const cluster_status& st) { out = st; }, [](caf::error&) {});
-    return out;
+      return done({true, "ok"});
+    ask_cluster_status(sys, cluster->actor, status_timeout,
+                       [done = std::move(done)](result<cluster_status> st) {
+                         if (!st)
+                           return done({false, st.error().message});
+                         done({st->ready, st->readiness});
+                       });
   };
   handlers.metrics = [&] {
     auto text = render_prometheus(take_snapshot());
@@ -538,9 +534,11 @@ int run_node(const config& cfg) {
   if (!clustered)
     handlers.query_pages = handlers.local_query_pages;
   if (clustered)
-    handlers.cluster = [&] {
-      auto st = status_of_cluster();
-      return cluster_json(link, st ? &*st : nullptr, db->size());
+    handlers.cluster = [&](http_handlers::body_callback done) {
+      ask_cluster_status(sys, cluster->actor, status_timeout,
+                         [&link, &db, done = std::move(done)](result<cluster_status> st) {
+                           done(cluster_json(link, st ? &*st : nullptr, db->size()));
+                         });
     };
   handlers.history = [&db](const std::string& text, int64_t from, int64_t to,
                            size_t limit) -> result<std::vector<event>> {

@@ -156,6 +156,7 @@ void send_forwards(self_ptr self, const std::string& owner) {
     bytes.reserve(st.encoded_hint + st.encoded_hint / 4);
     event_batch_codec::encode_to(bytes, b->events);
     st.encoded_hint = bytes.size();
+    st.link->counters.forward_batches_out.fetch_add(1, std::memory_order_relaxed);
     self->send(peer->second, forward_atom::value, std::move(bytes), id);
   }
 }

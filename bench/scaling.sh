@@ -153,7 +153,7 @@ targets() {
 
 load_common=(--pipeline 8 --events-per-msg 100 --quiet)
 fwd_runs=0
-results=()  # "name|nodes|rf|events/s|p50|p99|cpu_us_per_event|forwarded|errors|cpu_used/quota|ctx/1000 events"
+results=()  # "name|nodes|rf|events/s|p50|p99|cpu_us_per_event|forwarded|errors|cpu_used/quota|ctx/1000 events|events/forward"
 
 # --- 1. scaling: one dmon-load, 2 connections per node, keys spread over all nodes ---------
 scale_run() {  # nodes replication
@@ -178,16 +178,17 @@ scale_run() {  # nodes replication
   x1=$(ctx_switches)
   [[ -n ${DMON_SCALING_PERF:-} ]] && thread_switches > "$DMON_SCALING_PERF/switches-$n-$rf.after"
   [[ -n $perf_pid ]] && wait "$perf_pid"
-  local fwd=0
+  local fwd=0 fb=0
   if ((n > 1)); then
     for ((i = 0; i < n; i++)); do
       fwd=$((fwd + $(cluster_json "$i" | jfield 'd["counters"]["forwarded_out"]')))
+      fb=$((fb + $(cluster_json "$i" | jfield 'd["counters"].get("forward_batches_out", 0)')))
     done
   fi
   results+=("$(echo "$line" | python3 -c "
 import json,sys; d=json.load(sys.stdin); l=d['latency_us']
 cpu=($c1-$c0)/$tick
-print(f\"scale|$n|$rf|{d['events_per_s']:.0f}|{l['p50']/1e3:.1f}|{l['p99']/1e3:.1f}|{cpu*1e6/max(d['events_acked'],1):.1f}|{$fwd/max(d['events_acked'],1):.2f}|{d['errors']+d['unanswered']}|{cpu/max(d['elapsed_s'],1e-9)/($n*$cpu):.2f}|{($x1-$x0)*1e3/max(d['events_acked'],1):.0f}\")")")
+print(f\"scale|$n|$rf|{d['events_per_s']:.0f}|{l['p50']/1e3:.1f}|{l['p99']/1e3:.1f}|{cpu*1e6/max(d['events_acked'],1):.1f}|{$fwd/max(d['events_acked'],1):.2f}|{d['errors']+d['unanswered']}|{cpu/max(d['elapsed_s'],1e-9)/($n*$cpu):.2f}|{($x1-$x0)*1e3/max(d['events_acked'],1):.0f}|{$fwd/$fb if $fb else 0:.0f}\")")")
   echo "  $run_id: ${results[-1]}" >&2
   stop_nodes
 }
@@ -222,8 +223,11 @@ fwd_run() {  # mode
       python3 -c 'print("\n".join(f"host-{h} svc-{s}" for h in range(1000) for s in range(10)))' > "$work/keys-$i"
     fi
   done
-  local f0=0 fwd=0 loads=()
-  for i in 0 1; do f0=$((f0 + $(cluster_json "$i" | jfield 'd["counters"]["forwarded_out"]'))); done
+  local f0=0 fwd=0 b0=0 fb=0 loads=()
+  for i in 0 1; do
+    f0=$((f0 + $(cluster_json "$i" | jfield 'd["counters"]["forwarded_out"]')))
+    b0=$((b0 + $(cluster_json "$i" | jfield 'd["counters"].get("forward_batches_out", 0)')))
+  done
   if [[ $mode == owned ]] && (($(sort -u "$work/keys-0" "$work/keys-1" | wc -l) != 10000 ||
                               $(cat "$work/keys-0" "$work/keys-1" | wc -l) != 10000)); then
     echo "scaling.sh: the local indexes do not split the 10,000 keys; logs in $work" >&2
@@ -240,14 +244,17 @@ fwd_run() {  # mode
   wait "${loads[@]}"
   c1=$(cpu_ticks)
   x1=$(ctx_switches)
-  for i in 0 1; do fwd=$((fwd + $(cluster_json "$i" | jfield 'd["counters"]["forwarded_out"]'))); done
+  for i in 0 1; do
+    fwd=$((fwd + $(cluster_json "$i" | jfield 'd["counters"]["forwarded_out"]')))
+    fb=$((fb + $(cluster_json "$i" | jfield 'd["counters"].get("forward_batches_out", 0)')))
+  done
   results+=("$(python3 -c "
 import json
 ds=[json.load(open('$work/fwd-$mode-%d.json' % i)) for i in (0,1)]
 ev=sum(d['events_acked'] for d in ds); rate=sum(d['events_per_s'] for d in ds)
 p50=max(d['latency_us']['p50'] for d in ds)/1e3; p99=max(d['latency_us']['p99'] for d in ds)/1e3
 cpu=($c1-$c0)/$tick
-print(f\"fwd-$mode|2|1|{rate:.0f}|{p50:.1f}|{p99:.1f}|{cpu*1e6/max(ev,1):.1f}|{($fwd-$f0)/max(ev,1):.2f}|{sum(d['errors']+d['unanswered'] for d in ds)}|{cpu/max(max(d['elapsed_s'] for d in ds),1e-9)/(2*$cpu):.2f}|{($x1-$x0)*1e3/max(ev,1):.0f}\")")")
+print(f\"fwd-$mode|2|1|{rate:.0f}|{p50:.1f}|{p99:.1f}|{cpu*1e6/max(ev,1):.1f}|{($fwd-$f0)/max(ev,1):.2f}|{sum(d['errors']+d['unanswered'] for d in ds)}|{cpu/max(max(d['elapsed_s'] for d in ds),1e-9)/(2*$cpu):.2f}|{($x1-$x0)*1e3/max(ev,1):.0f}|{($fwd-$f0)/($fb-$b0) if $fb>$b0 else 0:.0f}\")")")
   echo "  $run_id: ${results[-1]}" >&2
   stop_nodes
 }
@@ -340,11 +347,11 @@ echo "## Cluster scaling ($(date -u +%F), $cpu CPU per node, ${secs}s runs, stre
 echo
 echo "(efficiency: events/s ÷ (nodes × one node's events/s); for replication 2, which needs 2 nodes, per added node from its 2-node run: events/s ÷ (nodes/2 × the 2-node events/s))"
 echo
-echo "| run | nodes | replication | events/s | × 1 node | efficiency | ack p50 ms | ack p99 ms | node CPU µs/event | forwarded/event | errors | CPU used / quota | context switches / 1000 events |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| run | nodes | replication | events/s | × 1 node | efficiency | ack p50 ms | ack p99 ms | node CPU µs/event | forwarded/event | errors | CPU used / quota | context switches / 1000 events | events per forward batch |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 one="" two_r2=""
 for r in "${results[@]}"; do
-  IFS='|' read -r name n rf rate p50 p99 cpue fwd err used ctx <<< "$r"
+  IFS='|' read -r name n rf rate p50 p99 cpue fwd err used ctx fbatch <<< "$r"
   [[ $name == scale && $n == 1 ]] && one=$rate
   [[ $name == scale && $n == 2 && $rf == 2 ]] && two_r2=$rate
   ratio=- eff=-
@@ -356,7 +363,8 @@ for r in "${results[@]}"; do
       eff=$(awk -v a="$rate" -v b="$two_r2" -v n="$n" 'BEGIN { printf "%.2f", a / b / (n / 2) }')
     fi
   fi
-  echo "| $name | $n | $rf | $rate | $ratio | $eff | $p50 | $p99 | $cpue | $fwd | $err | $used | $ctx |"
+  [[ $fbatch == 0 ]] && fbatch=-
+  echo "| $name | $n | $rf | $rate | $ratio | $eff | $p50 | $p99 | $cpue | $fwd | $err | $used | $ctx | $fbatch |"
 done
 echo
 printf '%s\n' "${results[@]}" | awk -F'|' '

@@ -44,7 +44,10 @@ running streams, replacing what those streams hold for the same keys. Per key is
   regroup's events go (docs/cluster.md): each fork of a ``regroup(fields, ...)`` (its
   ``by``) by the values of ``fields`` in their order, and all the state below
   ``regroup([], ...)`` by the empty key ``()``. A snapshot names the regroups of its roots
-  (``"regroups": {root: {path: fields}}``) so that :func:`split_keys` can tell.
+  (``"regroups": {root: {path: fields}}``) so that :func:`split_keys` can tell. A regroup in
+  a ``by`` template (``by(["host"], rate(5, regroup([], ...)))``) is one of them: the
+  template is never fed, but its regroup receives what every fork's copy sends, so its
+  subtree is saved under the template's path (``by/t0:rate/0:regroup/...``) like any other.
 
 A slice's key is a tuple of values: ``(host, service)``, or a regroup key's values (one per
 field). Keys hash by their values alone, so ``regroup(["host", "service"])``'s fork of a key
@@ -98,6 +101,27 @@ def walk(stream: Stream, path: str | None = None) -> Iterator[tuple[str, Stream]
             yield from walk(c, f"{path}/{label}:{c.kind}")
 
 
+def _state_walk(root: Stream) -> Iterator[tuple[str, Stream]]:
+    """:func:`walk`, plus each ``regroup`` in a ``by`` template with everything below it,
+    under the template's path (``stream/by/t0:rate/0:regroup/0:by``). A template is never
+    fed itself, but its regroups receive what the forks' copies send to the owner of their
+    key, and keep that state (docs/cluster.md): it is saved, restored and moved like the
+    state below any other regroup."""
+    from .streams import regroup_walk  # streams imports this module
+
+    seen = set()
+    for path, s in walk(root):
+        seen.add(path)
+        yield path, s
+    for path, s in regroup_walk(root):
+        if s.kind != "regroup" or path in seen:
+            continue
+        for p, n in walk(s, path):
+            if p not in seen:
+                seen.add(p)
+                yield p, n
+
+
 def _plain(x: Any) -> Any:
     """``x`` as it will come back from JSON (tuples become lists, ...); raises
     TypeError/ValueError when JSON cannot hold it."""
@@ -131,7 +155,7 @@ def snapshot(roots: Roots, native: Mapping[str, Any] | None = None,
         entries: dict[str, Any] = {}
         delegate = native.get(name) if native else None
         found = _regroups(root)
-        for path, s in walk(root):
+        for path, s in _state_walk(root):
             if path in entries or (wanted is not None and (name, path) not in wanted):
                 continue
             # What is below regroup([]) is one key's state and goes whole: a part of it
@@ -207,7 +231,7 @@ def restore(roots: Roots, snapshot: Mapping[str, Any] | None,
             continue
         delegate = native.get(root) if native else None
         nodes: dict[str, Stream] = {}
-        for path, s in walk(stream):
+        for path, s in _state_walk(stream):
             nodes.setdefault(path, s)
         for path, entry in entries.items():
             s = nodes.get(path)
@@ -268,7 +292,7 @@ def _key_fields(path: str, entry: Mapping[str, Any]) -> tuple[int, int] | None:
 
 def _regroups(root: Stream) -> dict[str, list]:
     """``{path: fields}`` of the regroup() streams under ``root`` (state paths)."""
-    return {path: list(s.fields) for path, s in walk(root) if s.kind == "regroup"}
+    return {path: list(s.fields) for path, s in _state_walk(root) if s.kind == "regroup"}
 
 
 def _enclosing(path: str, regroups: Mapping[str, list]) -> tuple[str, list] | None:
@@ -293,7 +317,7 @@ def keyed_paths(roots: Roots) -> set[tuple[str, str]]:
         if not isinstance(root, Stream):
             continue
         regroups = _regroups(root)
-        for path, s in walk(root):
+        for path, s in _state_walk(root):
             # Below a regroup everything is keyed by the regroup key.
             if (_enclosing(path, regroups) is not None or _kind(path) == "coalesce"
                     or _key_fields(path, {"params": s.params()}) is not None):

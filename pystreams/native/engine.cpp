@@ -27,8 +27,18 @@ result<size_t> engine::add(
   root r{name, std::move(*g), {}, calls, {}};
   for (auto& [path, n] : walk(*r.graph))
     r.paths.emplace(path, n);  // the first node of a path wins, as in dmon.state
-  for (auto& [address, n] : find_regroups(*r.graph))
+  for (auto& [address, n] : find_regroups(*r.graph)) {
     r.regroups.emplace(address, n);
+    // A regroup in a by() template receives what the forks' copies send to the owner of their
+    // key and keeps that state: its subtree has paths too, as dmon.state gives them (the
+    // address is "<root>/<path>").
+    if (address.size() > name.size() && address.starts_with(name + "/")) {
+      auto path = address.substr(name.size() + 1);
+      if (!r.paths.contains(path))
+        for (auto& [p, m] : walk(*n, path))
+          r.paths.emplace(p, m);
+    }
+  }
   roots_.push_back(std::move(r));
   return roots_.size() - 1;
 }

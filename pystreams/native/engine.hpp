@@ -45,8 +45,9 @@ class engine {
   /// Runs the timers due at or before `now` (unix seconds).
   void tick(double now) { ctx_.tick(now); }
 
-  /// The `_state()` of the node at the dmon.state path under `root`; null when it keeps
-  /// none or no node has that path.
+  /// The `_state()` of the node at the dmon.state path under `root` (the subtrees of
+  /// regroups in by templates have paths too, as in dmon.state); null when it keeps none or
+  /// no node has that path.
   json own_state(size_t root, const std::string& path) const;
 
   /// node::take_changed_state() of the node at `path` (what changed since the last call);

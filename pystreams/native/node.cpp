@@ -82,8 +82,12 @@ void walk_into(node& n, const std::string& path, std::vector<std::pair<std::stri
 }  // namespace
 
 std::vector<std::pair<std::string, node*>> walk(node& root) {
+  return walk(root, root.kind());
+}
+
+std::vector<std::pair<std::string, node*>> walk(node& n, const std::string& path) {
   std::vector<std::pair<std::string, node*>> out;
-  walk_into(root, root.kind(), out);
+  walk_into(n, path, out);
   return out;
 }
 

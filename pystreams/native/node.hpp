@@ -100,5 +100,7 @@ class node {
 /// Every node of the graph under `root` with its dmon.state path, depth first
 /// (dmon.state.walk: "where", "where/0:rate", "where/else.0:index").
 std::vector<std::pair<std::string, node*>> walk(node& root);
+/// The same under `n`, whose own path is `path` (a regroup in a by template).
+std::vector<std::pair<std::string, node*>> walk(node& n, const std::string& path);
 
 }  // namespace dmon::native

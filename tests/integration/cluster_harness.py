@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import random
 import socket
 import time
 import urllib.request
@@ -25,18 +27,40 @@ record_stream = _Rec()
 """
 
 
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+def loopback_addresses(n):
+    """`n` loopback addresses for one test cluster, 127.X.Y.Z to 127.X.Y.(Z+n-1) with X, Y
+    and Z random (Linux routes all of 127/8 to lo). Each node binds every listener on its own
+    address (--bind), so nothing but that node takes ports there: the machine's outgoing
+    connections leave from 127.0.0.1, and another test (ctest -j2) picks other addresses, so a
+    peer port chosen before the node starts is still free when it does."""
+    rng = random.SystemRandom()
+    x, y, z = rng.randint(1, 254), rng.randint(0, 255), rng.randint(1, 254 - n)
+    return [f"127.{x}.{y}.{z + i}" for i in range(n)]
+
+
+def free_port(host):
+    """A TCP port free on `host` now (nothing else binds there; see loopback_addresses)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def cluster_endpoints(n):
+    """(address, peer port) of each of `n` nodes of one cluster, on addresses of their own."""
+    return [(h, free_port(h)) for h in loopback_addresses(n)]
+
+
+def peer_args(endpoints, i, members=None):
+    """dmond flags for node `i` of `endpoints`: its address and cluster port, its node id
+    (node-i) and the peers `members` (default: every node)."""
+    members = range(len(endpoints)) if members is None else members
+    host, port = endpoints[i]
+    peers = ",".join(f"{endpoints[m][0]}:{endpoints[m][1]}" for m in members)
+    return ["--bind", host, "--peer-port", str(port), "--node-id", f"node-{i}", "--peers", peers]
 
 
 def http_get(node, path, timeout=10):
-    with urllib.request.urlopen(f"http://127.0.0.1:{node.http}{path}", timeout=timeout) as r:
+    with urllib.request.urlopen(f"http://{node.host}:{node.http}{path}", timeout=timeout) as r:
         return r.status, r.read().decode()
 
 
@@ -59,7 +83,7 @@ def local_hosts(node):
 
 def cluster_hosts(node, query="true"):
     """Hosts a TCP query on this node returns (cluster-wide), with duplicates counted."""
-    with Connection(node.tcp) as c:
+    with Connection(node.tcp, node.host) as c:
         reply = c.request(msg_with(query=query))
     assert reply.ok, reply.error
     hosts = [e.host for e in reply.events]
@@ -70,7 +94,7 @@ def cluster_hosts(node, query="true"):
 def load_keys(node, n, prefix="key", metric=1, batch=100):
     """Sends n keys to one node in acked batches; returns their hosts."""
     hosts = [f"{prefix}-{i}" for i in range(n)]
-    with Connection(node.tcp) as c:
+    with Connection(node.tcp, node.host) as c:
         for start in range(0, n, batch):
             events = [make_event(host=h, service="svc", ttl=3600.0, metric_sint64=metric)
                       for h in hosts[start:start + batch]]
@@ -103,21 +127,22 @@ def settle(fn, timeout, what):
 
 
 class Cluster:
-    """Nodes node-0..node-(n-1) on fixed peer ports, each with its own work and data dir."""
+    """Nodes node-0..node-(n-1), each on a loopback address of its own with a fixed peer port
+    (a node that returns gets the same one), its own work and data dir."""
 
     def __init__(self, tmp_path: Path, size: int, extra_args=()):
         self.tmp = tmp_path
-        self.ports = free_ports(size)
+        self.endpoints = cluster_endpoints(size)
         self.extra = list(extra_args)
         self.nodes: dict[int, object] = {}
 
-    def peers(self, members):
-        return ",".join(f"127.0.0.1:{self.ports[i]}" for i in members)
+    @property
+    def size(self):
+        return len(self.endpoints)
 
     def start(self, i, members, module=RECORDER):
         node = start_node(self.tmp / f"n{i}", module, data_dir=self.tmp / f"n{i}" / "data",
-                          args=["--peer-port", str(self.ports[i]), "--node-id", f"node-{i}",
-                                "--peers", self.peers(members), "--reap-interval", "1",
+                          args=[*peer_args(self.endpoints, i, members), "--reap-interval", "1",
                                 "--rebalance-interval", "2", *self.extra])
         self.nodes[i] = node
         return node
@@ -150,8 +175,7 @@ class ChangesCluster(Cluster):
     def start(self, i, members):
         env = None if self.native else {"DMON_NATIVE_STREAMS": "0"}
         node = start_node(self.tmp / f"n{i}", self.module, data_dir=self.tmp / f"n{i}" / "data",
-                          env=env, args=["--peer-port", str(self.ports[i]), "--node-id", f"node-{i}",
-                                         "--peers", self.peers(members),
+                          env=env, args=[*peer_args(self.endpoints, i, members),
                                          "--rebalance-interval", "2", "--checkpoint-interval", "1",
                                          "--instrumentation-interval", "0"])
         self.nodes[i] = node
@@ -160,7 +184,7 @@ class ChangesCluster(Cluster):
     def changes(self):
         """Every change any node's streams wrote so far, as tuples of `fields`."""
         out = []
-        for i in range(len(self.ports)):
+        for i in range(self.size):
             path = self.tmp / f"n{i}" / "seen.jsonl"
             if path.exists():
                 out += [tuple(d[f] for f in self.fields)
@@ -201,3 +225,57 @@ def owner(hash_, members):
             h = ((h ^ c) * _FNV_PRIME) & _MASK
         return _finalize(_finalize(hash_) ^ _finalize(h))
     return max(sorted(members), key=weight)
+
+
+class HeldThreads:
+    """Stops the threads of process `pid` named `name` (ptrace: PTRACE_SEIZE, then
+    PTRACE_INTERRUPT, one thread at a time) while its other threads run on, until `release()`
+    (PTRACE_DETACH; also when the test process ends). Only a child of the test process can be
+    held. `HeldThreads.refused` says why ptrace is not available here (tests skip then)."""
+
+    _SEIZE, _INTERRUPT, _DETACH, _WALL = 0x4206, 0x4207, 17, 0x40000000
+
+    def __init__(self, pid, name):
+        import ctypes
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
+                                      ctypes.c_void_p]
+        self._libc.ptrace.restype = ctypes.c_long
+        self.tids = []
+        tasks = Path(f"/proc/{pid}/task")
+        try:
+            for task in sorted(tasks.iterdir()):
+                if (task / "comm").read_text().strip() != name:
+                    continue
+                tid = int(task.name)
+                if self._ptrace(self._SEIZE, tid) != 0 or self._ptrace(self._INTERRUPT, tid) != 0:
+                    raise OSError(ctypes.get_errno(), f"ptrace of thread {tid} refused")
+                self.tids.append(tid)
+                os.waitpid(tid, self._WALL)  # until it is stopped
+        except BaseException:
+            self.release()
+            raise
+
+    def _ptrace(self, request, tid):
+        return self._libc.ptrace(request, tid, None, None)
+
+    def release(self):
+        for tid in self.tids:
+            self._ptrace(self._DETACH, tid)
+        self.tids = []
+
+    @staticmethod
+    def refused():
+        """None when this process may ptrace its children, else the reason."""
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(5)
+            os._exit(0)
+        try:
+            HeldThreads(pid, Path(f"/proc/{pid}/comm").read_text().strip()).release()
+            return None
+        except OSError as e:
+            return str(e)
+        finally:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)

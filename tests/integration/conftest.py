@@ -37,13 +37,15 @@ index_stream = index()
 
 
 class Node:
-    """A running dmond: its ports, its log, and what its streams recorded."""
+    """A running dmond: its address and ports, its log, and what its streams recorded."""
 
     def __init__(self, proc: subprocess.Popen, workdir: Path, ready: str, log_path: Path):
         self.proc = proc
         self.workdir = workdir
         self.log_path = log_path
         fields = dict(part.split("=", 1) for part in ready.split()[2:])
+        # The address every listener is bound to (--bind; 127.0.0.1 unless a test gave one).
+        self.host = fields["tcp"].rsplit(":", 1)[0]
         self.tcp = int(fields["tcp"].rsplit(":", 1)[1])
         self.udp = int(fields["udp"].rsplit(":", 1)[1])
         self.json_udp = int(fields["json-udp"].rsplit(":", 1)[1])

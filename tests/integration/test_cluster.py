@@ -48,7 +48,7 @@ def test_thousand_keys_owned_once_replicated_and_queryable_everywhere(cluster):
 
 def test_per_key_order_is_kept_across_the_hop(cluster):
     hosts = [f"ordered-{i}" for i in range(30)]
-    with Connection(cluster[1].tcp) as c:
+    with Connection(cluster[1].tcp, cluster[1].host) as c:
         for seq in range(10):
             reply = c.request(msg_with([make_event(host=h, service="s", metric_sint64=seq)
                                         for h in hosts]))
@@ -65,7 +65,7 @@ def test_per_key_order_is_kept_across_the_hop(cluster):
         time.sleep(0.1)
     assert all(per_host[h] == list(range(10)) for h in hosts)
     # The index holds each key's last event, wherever it is asked.
-    with Connection(cluster[2].tcp) as c:
+    with Connection(cluster[2].tcp, cluster[2].host) as c:
         reply = c.request(msg_with(query='host =~ "ordered-%"'))
     assert reply.ok and len(reply.events) == 30
     assert all(e.metric_sint64 == 9 for e in reply.events)
@@ -76,7 +76,7 @@ def test_pipelined_clients_forwards_coalesce_keep_order_and_ack_after_the_owner(
     # across ingests (the router's per-peer queue), yet every key keeps its order and a reply
     # still means the owner ran the events (the index answers at once, on every node).
     conns, per_conn, hosts_per = 4, 15, 40
-    clients = [Connection(cluster[1].tcp) for _ in range(conns)]
+    clients = [Connection(cluster[1].tcp, cluster[1].host) for _ in range(conns)]
     try:
         for seq in range(per_conn):
             for c, conn in enumerate(clients):
@@ -91,7 +91,7 @@ def test_pipelined_clients_forwards_coalesce_keep_order_and_ack_after_the_owner(
             conn.close()
     keys = {f"pipe{c}-{h}" for c in range(conns) for h in range(hosts_per)}
     for n in cluster:
-        with Connection(n.tcp) as c:
+        with Connection(n.tcp, n.host) as c:
             reply = c.request(msg_with(query='host =~ "pipe%"'))
         assert reply.ok and {e.host for e in reply.events} == keys
         assert all(e.metric_sint64 == per_conn - 1 for e in reply.events)
@@ -116,15 +116,12 @@ from dmon import index, with_
 stream = with_({"host": "total", "service": "count"}, index())
 """
     from conftest import start_node
-    from cluster_harness import free_ports, ready
-    ports = free_ports(3)
-    peers = ",".join(f"127.0.0.1:{p}" for p in ports)
+    from cluster_harness import cluster_endpoints, peer_args, ready
+    endpoints = cluster_endpoints(3)
     nodes = []
     try:
-        for i, p in enumerate(ports):
-            nodes.append(start_node(tmp_path / f"r{i}", rekey,
-                                    args=["--peer-port", str(p), "--node-id", f"node-{i}",
-                                          "--peers", peers]))
+        for i in range(3):
+            nodes.append(start_node(tmp_path / f"r{i}", rekey, args=peer_args(endpoints, i)))
         wait_until(lambda: all(ready(n) for n in nodes), 60, "readiness")
         for n in nodes:
             wait_until(lambda: len(cluster_info(n)["members"]) == 3, 60, "members")
@@ -142,7 +139,7 @@ stream = with_({"host": "total", "service": "count"}, index())
 
 
 def test_forwarding_is_counted(cluster):
-    with Connection(cluster[2].tcp) as c:
+    with Connection(cluster[2].tcp, cluster[2].host) as c:
         assert c.request(msg_with([make_event(host=f"k{i}", service="x") for i in range(60)])).ok
     node = cluster[2]
     assert node.stop() == 0
@@ -155,7 +152,7 @@ def test_a_subscription_on_one_node_sees_writes_on_every_node(cluster):
     import http.client
     import json
     import threading
-    conn = http.client.HTTPConnection("127.0.0.1", cluster[0].http, timeout=30)
+    conn = http.client.HTTPConnection(cluster[0].host, cluster[0].http, timeout=30)
     conn.request("GET", "/sse/index?query=service%20%3D%20%22live%22")
     resp = conn.getresponse()
     assert resp.status == 200
@@ -174,7 +171,7 @@ def test_a_subscription_on_one_node_sees_writes_on_every_node(cluster):
     reader.start()
     try:
         # Peers relay once this node's keeper asked them to; probe until a relayed write shows.
-        with Connection(cluster[1].tcp) as c:
+        with Connection(cluster[1].tcp, cluster[1].host) as c:
             for i in range(100):
                 probe = f"probe-{i}"
                 assert c.request(msg_with([make_event(host=probe, service="live")])).ok

@@ -78,7 +78,7 @@ def test_leave_or_crash_keeps_every_acked_entry_and_ownership_returns(cluster, h
     assert local_hosts(back) == before, "the returning node owns its keys again"
     from riemann_wire import Connection, msg_with
     for n in nodes:
-        with Connection(n.tcp) as c:
+        with Connection(n.tcp, n.host) as c:
             reply = c.request(msg_with(query="true"))
         assert reply.ok
         assert {e.host for e in reply.events} == keys
@@ -98,7 +98,7 @@ def test_replicas_answer_for_a_frozen_member_and_too_many_frozen_is_an_error(tmp
         for i in (1, 2):
             c.nodes[i].proc.send_signal(signal.SIGSTOP)
             frozen.append(c.nodes[i])
-            with Connection(c.nodes[0].tcp) as conn:
+            with Connection(c.nodes[0].tcp, c.nodes[0].host) as conn:
                 reply = conn.request(msg_with(query="true"))
             if i == 1:
                 assert reply.ok, reply.error
@@ -128,17 +128,17 @@ def test_a_forward_to_a_member_that_left_the_view_fails_at_once_and_the_retry_la
         frozen.proc.send_signal(signal.SIGSTOP)
         event = make_event(host=key, service="svc", ttl=3600.0, metric_sint64=7)
         # Unanswered until the heartbeat (10 s) drops node-2; the forward timeout is 30 s.
-        with Connection(c.nodes[0].tcp, timeout=60.0) as conn:
+        with Connection(c.nodes[0].tcp, c.nodes[0].host, timeout=60.0) as conn:
             reply = conn.request(msg_with([event]))
         assert not reply.ok
         assert "node-2" in reply.error and "left the cluster view" in reply.error, reply.error
 
         def retried():
-            with Connection(c.nodes[0].tcp, timeout=60.0) as conn:
+            with Connection(c.nodes[0].tcp, c.nodes[0].host, timeout=60.0) as conn:
                 return conn.request(msg_with([event])).ok
 
         wait_until(retried, timeout=60, what="the retry to be acked by a survivor")
-        with Connection(c.nodes[1].tcp) as conn:
+        with Connection(c.nodes[1].tcp, c.nodes[1].host) as conn:
             found = conn.request(msg_with(query=f'host = "{key}"'))
         assert found.ok and [e.metric_sint64 for e in found.events] == [7]
     finally:
@@ -168,7 +168,7 @@ def test_two_of_four_leaving_at_once_keep_every_acked_entry(tmp_path, gap):
         leavers[1].proc.send_signal(signal.SIGTERM)
         # Writes keep coming while they leave: acked ones must survive too.
         acked = {}
-        with Connection(c.nodes[0].tcp) as conn:
+        with Connection(c.nodes[0].tcp, c.nodes[0].host) as conn:
             for round_ in range(50):
                 if all(n.proc.poll() is not None for n in leavers):
                     break
@@ -190,7 +190,7 @@ def test_two_of_four_leaving_at_once_keep_every_acked_entry(tmp_path, gap):
         everything = keys | set(acked)
         wait_until(lambda: owned_once(survivors, everything), 30, "survivors own every key")
         for n in survivors:
-            with Connection(n.tcp) as conn:
+            with Connection(n.tcp, n.host) as conn:
                 reply = conn.request(msg_with(query="true"))
             assert reply.ok, reply.error
             got = {e.host: e.metric_sint64 for e in reply.events}

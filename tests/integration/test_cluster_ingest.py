@@ -56,7 +56,7 @@ def test_per_key_order_holds_while_keys_change_owner_under_a_pipelined_client(cl
     def client():
         # Runs until told to (the join happened mid-stream) or max_batches, then waits for
         # every batch sent to be answered.
-        with Connection(cluster.nodes[0].tcp) as c:
+        with Connection(cluster.nodes[0].tcp, cluster.nodes[0].host) as c:
             while True:
                 while not stop.is_set() and sent[0] < max_batches and sent[0] - acked[0] < window:
                     c.send(msg_with([make_event(host=h, service="o", metric_sint64=sent[0])
@@ -126,7 +126,7 @@ def test_an_acked_batch_of_owned_keys_is_on_the_replica(cluster):
         cluster.start(i, range(2))
     cluster.wait_members(2)
     nodes = [cluster.nodes[0], cluster.nodes[1]]
-    with Connection(nodes[0].tcp) as c:
+    with Connection(nodes[0].tcp, nodes[0].host) as c:
         for b in range(5):
             reply = c.request(msg_with([make_event(host=f"rep-{b}-{i}", service="r", ttl=3600.0)
                                         for i in range(100)]))
@@ -146,8 +146,9 @@ def test_udp_events_in_a_cluster_land_on_their_owners(cluster):
     nodes = [cluster.nodes[0], cluster.nodes[1]]
     keys = {f"udp-{i}" for i in range(200)}
     for b in range(10):
-        send_udp(nodes[0].udp, msg_with([make_event(host=f"udp-{b * 20 + i}", service="u",
-                                                    ttl=3600.0) for i in range(20)]))
+        batch = msg_with([make_event(host=f"udp-{b * 20 + i}", service="u", ttl=3600.0)
+                          for i in range(20)])
+        send_udp(nodes[0].udp, batch, nodes[0].host)
     wait_until(lambda: cluster_hosts(nodes[1], 'host =~ "udp-%"') == keys, 30,
                "every UDP key queryable")
     owned = [local_hosts(n) & keys for n in nodes]

@@ -35,7 +35,7 @@ class StateCluster(ChangesCluster):
 def send_states(node, states):
     """One acked batch per 100 keys: {host: state}; the ack follows the streams' run."""
     items = sorted(states.items())
-    with Connection(node.tcp) as c:
+    with Connection(node.tcp, node.host) as c:
         for start in range(0, len(items), 100):
             events = [make_event(host=h, service="svc", state=s, ttl=3600.0, metric_sint64=1)
                       for h, s in items[start:start + 100]]

@@ -11,7 +11,7 @@ from riemann_wire import Connection, make_event, msg_with
 
 def send(node, hosts, metric, **fields):
     fields.setdefault("ttl", 3600.0)
-    with Connection(node.tcp) as c:
+    with Connection(node.tcp, node.host) as c:
         for start in range(0, len(hosts), 100):
             events = [make_event(host=h, service="svc", metric_sint64=metric, **fields)
                       for h in hosts[start:start + 100]]
@@ -20,7 +20,7 @@ def send(node, hosts, metric, **fields):
 
 
 def answered(node):
-    with Connection(node.tcp) as c:
+    with Connection(node.tcp, node.host) as c:
         reply = c.request(msg_with(query='service = "svc"'))
     assert reply.ok, reply.error
     return {e.host: e.metric_sint64 for e in reply.events}

@@ -1,13 +1,13 @@
 """regroup() across shards and nodes: real dmond processes, results equal on 1 node and on 3."""
 
 import json
-import socket
 import time
 import urllib.parse
 import urllib.request
 
 import pytest
 
+from cluster_harness import cluster_endpoints, peer_args
 from conftest import start_node
 from riemann_wire import Connection, make_event, msg_with
 
@@ -32,19 +32,9 @@ count_stream = regroup([], with_({"host": "cluster", "service": "events total", 
 timers_stream = by(["host"], rate(1, with_("service", "timer rates", regroup([], store()))))
 """
 
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def ready(node):
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{node.http}/readyz", timeout=5) as r:
+        with urllib.request.urlopen(f"http://{node.host}:{node.http}/readyz", timeout=5) as r:
             return r.status == 200
     except OSError:
         return False
@@ -58,7 +48,7 @@ ROUNDS = 4
 def send_events(nodes):
     """Every (host, service) gets ROUNDS events with metric = round, each round spread over the
     nodes; returns the number of events. Every batch must be acked ok."""
-    conns = [Connection(n.tcp) for n in nodes]
+    conns = [Connection(n.tcp, n.host) for n in nodes]
     try:
         for c in conns:
             c.__enter__()
@@ -77,21 +67,21 @@ def send_events(nodes):
 
 
 def query(node, q):
-    with Connection(node.tcp) as c:
+    with Connection(node.tcp, node.host) as c:
         reply = c.request(msg_with(query=q))
     assert reply.ok, reply.error
     return list(reply.events)
 
 
 def history(node, q):
-    url = (f"http://127.0.0.1:{node.http}/history?limit=100000&query=" + urllib.parse.quote(q))
+    url = (f"http://{node.host}:{node.http}/history?limit=100000&query=" + urllib.parse.quote(q))
     with urllib.request.urlopen(url, timeout=10) as r:
         return json.loads(r.read())
 
 
 def regroup_metrics(node):
     """Sums of the regroup counters over the node's shards, from /metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{node.http}/metrics", timeout=10) as r:
+    with urllib.request.urlopen(f"http://{node.host}:{node.http}/metrics", timeout=10) as r:
         text = r.read().decode()
     sums = {"out": 0.0, "in": 0.0, "unknown": 0.0}
     for line in text.splitlines():
@@ -141,14 +131,13 @@ def results(nodes, total):
 
 
 def start_cluster(tmp_path, n, shards):
-    ports = free_ports(n)
-    peers = ",".join(f"127.0.0.1:{p}" for p in ports)
+    endpoints = cluster_endpoints(n)
     nodes = []
     try:
-        for i, p in enumerate(ports):
+        for i in range(n):
             args = ["--shards", str(shards)]
             if n > 1:
-                args += ["--peer-port", str(p), "--node-id", f"node-{i}", "--peers", peers]
+                args += peer_args(endpoints, i)
             nodes.append(start_node(tmp_path / f"c{n}-n{i}", MODULE, args=args,
                                     env={"DMON_TEST_NODE": f"node-{i}"}))
         deadline = time.monotonic() + 60
@@ -204,18 +193,16 @@ from dmon import regroup, index
 
 
 def test_nodes_with_different_modules_fail_the_ack_and_say_why(tmp_path):
-    ports = free_ports(2)
-    peers = ",".join(f"127.0.0.1:{p}" for p in ports)
+    endpoints = cluster_endpoints(2)
     nodes = []
     try:
-        for i, p in enumerate(ports):
-            nodes.append(start_node(
-                tmp_path / f"m{i}", MISMATCHED.format(name=f"stream_{i}"),
-                args=["--peer-port", str(p), "--node-id", f"node-{i}", "--peers", peers]))
+        for i in range(2):
+            nodes.append(start_node(tmp_path / f"m{i}", MISMATCHED.format(name=f"stream_{i}"),
+                                    args=peer_args(endpoints, i)))
         for x in nodes:
             assert x.wait_log(r"router: 2 live member\(s\)", timeout=30), x.log()
         errors = []
-        with Connection(nodes[0].tcp) as c:
+        with Connection(nodes[0].tcp, nodes[0].host) as c:
             for h in range(40):  # keys on both nodes: one side's regroup is unknown on the other
                 reply = c.request(msg_with([make_event(host=f"h{h}", service="s")]))
                 if not reply.ok:

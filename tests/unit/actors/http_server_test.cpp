@@ -75,7 +75,17 @@ class http_server_test : public ::testing::Test {
  protected:
   void start(http_server::options opts = {}) {
     http_handlers h;
-    h.ready = [this] { return std::pair{ready_.load(), std::string{"storage not open yet"}}; };
+    h.ready = [this](http_handlers::ready_callback done) {
+      if (!status_later_)
+        return done({ready_.load(), "storage not open yet"});
+      std::lock_guard guard{mtx_};
+      held_ready_.push_back(std::move(done));
+    };
+    if (status_later_)
+      h.cluster = [this](http_handlers::body_callback done) {
+        std::lock_guard guard{mtx_};
+        held_cluster_.push_back(std::move(done));
+      };
     h.metrics = [] { return std::string{"dmon_test_total 7\n"}; };
     h.query = [this](const std::string& q) -> result<std::vector<event>> {
       {
@@ -233,8 +243,24 @@ class http_server_test : public ::testing::Test {
     done(std::move(found));
   }
 
+  // Readiness and /cluster held the same way (the cluster actor's status, answered later).
+  size_t held_status() {
+    std::lock_guard guard{mtx_};
+    return held_ready_.size() + held_cluster_.size();
+  }
+  template <class T>
+  auto take(std::vector<T>& held) {
+    std::lock_guard guard{mtx_};
+    auto done = std::move(held.at(0));
+    held.erase(held.begin());
+    return done;
+  }
+
   bool later_ = false;
+  bool status_later_ = false;
   std::vector<http_handlers::answer_callback> held_;
+  std::vector<http_handlers::ready_callback> held_ready_;
+  std::vector<http_handlers::body_callback> held_cluster_;
   std::atomic<bool> ready_{true};
   std::mutex mtx_;
   std::vector<std::string> queries_;
@@ -530,6 +556,29 @@ TEST_F(http_server_test, a_query_answered_later_holds_up_neither_the_thread_nor_
   first.join();
   ASSERT_EQ(slow.result(), http::status::ok);
   EXPECT_EQ(json::parse(slow.body())[0]["host"], "late");
+}
+
+TEST_F(http_server_test, readiness_and_cluster_answered_later_hold_up_no_other_request) {
+  status_later_ = true;
+  start();  // one I/O thread
+  http::response<http::string_body> readyz, cluster;
+  std::thread ready_asker{[&] { readyz = request(http::verb::get, "/readyz"); }};
+  ASSERT_TRUE(eventually([&] { return held_status() == 1; }));
+  std::thread cluster_asker{[&] { cluster = request(http::verb::get, "/cluster"); }};
+  ASSERT_TRUE(eventually([&] { return held_status() == 2; }));
+  // The cluster actor has answered neither; the thread serves others meanwhile.
+  EXPECT_EQ(request(http::verb::get, "/healthz").body(), "ok\n");
+  EXPECT_EQ(request(http::verb::get, "/metrics").body(), "dmon_test_total 7\n");
+  EXPECT_TRUE(readyz.body().empty() && cluster.body().empty()) << "answered before the status";
+  take(held_cluster_)(R"({"node":"node-0"})");
+  cluster_asker.join();
+  EXPECT_EQ(cluster.result(), http::status::ok);
+  EXPECT_EQ(json::parse(cluster.body())["node"], "node-0");
+  EXPECT_TRUE(readyz.body().empty());
+  take(held_ready_)({false, "cluster status did not answer in 2000 ms"});
+  ready_asker.join();
+  EXPECT_EQ(readyz.result(), http::status::service_unavailable);
+  EXPECT_EQ(readyz.body(), "not ready: cluster status did not answer in 2000 ms\n");
 }
 
 TEST_F(http_server_test, a_subscription_answered_later_sends_the_snapshot_then_live_matches) {

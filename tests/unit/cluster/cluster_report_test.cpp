@@ -14,6 +14,7 @@ std::unique_ptr<dmon::cluster_link> make_link() {
   snap->view = dmon::cluster_view{dmon::ring{{"a", "b", "c"}}, "b", 2};
   link.set(snap);
   link.counters.forwarded_out = 7;
+  link.counters.forward_batches_out = 2;
   link.counters.replicated_out = 5;
   link.counters.replication_failures = 2;
   link.counters.replicas_held = 3;
@@ -35,6 +36,8 @@ TEST(cluster_report, json_names_members_ownership_and_counters) {
   EXPECT_EQ(j["members"].size(), 3u);
   EXPECT_EQ(j["members"][1]["self"], true);
   EXPECT_EQ(j["counters"]["forwarded_out"], 7);
+  EXPECT_EQ(j["counters"]["forward_batches_out"], 2) << "the mean forward is 7 / 2 events";
+  EXPECT_EQ(j["counters"]["forward_batches_in"], 0);
   EXPECT_EQ(j["ready"], true);
   auto silent = nlohmann::json::parse(dmon::cluster_json(link, nullptr, 0));
   EXPECT_TRUE(silent["ready"].is_null());
@@ -43,6 +46,7 @@ TEST(cluster_report, json_names_members_ownership_and_counters) {
 TEST(cluster_report, prometheus_has_every_counter_once) {
   auto text = dmon::cluster_prometheus(*make_link());
   EXPECT_NE(text.find("\ndmon_cluster_replicated_out_total 5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\ndmon_cluster_forward_batches_out_total 2\n"), std::string::npos) << text;
   EXPECT_NE(text.find("dmon_cluster_members 3\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE dmon_cluster_handoff_failures_total counter"), std::string::npos);
   EXPECT_NE(text.find("# TYPE dmon_cluster_handoff_unplaced_total counter"), std::string::npos);
