@@ -285,9 +285,14 @@ uint64_t part_hash(std::string_view s) {
   size_t n = s.size();
   uint64_t seed = k0 ^ (n * k1);
   uint64_t a = 0, b = 0;
-  if (n >= 8) {
-    for (; n > 16; p += 16, n -= 16)
+  if (n > 16) {
+    // The last 16 bytes close it, read back from the end: never past it.
+    const char* last = p + n - 16;
+    for (; p < last; p += 16)
       seed = fold_mul(load64(p) ^ k1, load64(p + 8) ^ seed);
+    a = load64(last);
+    b = load64(last + 8);
+  } else if (n >= 8) {
     a = load64(p);
     b = load64(p + n - 8);
   } else if (n >= 4) {
