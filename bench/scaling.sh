@@ -7,7 +7,8 @@
 #      DMON_SCALING_JOIN_KEYS (100000), DMON_SCALING_NODES ("1 2 4"), DMON_SCALING_FWD_PAIRS (2),
 #      DMON_SCALING_REPLICATION ("1 2": which scaling series run), DMON_SCALING_PARTS
 #      ("scale fwd join": which parts run), DMON_SCALING_PERF (a directory: `perf record -g`
-#      of node 0 during every scaling run, kept there as perf-<nodes>-<replication>.data).
+#      of node 0 during every scaling run, kept there as perf-<nodes>-<replication>.data),
+#      DMON_SCALING_PIPELINE (8): unacked messages per connection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(realpath "${1:-build}")
@@ -151,7 +152,7 @@ targets() {
   echo "$t"
 }
 
-load_common=(--pipeline 8 --events-per-msg 100 --quiet)
+load_common=(--pipeline "${DMON_SCALING_PIPELINE:-8}" --events-per-msg 100 --quiet)
 fwd_runs=0
 results=()  # "name|nodes|rf|events/s|p50|p99|cpu_us_per_event|forwarded|errors|cpu_used/quota|ctx/1000 events|events/forward"
 
