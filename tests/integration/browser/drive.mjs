@@ -62,6 +62,10 @@ async function until(probe, what, timeout = 10000) {
 
 const match = (c) => (r) => r.host === c.host && r.service === c.service &&
                             (c.state === undefined || r.state === c.state);
+// A row counts as shown once its state cell has a computed colour. On a loaded CI machine
+// Chromium once answered getComputedStyle with "" for a row it had just inserted, which is
+// no colour the user ever sees; polling on keeps the colour assertions strict.
+const styled = (r) => r.color !== "";
 
 const commands = {
   async open(c) {
@@ -72,7 +76,7 @@ const commands = {
     return { rows: await rows() };
   },
   async waitRow(c) {
-    const row = await until(async () => (await rows()).find(match(c)),
+    const row = await until(async () => (await rows()).find((r) => match(c)(r) && styled(r)),
                             `row ${JSON.stringify(c)}`, c.timeout);
     return { row };
   },
@@ -84,7 +88,7 @@ const commands = {
   async waitCount(c) {
     const all = await until(async () => {
       const r = await rows();
-      return r.length === c.count ? r : null;
+      return r.length === c.count && r.every(styled) ? r : null;
     }, `${c.count} rows`, c.timeout);
     return { rows: all };
   },
