@@ -1,7 +1,7 @@
 // Repeating event strings become shared Python str objects (see str_cache.hpp).
 #include "str_cache.hpp"
 
-#include <cstring>
+#include "name_hash.hpp"
 
 namespace dmon::event_convert {
 
@@ -19,26 +19,16 @@ str_cache::~str_cache() {
     Py_XDECREF(e.str);
 }
 
-uint64_t str_cache::default_hash(std::string_view s) {
-  // FNV-1a: the values are short (host and service names), so a byte loop is cheap enough
-  // and needs no alignment care.
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 PyObject* str_cache::get(std::string_view s) {
   auto n = static_cast<Py_ssize_t>(s.size());
   if (s.size() > max_len_)
     return PyUnicode_DecodeUTF8(s.data(), n, "replace");
-  uint64_t h = hash_(s);
+  uint64_t h = hash_ ? hash_(s) : name_hash::of(s);
   entry& e = table_[h & mask_];
   // A cached str is compact ASCII, so its data is exactly the bytes it was decoded from.
   if (e.str && e.hash == h && PyUnicode_GET_LENGTH(e.str) == n &&
-      std::memcmp(PyUnicode_1BYTE_DATA(e.str), s.data(), s.size()) == 0) {
+      name_hash::equal(reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(e.str)), s.data(),
+                       s.size())) {
     Py_INCREF(e.str);
     return e.str;
   }

@@ -19,17 +19,15 @@ class str_cache {
  public:
   using hash_fn = uint64_t (*)(std::string_view);
 
-  /// `entries` is rounded up to a power of two; `hash` is replaceable so tests can force
-  /// collisions.
-  explicit str_cache(size_t entries, size_t max_len = 64, hash_fn hash = default_hash);
+  /// `entries` is rounded up to a power of two. `hash` replaces the inline name hash, so
+  /// tests can force collisions.
+  explicit str_cache(size_t entries, size_t max_len = 64, hash_fn hash = nullptr);
   ~str_cache();  // releases the cached strings: destroy only with the GIL held
   str_cache(const str_cache&) = delete;
   str_cache& operator=(const str_cache&) = delete;
 
   /// A new reference to a str equal to decoding `s`, or nullptr with a Python error set.
   PyObject* get(std::string_view s);
-
-  static uint64_t default_hash(std::string_view s);
 
  private:
   struct entry {
@@ -39,7 +37,7 @@ class str_cache {
   std::vector<entry> table_;
   size_t mask_;
   size_t max_len_;
-  hash_fn hash_;
+  hash_fn hash_;  // nullptr: name_hash::of, inlined
 };
 
 }  // namespace dmon::event_convert

@@ -3,11 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <mutex>
 #include <thread>
 
+#include "name_hash.hpp"
 #include "query/ast.hpp"
 
 namespace dmon {
@@ -255,66 +255,13 @@ std::optional<index_key> index_key::decode(std::string_view bytes) {
   return key;
 }
 
-namespace {
-
-uint64_t load64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
-uint64_t load32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-// The 128-bit product folded to 64 bits: every input bit reaches most output bits.
-uint64_t fold_mul(uint64_t a, uint64_t b) {
-  auto r = static_cast<unsigned __int128>(a) * b;
-  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
-}
-
-// A key part's hash, inline: std::hash calls out to _Hash_bytes, twice per index write (3 %
-// of index() server CPU). Names are short, so a string of up to 16 bytes is read whole as two
-// overlapping words (as wyhash does) and folded once; longer ones fold 16 bytes at a time.
-// Its output only places keys in this process's tables (which compare keys on equal hashes).
-uint64_t part_hash(std::string_view s) {
-  constexpr uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull;
-  const char* p = s.data();
-  size_t n = s.size();
-  uint64_t seed = k0 ^ (n * k1);
-  uint64_t a = 0, b = 0;
-  if (n > 16) {
-    // The last 16 bytes close it, read back from the end: never past it.
-    const char* last = p + n - 16;
-    for (; p < last; p += 16)
-      seed = fold_mul(load64(p) ^ k1, load64(p + 8) ^ seed);
-    a = load64(last);
-    b = load64(last + 8);
-  } else if (n >= 8) {
-    a = load64(p);
-    b = load64(p + n - 8);
-  } else if (n >= 4) {
-    a = load32(p);
-    b = load32(p + n - 4);
-  } else if (n > 0) {
-    a = (uint64_t{static_cast<unsigned char>(p[0])} << 16) |
-        (uint64_t{static_cast<unsigned char>(p[n >> 1])} << 8) |
-        static_cast<unsigned char>(p[n - 1]);
-  }
-  return fold_mul(a ^ k1, b ^ seed);
-}
-
-}  // namespace
-
 uint64_t index_key::hash(const std::optional<std::string>& host,
                          const std::optional<std::string>& service) {
   // An absent part hashes to a constant no string is likely to hash to; a collision would
   // only cost a comparison (tables compare the parts on equal hashes).
   constexpr uint64_t nil = 0x9e3779b97f4a7c15ull;
   auto part = [](const std::optional<std::string>& p) -> uint64_t {
-    return p ? part_hash(*p) : nil;
+    return p ? name_hash::of(*p) : nil;
   };
   // splitmix64's finalizer over the two part hashes: tables index by the low bits.
   uint64_t z = part(host) * 0xff51afd7ed558ccdull + part(service);
