@@ -3,7 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cmath>
 #include <initializer_list>
 #include <limits>
@@ -450,13 +449,12 @@ TEST(query_eval, regex_search_on_a_64_kib_subject_neither_crashes_nor_crawls) {
 }
 
 TEST(query_eval, catastrophic_backtracking_patterns_run_in_linear_time) {
-  // Java's backtracking takes 2^n steps on these; RE2 answers in one pass.
+  // Java's backtracking takes 2^n steps on these, so with it this test would never end (CTest's
+  // timeout fails it); RE2 answers in one pass. Nothing here is timed.
   std::string a(4096, 'a');
-  auto start = std::chrono::steady_clock::now();
   for (auto q : {"description ~= \"^(a+)+$\"", "description ~= \"^(a|a)*$\"",
                  "description ~= \"^(a|aa)+$\"", "description ~= \"(.*a){20}$\""})
     expect_split(q, {with_description(a)}, {with_description(a + "!")});
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
 TEST(query_eval, regex_flags_work_inline_and_anywhere) {
