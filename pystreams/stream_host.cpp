@@ -13,6 +13,7 @@
 #include "json_codec.hpp"
 #include "native/engine.hpp"
 #include "native_graph.hpp"
+#include "python_gil.hpp"
 
 namespace py = pybind11;
 
@@ -105,7 +106,7 @@ struct stream_host::impl {
   int64_t last_regroup_log_us = 0;
 
   ~impl() {
-    py::gil_scoped_acquire gil;
+    python_gil gil;
     native_state = py::object{};
     engine.reset();
     roots.clear();
@@ -291,7 +292,7 @@ result<std::unique_ptr<stream_host>> stream_host::load(const stream_host_config&
   auto p = std::make_unique<impl>();
   p->cfg = cfg;
   p->sinks = std::move(sinks);
-  py::gil_scoped_acquire gil;
+  python_gil gil;
   try {
     auto runtime_mod = py::module_::import("dmon.runtime");
     auto loader = py::module_::import("dmon.loader");
@@ -369,7 +370,7 @@ void stream_host::impl::run(std::span<Event> batch) {
     }
     return;
   }
-  py::gil_scoped_acquire gil;
+  python_gil gil;
   s.activate(s.runtime);
   auto now = now_micros();
   for (auto& r : s.roots) {
@@ -416,7 +417,7 @@ size_t stream_host::deliver_regrouped(std::span<const regrouped_event> batch,
                                       std::string* unknown) {
   auto& s = *impl_;
   size_t missing = 0;
-  std::optional<py::gil_scoped_acquire> gil;  // taken on the first delivery that needs Python
+  std::optional<python_gil> gil;  // taken on the first delivery that needs Python
   auto take_gil = [&] {
     if (gil)
       return;
@@ -474,7 +475,7 @@ void stream_host::tick(int64_t now_us) {
   double now = static_cast<double>(now_us) / 1e6;
   if (s.engine && !s.native_calls_python)
     s.engine->tick(now);  // no GIL: nothing below a timer calls Python
-  py::gil_scoped_acquire gil;
+  python_gil gil;
   if (s.engine && s.native_calls_python)
     s.engine->tick(now);
   try {
@@ -488,7 +489,7 @@ void stream_host::tick(int64_t now_us) {
 
 std::string stream_host::snapshot_state() {
   auto& s = *impl_;
-  py::gil_scoped_acquire gil;
+  python_gil gil;
   try {
     auto state = py::module_::import("dmon.state");
     return state.attr("dumps")(state.attr("snapshot")(s.runtime, s.native_state))
@@ -502,7 +503,7 @@ std::string stream_host::snapshot_state() {
 
 size_t stream_host::restore_state(const std::string& json) {
   auto& s = *impl_;
-  py::gil_scoped_acquire gil;
+  python_gil gil;
   try {
     auto state = py::module_::import("dmon.state");
     s.activate(s.runtime);
@@ -523,7 +524,7 @@ size_t stream_host::restore_state(const std::string& json) {
 std::vector<key_state> stream_host::export_keys(key_export which,
                                                 const std::function<bool(const key_state&)>& want) {
   auto& s = *impl_;
-  py::gil_scoped_acquire gil;
+  python_gil gil;
   std::vector<key_state> out;
   auto part = [](py::handle v) -> std::optional<std::string> {
     if (v.is_none())
@@ -570,7 +571,7 @@ size_t stream_host::import_keys(std::span<const key_state> slices) {
   auto& s = *impl_;
   if (slices.empty())
     return 0;
-  py::gil_scoped_acquire gil;
+  python_gil gil;
   try {
     auto state = py::module_::import("dmon.state");
     auto loads = state.attr("loads");
