@@ -10,7 +10,7 @@ namespace dmon {
 /// Owns the embedded interpreter (Debian's Python 3.11). Construct once, on the
 /// main thread, before any stream_host; destroy after every stream_host is gone.
 /// After construction the main thread holds no GIL: every user of Python takes
-/// it with pybind11::gil_scoped_acquire for the span of one batch.
+/// it with dmon::python_gil (python_gil.hpp) for the span of one batch.
 class python_host {
  public:
   /// Starts the interpreter, prepends `paths` to sys.path (where the `dmon`
