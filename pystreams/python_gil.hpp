@@ -7,10 +7,12 @@ namespace dmon {
 
 /// Takes the GIL as pybind11::gil_scoped_acquire does, but keeps the calling thread's Python
 /// thread state once the GIL is released. A bare gil_scoped_acquire on a thread that has none
-/// (every CAF worker) creates one and deletes it again at the end of its scope: per batch, a
-/// PyThreadState_New, a fresh 16 KiB frame stack (an mmap and four zeroed pages) and its
-/// munmap, whose TLB shootdown interrupts the other CPU as well. A worker lives as long as the
-/// actor system, which ends before the interpreter; finalizing it frees the states kept.
+/// (a shard's own thread: shards are detached actors) creates one and deletes it again at the
+/// end of its scope: per batch, a PyThreadState_New, a fresh 16 KiB frame stack (an mmap and
+/// four zeroed pages) and its munmap, whose TLB shootdown interrupts the other CPU as well.
+/// A shard's thread lives as long as the shard, and the shards end before the interpreter,
+/// which frees the states kept when it finalizes. A thread that ends earlier leaves its state
+/// behind (a few KiB) until then, so this is for long-lived threads.
 class python_gil {
  public:
   python_gil();
