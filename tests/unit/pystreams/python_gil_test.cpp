@@ -12,7 +12,7 @@ namespace py = pybind11;
 
 namespace {
 
-// Runs `fn` on a new thread, as a CAF worker would run a batch, and waits for it.
+// Runs `fn` on a new thread, as a shard runs batches on its own, and waits for it.
 template <class F>
 void on_a_thread(F fn) {
   std::thread t{fn};
