@@ -147,6 +147,13 @@ class Cluster:
         self.nodes[i] = node
         return node
 
+    def start_first(self, n, **start_args):
+        """Starts node-0..node-(n-1), each with all n as members, and waits until every one
+        is ready and sees n members."""
+        for i in range(n):
+            self.start(i, range(n), **start_args)
+        self.wait_members(n)
+
     def live(self):
         return [n for n in self.nodes.values() if n.proc.poll() is None]
 

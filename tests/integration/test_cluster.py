@@ -14,9 +14,7 @@ from riemann_wire import Connection, make_event, msg_with
 def cluster(tmp_path):
     c = Cluster(tmp_path, 3)
     try:
-        for i in range(3):
-            c.start(i, range(3))
-        c.wait_members(3)
+        c.start_first(3)
         for n in c.live():  # every router has seen the full member list
             assert n.wait_log(r"router: 3 live member\(s\)", timeout=30), n.log()
         yield [c.nodes[i] for i in range(3)]

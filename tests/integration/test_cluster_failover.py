@@ -26,9 +26,7 @@ def owned_once(nodes, keys):
 
 
 def test_join_moves_keys_without_losing_any(cluster):
-    for i in range(2):
-        cluster.start(i, range(2))
-    cluster.wait_members(2)
+    cluster.start_first(2)
     keys = load_keys(cluster.nodes[0], 1000)
     assert owned_once(list(cluster.nodes.values()), keys)
     cluster.start(2, range(3))
@@ -47,9 +45,7 @@ def test_join_moves_keys_without_losing_any(cluster):
 
 @pytest.mark.parametrize("how", ["sigterm", "kill9"])
 def test_leave_or_crash_keeps_every_acked_entry_and_ownership_returns(cluster, how):
-    for i in range(3):
-        cluster.start(i, range(3))
-    cluster.wait_members(3)
+    cluster.start_first(3)
     keys = load_keys(cluster.nodes[0], 1000)
     # Newer entries for every key, acked while all three are up.
     load_keys(cluster.nodes[2], 1000, metric=2)
@@ -89,9 +85,7 @@ def test_replicas_answer_for_a_frozen_member_and_too_many_frozen_is_an_error(tmp
     c = Cluster(tmp_path, 3, extra_args=["--cluster-query-timeout", "1"])
     frozen = []
     try:
-        for i in range(3):
-            c.start(i, range(3))
-        c.wait_members(3)
+        c.start_first(3)
         keys = load_keys(c.nodes[0], 1000)
         from riemann_wire import Connection, msg_with
         # Frozen (SIGSTOP): still a member until CAF's heartbeat drops it (10 s), but silent.
@@ -119,9 +113,7 @@ def test_a_forward_to_a_member_that_left_the_view_fails_at_once_and_the_retry_la
     c = Cluster(tmp_path, 3)
     frozen = None
     try:
-        for i in range(3):
-            c.start(i, range(3))
-        c.wait_members(3)
+        c.start_first(3)
         load_keys(c.nodes[0], 300)
         key = sorted(local_hosts(c.nodes[2]))[0]
         frozen = c.nodes[2]
@@ -155,9 +147,7 @@ def test_two_of_four_leaving_at_once_keep_every_acked_entry(tmp_path, gap):
     and entries one leaver would hand to the other, must still end up on the staying nodes."""
     c = Cluster(tmp_path, 4)
     try:
-        for i in range(4):
-            c.start(i, range(4))
-        c.wait_members(4)
+        c.start_first(4)
         keys = load_keys(c.nodes[0], 1000)
         load_keys(c.nodes[3], 1000, metric=2)
         leavers = [c.nodes[1], c.nodes[2]]

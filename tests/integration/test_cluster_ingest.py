@@ -43,9 +43,7 @@ def test_per_key_order_holds_while_keys_change_owner_under_a_pipelined_client(cl
     # the keys move (from node-0's own shards or from node-1 to node-2) mid-stream. Each
     # key's events must run in the order sent, the ones sent before the move on the old owner
     # and all later ones on the new owner: none overtakes an earlier one that went the other way.
-    for i in range(2):
-        cluster.start(i, range(2), SLOW_RECORDER)
-    cluster.wait_members(2)
+    cluster.start_first(2, module=SLOW_RECORDER)
     hosts = [f"mover-{i}" for i in range(60)]
     # Many batches in flight, so that at the view change the old way still holds some while
     # the new way is idle: without the connection's hold, later events overtake there.
@@ -122,9 +120,7 @@ def test_an_acked_batch_of_owned_keys_is_on_the_replica(cluster):
     # Replication 2 on two nodes: every key has a copy on the other node. Batches go to
     # node-0 (which owns about half of the keys and runs those on its own shards); once a batch
     # is acked, the replicas of its keys are held, the owned ones' on node-1 included.
-    for i in range(2):
-        cluster.start(i, range(2))
-    cluster.wait_members(2)
+    cluster.start_first(2)
     nodes = [cluster.nodes[0], cluster.nodes[1]]
     with Connection(nodes[0].tcp, nodes[0].host) as c:
         for b in range(5):
@@ -140,9 +136,7 @@ def test_an_acked_batch_of_owned_keys_is_on_the_replica(cluster):
 def test_udp_events_in_a_cluster_land_on_their_owners(cluster):
     # A UDP datagram's events take the same split as a TCP read: owned ones to the local
     # shards, the others forwarded. Every key ends up in exactly one node's own index.
-    for i in range(2):
-        cluster.start(i, range(2))
-    cluster.wait_members(2)
+    cluster.start_first(2)
     nodes = [cluster.nodes[0], cluster.nodes[1]]
     keys = {f"udp-{i}" for i in range(200)}
     for b in range(10):

@@ -27,9 +27,7 @@ def test_a_silent_member_costs_only_the_asking_client_the_timeout(tmp_path):
                                          "--replication", "1"])
     frozen = None
     try:
-        for i in range(3):
-            c.start(i, range(3))
-        c.wait_members(3)
+        c.start_first(3)
         load_keys(c.nodes[0], 300)
         a = c.nodes[0]
         own_key = sorted(local_hosts(a))[0]  # acked by node-0 alone (replication 1)
@@ -114,9 +112,7 @@ def test_a_cluster_query_answered_later_is_complete_when_every_member_answers(tm
     TCP), and a query that does not parse is refused at once."""
     c = Cluster(tmp_path, 3)
     try:
-        for i in range(3):
-            c.start(i, range(3))
-        c.wait_members(3)
+        c.start_first(3)
         keys = load_keys(c.nodes[0], 500)
         for n in c.nodes.values():
             _, body = http_get(n, "/index?query=true")
@@ -146,9 +142,7 @@ def test_readiness_and_cluster_status_hold_up_no_other_request_while_the_cluster
     c = Cluster(tmp_path, 2)
     held = None
     try:
-        for i in range(2):
-            c.start(i, range(2))
-        c.wait_members(2)
+        c.start_first(2)
         a = c.nodes[0]
 
         finished = []  # names, in the order their answers came

@@ -77,9 +77,7 @@ def cluster(tmp_path):
 def test_changed_state_does_not_refire_for_moved_keys(cluster, how, path):
     cluster.native = path == "native"
     states = {h: "ok" for h in KEYS}
-    for i in range(2):
-        cluster.start(i, range(2))
-    cluster.wait_members(2)
+    cluster.start_first(2)
     send_states(cluster.nodes[0], states)
     assert len(cluster.changes()) == len(KEYS), "every new key fires once"
 

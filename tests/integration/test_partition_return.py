@@ -45,9 +45,7 @@ def cluster(tmp_path):
 
 
 def test_keys_deleted_while_a_node_is_down_stay_deleted_when_it_returns(cluster):
-    for i in range(3):
-        cluster.start(i, range(3))
-    cluster.wait_members(3)
+    cluster.start_first(3)
     n0 = cluster.nodes[0]
     keep = [f"keep-{i}" for i in range(200)]
     gone = [f"gone-{i}" for i in range(300)]

@@ -106,9 +106,7 @@ def cluster(tmp_path):
 def test_changed_state_below_regroup_does_not_refire_when_its_services_move(cluster, how, path):
     cluster.native = path == "native"
     states = {(h, s): "ok" for h in HOSTS for s in SERVICES}
-    for i in range(2):
-        cluster.start(i, range(2))
-    cluster.wait_members(2)
+    cluster.start_first(2)
     send_states(cluster.nodes[0], states)
     assert cluster.fired_counts() == each(len(states)), "every new key fires once"
     sent = len(states)
